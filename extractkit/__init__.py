@@ -1,0 +1,48 @@
+"""extractkit: typed structured extraction from LLMs.
+
+Declare *what* to extract as a Pydantic model (or a JSON Schema), *how to ask*
+as a Jinja template, and get validated, typed values back from OpenAI, any
+OpenAI-compatible endpoint, or the embedded local model.
+"""
+
+from __future__ import annotations
+
+from .decorator import AsyncExtractFunction, ExtractFunction, extract
+from .errors import (
+    ConfigurationError,
+    ExtractionError,
+    ExtractkitError,
+    IncompleteOutputError,
+    InputError,
+    RefusalError,
+    SchemaError,
+    TemplateError,
+)
+from .extractor import AsyncExtractor, Extractor
+from .profiles import Profile, get_profile, register_profile
+from .results import Attempt, Result, Usage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncExtractFunction",
+    "AsyncExtractor",
+    "Attempt",
+    "ConfigurationError",
+    "ExtractFunction",
+    "ExtractionError",
+    "Extractor",
+    "ExtractkitError",
+    "IncompleteOutputError",
+    "InputError",
+    "Profile",
+    "RefusalError",
+    "Result",
+    "SchemaError",
+    "TemplateError",
+    "Usage",
+    "__version__",
+    "extract",
+    "get_profile",
+    "register_profile",
+]

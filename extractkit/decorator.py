@@ -1,0 +1,256 @@
+"""``@extract``: a typed Python function whose docstring is the prompt.
+
+.. code-block:: python
+
+    @extract(model="gpt-4o-mini")
+    def invoice(text: str, currency_hint: str = "EUR") -> Invoice:
+        \"\"\"Extract the invoice. Assume {{ currency_hint }} when no currency is given.
+        Document:
+        {{ text }}\"\"\"
+
+* Parameters are template variables, bound like a normal call (defaults
+  applied; ``**kwargs`` spread into the variables).
+* The return annotation is the schema; ``schema=`` (a JSON Schema ``dict`` or
+  ``.json`` path) overrides it and the function then returns ``dict``.
+* The docstring is the template, unless ``prompt=`` names a template file, a
+  template in ``prompts_dir`` or gives template text.
+* **The body runs before rendering** and may return a ``dict`` of extra
+  template variables (for example values computed from the arguments);
+  returning ``None`` (a body that is only a docstring) adds nothing. An
+  ``async def`` body is awaited.
+* Template variables (arguments plus extras) are the pydantic validation
+  context, so a validator can check a value against the source text.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from .drivers import aio, sync
+from .engine import Engine
+from .errors import ConfigurationError
+from .loop import Extraction
+from .modes import Plan
+from .prompts import PromptTemplate
+from .results import Result
+from .settings import Settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class _Bound:
+    """Shared machinery of the sync and async wrappers (no I/O here)."""
+
+    _is_async = False
+
+    def __init__(self, fn: Callable[..., Any], settings: Settings, schema: Any = None) -> None:
+        self._fn = fn
+        self._settings = settings
+        self._schema_override = schema
+        self._signature = inspect.signature(fn)
+        self._var_kw = next(
+            (p.name for p in self._signature.parameters.values()
+             if p.kind is inspect.Parameter.VAR_KEYWORD),
+            None,
+        )
+        self._engine = Engine(settings, is_async=self._is_async)
+        self._schema: Any = None
+        self._template: PromptTemplate | None = None
+        self._plan: Plan | None = None
+        if settings.prompt is None and not (fn.__doc__ and fn.__doc__.strip()):
+            raise ConfigurationError(
+                f"@extract function {fn.__qualname__} has no docstring and no prompt=; "
+                "the docstring (or prompt=) is the template"
+            )
+        if schema is None and "return" not in getattr(fn, "__annotations__", {}):
+            raise ConfigurationError(
+                f"@extract function {fn.__qualname__} needs a return annotation "
+                "(the schema) or schema=..."
+            )
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    # -- compiled once ------------------------------------------------------
+
+    @property
+    def schema(self) -> Any:
+        """What is extracted: the return annotation, or ``schema=``."""
+        if self._schema is None:
+            if self._schema_override is not None:
+                self._schema = self._schema_override
+            else:
+                try:
+                    hints = typing.get_type_hints(self._fn, include_extras=True)
+                except Exception as exc:
+                    raise ConfigurationError(
+                        f"cannot resolve the return annotation of {self._fn.__qualname__}: {exc}"
+                    ) from exc
+                self._schema = hints["return"]
+        return self._schema
+
+    @property
+    def template(self) -> PromptTemplate:
+        if self._template is None:
+            prompts = self._engine.prompts
+            if self._settings.prompt is not None:
+                self._template = prompts.get(self._settings.prompt)
+            else:
+                name = f"docstring of {self._fn.__module__}.{self._fn.__qualname__}"
+                self._template = prompts.from_source(self._fn.__doc__ or "", name)
+        return self._template
+
+    @property
+    def plan(self) -> Plan:
+        if self._plan is None:
+            self._plan = self._engine.plan(self.schema)
+        return self._plan
+
+    # -- per call -------------------------------------------------------------
+
+    def _variables(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{self._fn.__qualname__}(): {exc}") from None
+        bound.apply_defaults()
+        variables = dict(bound.arguments)
+        if self._var_kw is not None:
+            variables.update(variables.pop(self._var_kw, {}))
+        return variables
+
+    def _add_extras(self, variables: dict[str, Any], extras: Any) -> dict[str, Any]:
+        if extras is None:
+            return variables
+        if not isinstance(extras, Mapping):
+            raise ConfigurationError(
+                f"the body of @extract function {self._fn.__qualname__} returned "
+                f"{type(extras).__name__}; it may return None or a dict of extra template variables"
+            )
+        return {**variables, **extras}
+
+    def _start(self, variables: dict[str, Any]) -> Extraction[Any]:
+        plan = self.plan
+        messages = self._engine.messages(plan, self.template, variables)
+        return self._engine.start(plan, messages, context=variables)
+
+    def _with(self, **settings: Any) -> Any:
+        merged = Settings.of(**settings).over(self._settings)
+        return type(self)(self._fn, merged, self._schema_override)
+
+    def __repr__(self) -> str:
+        return f"<extract function {self._fn.__qualname__}>"
+
+
+class ExtractFunction(_Bound, Generic[P, R]):
+    """A sync ``@extract`` function. Call it like the original function."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.result(*args, **kwargs).value  # type: ignore[no-any-return]
+
+    def result(self, *args: P.args, **kwargs: P.kwargs) -> Result[R]:
+        """Call and return the full :class:`~extractkit.results.Result`."""
+        extraction = self._prepare(args, kwargs)
+        return sync.run(self._engine.backend, extraction)
+
+    def render(self, *args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
+        """Dry run: the exact request that would be sent. Nothing is sent."""
+        return self._prepare(args, kwargs).request()
+
+    def stream(self, *args: P.args, **kwargs: P.kwargs) -> Iterator[Any]:
+        """Partial values of the return type while the model writes; the last is validated."""
+        from .drivers.stream import stream_sync
+
+        return stream_sync(self._engine.backend, self._prepare(args, kwargs))
+
+    def with_options(self, **settings: Any) -> ExtractFunction[P, R]:
+        """The same function with some settings changed (model, temperature, client...)."""
+        return self._with(**settings)  # type: ignore[no-any-return]
+
+    def _prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Extraction[Any]:
+        variables = self._variables(args, kwargs)
+        variables = self._add_extras(variables, self._fn(*args, **kwargs))
+        return self._start(variables)
+
+
+class AsyncExtractFunction(_Bound, Generic[P, R]):
+    """An ``async def`` ``@extract`` function; calls return awaitables."""
+
+    _is_async = True
+
+    async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return (await self.result(*args, **kwargs)).value  # type: ignore[no-any-return]
+
+    async def result(self, *args: P.args, **kwargs: P.kwargs) -> Result[R]:
+        extraction = await self._prepare(args, kwargs)
+        return await aio.run(self._engine.backend, extraction)
+
+    async def render(self, *args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
+        return (await self._prepare(args, kwargs)).request()
+
+    async def stream(self, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[Any]:
+        from .drivers.stream import stream_async
+
+        extraction = await self._prepare(args, kwargs)
+        async for value in stream_async(self._engine.backend, extraction):
+            yield value
+
+    def with_options(self, **settings: Any) -> AsyncExtractFunction[P, R]:
+        return self._with(**settings)  # type: ignore[no-any-return]
+
+    async def _prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Extraction[Any]:
+        variables = self._variables(args, kwargs)
+        variables = self._add_extras(variables, await self._fn(*args, **kwargs))
+        return self._start(variables)
+
+
+class _Decorator:
+    def __init__(self, settings: Settings, schema: Any) -> None:
+        self._settings = settings
+        self._schema = schema
+
+    @overload
+    def __call__(self, fn: Callable[P, Awaitable[R]]) -> AsyncExtractFunction[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R]) -> ExtractFunction[P, R]: ...
+    def __call__(self, fn: Callable[..., Any]) -> Any:
+        if inspect.iscoroutinefunction(fn):
+            return AsyncExtractFunction(fn, self._settings, self._schema)
+        return ExtractFunction(fn, self._settings, self._schema)
+
+
+@overload
+def extract(fn: Callable[P, Awaitable[R]], /) -> AsyncExtractFunction[P, R]: ...
+@overload
+def extract(fn: Callable[P, R], /) -> ExtractFunction[P, R]: ...
+@overload
+def extract(
+    *,
+    client: Any = None,
+    model: str | None = None,
+    mode: str | None = None,
+    endpoint: str | None = None,
+    max_retries: int | None = None,
+    prompt: str | Path | None = None,
+    prompts_dir: str | Path | None = None,
+    schema: Any = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    local: bool | None = None,
+    **params: Any,
+) -> _Decorator: ...
+def extract(fn: Callable[..., Any] | None = None, /, *, schema: Any = None, **settings: Any) -> Any:
+    """Turn a typed function with a template docstring into an extraction.
+
+    Use bare (``@extract``) when the environment configures a model, or with
+    settings (``@extract(model=..., client=..., mode=..., max_retries=...,
+    temperature=...)``). See the module docstring for the rules.
+    """
+    decorator = _Decorator(Settings.of(**settings), schema)
+    if fn is not None:
+        return decorator(fn)
+    return decorator

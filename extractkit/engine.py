@@ -1,0 +1,128 @@
+"""The engine: resolved settings + backend + prompts, turning calls into
+:class:`~extractkit.loop.Extraction` objects for a driver to run.
+
+Both front doors -- :class:`~extractkit.extractor.Extractor` and
+``@extract`` -- sit on this; so do the CLI, streaming and batch drivers.
+Everything that can be computed once (backend, profile, plan, system
+message) is computed on first use and reused.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .backends import resolve_backend
+from .loop import Extraction
+from .modes import Plan, build_plan
+from .profiles import Profile, get_profile, profile_for_base_url
+from .prompts import PromptTemplate, Prompts, get_prompts
+from .results import Attempt
+from .settings import Settings
+
+
+class Engine:
+    """One configuration, sync or async. Cheap to keep; lazy to start."""
+
+    def __init__(self, settings: Settings, *, is_async: bool) -> None:
+        self.settings = settings
+        self.is_async = is_async
+        self._backend: Any = None
+        self._profile: Profile | None = None
+        self._model: str | None = None
+        self._prompts: Prompts | None = None
+        self._params: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    # -- lazily resolved pieces -------------------------------------------
+
+    @property
+    def backend(self) -> Any:
+        if self._backend is None:
+            with self._lock:
+                if self._backend is None:
+                    self._backend = resolve_backend(self.settings, is_async=self.is_async)
+        return self._backend
+
+    @property
+    def profile(self) -> Profile:
+        """The endpoint profile, known without loading a model or opening a connection."""
+        if self._profile is None:
+            s = self.settings
+            endpoint = s.resolved_endpoint
+            if s.client is not None:
+                self._profile = get_profile(self.backend.profile)
+            elif s.uses_local():
+                self._profile = get_profile("local")
+            elif endpoint:
+                self._profile = get_profile(endpoint)
+            else:
+                self._profile = profile_for_base_url(
+                    s.base_url or os.environ.get("OPENAI_BASE_URL")
+                )
+        return self._profile
+
+    @property
+    def model(self) -> str:
+        if self._model is None:
+            self._model = self.settings.resolved_model()
+        return self._model
+
+    @property
+    def prompts(self) -> Prompts:
+        if self._prompts is None:
+            self._prompts = get_prompts(self.settings.prompt_dirs())
+        return self._prompts
+
+    @property
+    def params(self) -> dict[str, Any]:
+        if self._params is None:
+            self._params = self._wire_params(self.settings.params)
+        return self._params
+
+    def _wire_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(params)
+        wanted = self.profile.max_tokens_param
+        other = "max_tokens" if wanted == "max_completion_tokens" else "max_completion_tokens"
+        if other in out and wanted not in out:
+            out[wanted] = out.pop(other)
+        if not self.profile.supports_n and out.get("n", 1) != 1:
+            from .errors import ConfigurationError
+
+            raise ConfigurationError(f"endpoint profile {self.profile.name!r} does not support n > 1")
+        return out
+
+    def plan(self, spec: Any) -> Plan:
+        return build_plan(spec, self.settings.resolved_mode, self.profile)
+
+    # -- building extractions ---------------------------------------------
+
+    def messages(
+        self, plan: Plan, template: PromptTemplate, variables: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        return self.prompts.messages(plan, template, variables)
+
+    def start(
+        self,
+        plan: Plan,
+        messages: Sequence[dict[str, Any]],
+        *,
+        context: Any = None,
+    ) -> Extraction[Any]:
+        prompts = self.prompts
+
+        def feedback(errors: list[str], attempt: Attempt) -> str:
+            return prompts.feedback(plan, errors, attempt)
+
+        return Extraction(
+            plan,
+            messages,
+            model=self.model,
+            params=self.params,
+            max_retries=self.settings.resolved_max_retries,
+            context=context,
+            feedback=feedback,
+        )
+

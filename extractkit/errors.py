@@ -1,0 +1,133 @@
+"""Every error extractkit raises derives from :class:`ExtractkitError`.
+
+Errors that end an extraction carry what happened: the attempts made so far
+(raw text, parsed data, validation errors, usage) and, where there is one, the
+raw response from the endpoint. Nothing is returned as a silent ``None``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .results import Attempt
+
+
+class ExtractkitError(Exception):
+    """Base class of every extractkit error."""
+
+
+class ConfigurationError(ExtractkitError):
+    """Settings that cannot work: no model, a mode the endpoint lacks, a missing extra."""
+
+
+class SchemaError(ExtractkitError):
+    """A schema that is invalid, or that cannot be expressed for a target.
+
+    ``pointer`` is the JSON pointer of the offending place in the schema (``""``
+    for the root) and ``keyword`` the JSON Schema keyword at fault, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        pointer: str | None = None,
+        keyword: str | None = None,
+        source: str | None = None,
+    ) -> None:
+        self.pointer = pointer
+        self.keyword = keyword
+        self.source = source
+        where = []
+        if source:
+            where.append(source)
+        if pointer is not None:
+            where.append(f"at {pointer or '/'}")
+        if keyword:
+            where.append(f"keyword {keyword!r}")
+        super().__init__(f"{message} ({', '.join(where)})" if where else message)
+
+
+class TemplateError(ExtractkitError):
+    """A prompt template that cannot be loaded or rendered.
+
+    ``template`` names the template (file path or name), ``line`` the line of a
+    syntax error and ``variable`` the undefined variable, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        template: str | None = None,
+        line: int | None = None,
+        variable: str | None = None,
+    ) -> None:
+        self.template = template
+        self.line = line
+        self.variable = variable
+        super().__init__(message)
+
+
+class InputError(ExtractkitError):
+    """An input document that cannot be read (missing, empty, undecodable)."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(message)
+
+
+class ExtractionError(ExtractkitError):
+    """The model never produced a valid value; ``attempts`` holds every try."""
+
+    def __init__(self, message: str, *, attempts: list[Attempt] | None = None) -> None:
+        self.attempts: list[Attempt] = list(attempts or [])
+        super().__init__(message)
+
+    @property
+    def last_errors(self) -> list[str]:
+        """Validation errors of the last attempt (field path and message)."""
+        return list(self.attempts[-1].errors) if self.attempts else []
+
+
+class IncompleteOutputError(ExtractionError):
+    """The model stopped early (``finish_reason == "length"`` or a cut stream).
+
+    Re-asking with the same token limit would fail the same way, so this is
+    raised at once; raise ``max_tokens`` or shorten the input.
+    """
+
+    def __init__(
+        self, message: str, *, attempts: list[Attempt] | None = None, response: Any = None
+    ) -> None:
+        super().__init__(message, attempts=attempts)
+        self.response = response
+
+
+class RefusalError(ExtractionError):
+    """The model refused to answer; ``refusal`` holds its words."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        refusal: str,
+        attempts: list[Attempt] | None = None,
+        response: Any = None,
+    ) -> None:
+        super().__init__(message, attempts=attempts)
+        self.refusal = refusal
+        self.response = response
+
+
+__all__ = [
+    "ConfigurationError",
+    "ExtractionError",
+    "ExtractkitError",
+    "IncompleteOutputError",
+    "InputError",
+    "RefusalError",
+    "SchemaError",
+    "TemplateError",
+]

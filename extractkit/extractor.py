@@ -1,0 +1,134 @@
+"""The function-style API: ``Extractor(...).extract(Schema, text)`` and its async twin."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar, overload
+
+from .drivers import aio, sync
+from .engine import Engine
+from .loop import Extraction
+from .modes import Plan
+from .results import Result
+from .settings import Settings
+
+T = TypeVar("T")
+
+Input = str | Sequence[Mapping[str, Any]]
+
+
+class _Base:
+    _is_async = False
+
+    def __init__(
+        self,
+        client: Any = None,
+        *,
+        model: str | None = None,
+        mode: str | None = None,
+        endpoint: str | None = None,
+        max_retries: int | None = None,
+        prompt: str | Path | None = None,
+        prompts_dir: str | Path | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        local: bool | None = None,
+        **params: Any,
+    ) -> None:
+        settings = Settings.of(
+            client=client, model=model, mode=mode, endpoint=endpoint, max_retries=max_retries,
+            prompt=prompt, prompts_dir=prompts_dir, base_url=base_url, api_key=api_key,
+            local=local, **params,
+        )
+        self._engine = Engine(settings, is_async=self._is_async)
+
+    @property
+    def settings(self) -> Settings:
+        return self._engine.settings
+
+    def with_options(self, **settings: Any) -> Any:
+        """A copy with some settings changed (call-level settings win)."""
+        clone = object.__new__(type(self))
+        merged = Settings.of(**settings).over(self._engine.settings)
+        clone._engine = Engine(merged, is_async=self._is_async)
+        return clone
+
+    def _prepare(
+        self, schema: Any, text: Input, variables: Mapping[str, Any], context: Any
+    ) -> tuple[Plan, Extraction[Any]]:
+        engine = self._engine
+        plan = engine.plan(schema)
+        if isinstance(text, str):
+            values = {"text": text, **variables}
+            template = engine.prompts.get(engine.settings.prompt or "user.j2")
+            messages = engine.messages(plan, template, values)
+        else:
+            values = dict(variables)
+            messages = engine.prompts.with_system(plan, [dict(m) for m in text])
+        return plan, engine.start(plan, messages, context=values if context is None else context)
+
+    def render(
+        self, schema: Any, text: Input, *, context: Any = None, **variables: Any
+    ) -> dict[str, Any]:
+        """The exact request that would be sent (nothing is sent)."""
+        return self._prepare(schema, text, variables, context)[1].request()
+
+
+class Extractor(_Base):
+    """Blocking extraction against an ``openai.OpenAI`` client or the local model.
+
+    >>> ex = Extractor(client=OpenAI(), model="gpt-4o-mini")   # doctest: +SKIP
+    >>> invoice = ex.extract(Invoice, text)                     # doctest: +SKIP
+    """
+
+    @overload
+    def extract(self, schema: type[T], text: Input, *, context: Any = None, **variables: Any) -> T: ...
+    @overload
+    def extract(self, schema: Any, text: Input, *, context: Any = None, **variables: Any) -> Any: ...
+    def extract(self, schema: Any, text: Input, *, context: Any = None, **variables: Any) -> Any:
+        """Extract ``schema`` from ``text`` (or from a list of chat messages)."""
+        return self.extract_result(schema, text, context=context, **variables).value
+
+    def extract_result(
+        self, schema: Any, text: Input, *, context: Any = None, **variables: Any
+    ) -> Result[Any]:
+        """Like :meth:`extract`, returning the :class:`~extractkit.results.Result`."""
+        _, extraction = self._prepare(schema, text, variables, context)
+        return sync.run(self._engine.backend, extraction)
+
+    def stream(
+        self, schema: Any, text: Input, *, context: Any = None, **variables: Any
+    ) -> Iterator[Any]:
+        """Partial values while the model writes, then the validated value."""
+        from .drivers.stream import stream_sync
+
+        _, extraction = self._prepare(schema, text, variables, context)
+        return stream_sync(self._engine.backend, extraction)
+
+
+class AsyncExtractor(_Base):
+    """The async twin of :class:`Extractor` (``openai.AsyncOpenAI`` client)."""
+
+    _is_async = True
+
+    @overload
+    async def extract(self, schema: type[T], text: Input, *, context: Any = None, **variables: Any) -> T: ...
+    @overload
+    async def extract(self, schema: Any, text: Input, *, context: Any = None, **variables: Any) -> Any: ...
+    async def extract(self, schema: Any, text: Input, *, context: Any = None, **variables: Any) -> Any:
+        return (await self.extract_result(schema, text, context=context, **variables)).value
+
+    async def extract_result(
+        self, schema: Any, text: Input, *, context: Any = None, **variables: Any
+    ) -> Result[Any]:
+        _, extraction = self._prepare(schema, text, variables, context)
+        return await aio.run(self._engine.backend, extraction)
+
+    def stream(
+        self, schema: Any, text: Input, *, context: Any = None, **variables: Any
+    ) -> AsyncIterator[Any]:
+        from .drivers.stream import stream_async
+
+        _, extraction = self._prepare(schema, text, variables, context)
+        return stream_async(self._engine.backend, extraction)

@@ -1,0 +1,187 @@
+"""Loading what the CLI is pointed at: schema files and input documents.
+
+``SCHEMA`` is ``file.py`` (a Pydantic model or an ``@extract`` function;
+``file.py:Name`` picks one) or ``file.json`` (a JSON Schema document).
+``INPUT`` is a file, a directory (its files, recursively, hidden ones
+skipped, in sorted order) or ``-`` for standard input.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from .decorator import AsyncExtractFunction, ExtractFunction
+from .errors import InputError, SchemaError
+from .schema import get_source
+
+_module_ids = itertools.count()
+
+
+@dataclass(frozen=True)
+class SchemaTarget:
+    """What to extract: a declaration (model / JSON Schema) or an ``@extract`` function."""
+
+    file: str
+    name: str
+    schema: Any = None
+    function: ExtractFunction[..., Any] | None = None
+
+
+def _import_file(path: Path) -> Any:
+    module_name = f"_extractkit_schema_{next(_module_ids)}_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise SchemaError("cannot import this file as Python", source=str(path))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        sys.modules.pop(module_name, None)
+        raise SchemaError(
+            f"Python syntax error at line {exc.lineno}: {exc.msg}", source=str(path)
+        ) from None
+    except Exception as exc:
+        sys.modules.pop(module_name, None)
+        raise SchemaError(
+            f"importing the schema file failed: {type(exc).__name__}: {exc}", source=str(path)
+        ) from None
+    return module
+
+
+def _candidates(module: Any) -> tuple[dict[str, type[BaseModel]], dict[str, Any]]:
+    models: dict[str, type[BaseModel]] = {}
+    functions: dict[str, Any] = {}
+    for name, obj in vars(module).items():
+        if name.startswith("_"):
+            continue
+        if isinstance(obj, (ExtractFunction, AsyncExtractFunction)):
+            functions[name] = obj
+        elif (
+            isinstance(obj, type)
+            and issubclass(obj, BaseModel)
+            and obj.__module__ == module.__name__
+        ):
+            models[name] = obj
+    return models, functions
+
+
+def _roots(models: dict[str, type[BaseModel]]) -> list[str]:
+    """Models no other model in the file refers to (the likely extraction targets)."""
+    referenced: set[str] = set()
+    for model in models.values():
+        defs = model.model_json_schema().get("$defs", {})
+        referenced.update(name for name in defs if name != model.__name__)
+    return [name for name, model in models.items() if model.__name__ not in referenced]
+
+
+def load_target(spec: str) -> SchemaTarget:
+    """Load ``file.py``, ``file.py:Name`` or ``file.json``."""
+    file, _, name = spec.partition(":") if spec.count(":") == 1 and not Path(spec).exists() else (
+        spec, "", ""
+    )
+    path = Path(file)
+    if not path.exists():
+        raise SchemaError("schema file not found", source=file)
+    if path.suffix == ".json":
+        source = get_source(path)
+        return SchemaTarget(file, source.name, schema=path)
+    if path.suffix != ".py":
+        raise SchemaError("a schema file must be a .py or a .json file", source=file)
+    module = _import_file(path)
+    models, functions = _candidates(module)
+    if name:
+        if name in functions:
+            return SchemaTarget(file, name, function=functions[name])
+        if name in models:
+            return SchemaTarget(file, name, schema=models[name])
+        known = ", ".join(sorted([*functions, *models])) or "none"
+        raise SchemaError(f"no model or @extract function named {name!r} (found: {known})",
+                          source=file)
+    if len(functions) == 1:
+        fn_name, fn = next(iter(functions.items()))
+        return SchemaTarget(file, fn_name, function=fn)
+    if not functions:
+        roots = _roots(models)
+        if len(roots) == 1:
+            return SchemaTarget(file, roots[0], schema=models[roots[0]])
+        if not models:
+            raise SchemaError(
+                "no Pydantic model or @extract function defined in this file", source=file
+            )
+    found = ", ".join(sorted([*functions, *(_roots(models) or models)]))
+    raise SchemaError(
+        f"several candidates ({found}); pick one with {file}:NAME", source=file
+    )
+
+
+@dataclass(frozen=True)
+class InputDoc:
+    """One input document: its id (path or ``-``) and text, or the error reading it."""
+
+    id: str
+    text: str | None = None
+    error: InputError | None = None
+
+
+def read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: input file not found", path=str(path)) from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory", path=str(path)) from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}", path=str(path)) from None
+    return decode_text(data, str(path))
+
+
+def decode_text(data: bytes, name: str) -> str:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{name}: not UTF-8 text (undecodable byte 0x{data[exc.start]:02x} at offset "
+            f"{exc.start})",
+            path=name,
+        ) from None
+    if not text.strip():
+        raise InputError(f"{name}: input is empty", path=name)
+    return text
+
+
+def iter_inputs(specs: list[str], stdin: Any = None) -> Iterator[InputDoc]:
+    """Expand INPUT arguments to documents, lazily; a bad one becomes an error record."""
+    for spec in specs:
+        if spec == "-":
+            stream = stdin if stdin is not None else sys.stdin.buffer
+            try:
+                yield InputDoc("-", decode_text(stream.read(), "<stdin>"))
+            except InputError as exc:
+                yield InputDoc("-", error=exc)
+            continue
+        path = Path(spec)
+        if path.is_dir():
+            files = sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            for file in files:
+                yield _read_doc(file)
+            continue
+        yield _read_doc(path)
+
+
+def _read_doc(path: Path) -> InputDoc:
+    try:
+        return InputDoc(str(path), read_text(path))
+    except InputError as exc:
+        return InputDoc(str(path), error=exc)

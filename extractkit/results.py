@@ -1,0 +1,144 @@
+"""What an extraction returns when you ask for more than the value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token usage, summed over attempts when it describes a whole extraction."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.total_tokens + other.total_tokens,
+        )
+
+    @classmethod
+    def from_response(cls, usage: Any) -> Usage:
+        """Read the SDK's ``CompletionUsage`` (or ``None``)."""
+        if usage is None:
+            return cls()
+        prompt = getattr(usage, "prompt_tokens", 0) or 0
+        completion = getattr(usage, "completion_tokens", 0) or 0
+        total = getattr(usage, "total_tokens", 0) or (prompt + completion)
+        return cls(prompt, completion, total)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+_UNPARSED: Any = object()
+
+
+class Attempt:
+    """One answer of the model and what extractkit made of it.
+
+    ``raw`` is the text the model wrote (message content or tool-call
+    arguments); ``data`` the parsed JSON (``None`` if nothing parsed);
+    ``repairs`` the local syntax fixes applied; ``errors`` the validation
+    errors, each naming its field path (empty when the attempt was valid);
+    ``value`` the validated value of a valid attempt; ``refusal`` the model's
+    refusal text, if it refused.
+    """
+
+    __slots__ = (
+        "_data",
+        "errors",
+        "finish_reason",
+        "message",
+        "raw",
+        "refusal",
+        "repairs",
+        "response",
+        "usage",
+        "value",
+    )
+
+    def __init__(
+        self,
+        raw: str | None,
+        *,
+        data: Any = _UNPARSED,
+        errors: list[str] | None = None,
+        repairs: tuple[str, ...] = (),
+        usage: Usage | None = None,
+        finish_reason: str | None = None,
+        response: Any = None,
+    ) -> None:
+        self.raw = raw
+        self._data = data
+        self.errors: list[str] = errors if errors is not None else []
+        self.repairs = repairs
+        self.usage = usage if usage is not None else Usage()
+        self.finish_reason = finish_reason
+        self.response = response
+        self.value: Any = None
+        self.refusal: str | None = None
+        self.message: Any = None
+
+    @property
+    def data(self) -> Any:
+        """The parsed JSON (parsed on first access when validation took the fast path)."""
+        if self._data is _UNPARSED:
+            from .repair import parse_reply
+
+            try:
+                self._data = parse_reply(self.raw)[0] if self.raw else None
+            except ValueError:
+                self._data = None
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data = value
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly summary (for logs and ``--verbose``)."""
+        return {
+            "raw": self.raw,
+            "data": self.data,
+            "errors": list(self.errors),
+            "repairs": list(self.repairs),
+            "usage": self.usage.as_dict(),
+            "finish_reason": self.finish_reason,
+            "refusal": self.refusal,
+        }
+
+    def __repr__(self) -> str:
+        state = "ok" if self.ok else f"errors={self.errors!r}"
+        return f"Attempt(raw={self.raw!r:.80}, {state})"
+
+
+@dataclass
+class Result(Generic[T]):
+    """The validated value plus everything that led to it."""
+
+    value: T
+    attempts: list[Attempt]
+    usage: Usage
+    model: str | None
+    finish_reason: str | None
+    transport_retries: int = 0
+
+    @property
+    def raw(self) -> str | None:
+        """Text of the attempt that produced ``value``."""
+        return self.attempts[-1].raw if self.attempts else None
