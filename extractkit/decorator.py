@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
@@ -49,8 +50,15 @@ class _Bound:
 
     _is_async = False
 
-    def __init__(self, fn: Callable[..., Any], settings: Settings, schema: Any = None) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        settings: Settings,
+        schema: Any = None,
+        localns: dict[str, Any] | None = None,
+    ) -> None:
         self._fn = fn
+        self._localns = localns
         self._settings = settings
         self._schema_override = schema
         self._signature = inspect.signature(fn)
@@ -85,7 +93,9 @@ class _Bound:
                 self._schema = self._schema_override
             else:
                 try:
-                    hints = typing.get_type_hints(self._fn, include_extras=True)
+                    hints = typing.get_type_hints(
+                        self._fn, localns=self._localns, include_extras=True
+                    )
                 except Exception as exc:
                     raise ConfigurationError(
                         f"cannot resolve the return annotation of {self._fn.__qualname__}: {exc}"
@@ -140,7 +150,7 @@ class _Bound:
 
     def _with(self, **settings: Any) -> Any:
         merged = Settings.of(**settings).over(self._settings)
-        return type(self)(self._fn, merged, self._schema_override)
+        return type(self)(self._fn, merged, self._schema_override, self._localns)
 
     def __repr__(self) -> str:
         return f"<extract function {self._fn.__qualname__}>"
@@ -218,9 +228,13 @@ class _Decorator:
     @overload
     def __call__(self, fn: Callable[P, R]) -> ExtractFunction[P, R]: ...
     def __call__(self, fn: Callable[..., Any]) -> Any:
+        return self._wrap(fn, sys._getframe(1).f_locals)
+
+    def _wrap(self, fn: Callable[..., Any], localns: dict[str, Any]) -> Any:
+        # The caller's locals let annotations name classes defined in a function body.
         if inspect.iscoroutinefunction(fn):
-            return AsyncExtractFunction(fn, self._settings, self._schema)
-        return ExtractFunction(fn, self._settings, self._schema)
+            return AsyncExtractFunction(fn, self._settings, self._schema, localns)
+        return ExtractFunction(fn, self._settings, self._schema, localns)
 
 
 @overload
@@ -252,5 +266,5 @@ def extract(fn: Callable[..., Any] | None = None, /, *, schema: Any = None, **se
     """
     decorator = _Decorator(Settings.of(**settings), schema)
     if fn is not None:
-        return decorator(fn)
+        return decorator._wrap(fn, sys._getframe(1).f_locals)
     return decorator
