@@ -13,6 +13,7 @@ configuration error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -322,7 +323,8 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None,
     err = err or sys.stderr
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
     commands = {"run": cmd_run, "schema": cmd_schema, "prompt": cmd_prompt}

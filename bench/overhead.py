@@ -1,0 +1,186 @@
+"""Per-call overhead of extractkit against the raw openai SDK, side by side in one run.
+
+The HTTP layer is an in-process ``httpx2.MockTransport`` answering a fixed
+completion, so what is measured is client-side work only: building the
+request, the SDK's own request/response handling, parsing and validation.
+
+    python bench/overhead.py [--calls 2000] [--rounds 7]
+
+Budget: extractkit ≤ 1.15× the raw SDK (``create`` + ``model_validate_json``)
+in ``json_schema`` and ``tools`` modes, through ``Extractor`` and ``@extract``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx2
+import openai
+from pydantic import BaseModel, Field
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from extractkit import Extractor, extract  # noqa: E402
+
+
+class LineItem(BaseModel):
+    description: str
+    quantity: float
+    unit_price: float
+
+
+class Invoice(BaseModel):
+    number: str
+    seller: str
+    currency: str = "EUR"
+    items: list[LineItem] = Field(default_factory=list)
+    total: float | None = None
+
+
+VALUE = {
+    "number": "2024-117",
+    "seller": "Acme Tools GmbH",
+    "currency": "EUR",
+    "items": [
+        {"description": "Hammer", "quantity": 2, "unit_price": 12.5},
+        {"description": "Box of nails", "quantity": 1, "unit_price": 4.2},
+    ],
+    "total": 29.2,
+}
+TEXT = "INVOICE No. 2024-117 from Acme Tools GmbH: 2 x Hammer 12.50, 1 x nails 4.20, total 29.20 EUR"
+ARGS = json.dumps(VALUE)
+
+
+def _body(mode: str) -> bytes:
+    message: dict[str, object] = {"role": "assistant", "content": ARGS, "refusal": None}
+    finish = "stop"
+    if mode == "tools":
+        message = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "type": "function",
+                 "function": {"name": "Invoice", "arguments": ARGS}}
+            ],
+        }
+        finish = "tool_calls"
+    return json.dumps({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 60, "total_tokens": 160},
+    }).encode()
+
+
+def _client(mode: str) -> openai.OpenAI:
+    body = _body(mode)
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, content=body, headers={"content-type": "application/json"})
+
+    return openai.OpenAI(
+        api_key="sk-bench", base_url="https://api.openai.com/v1",
+        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
+    )
+
+
+def contenders(mode: str) -> dict[str, Callable[[], object]]:
+    client = _client(mode)
+    schema = Invoice.model_json_schema()
+    messages = [{"role": "system", "content": "Extract the invoice."},
+                {"role": "user", "content": TEXT}]
+    out: dict[str, Callable[[], object]] = {}
+    if mode == "json_schema":
+        fmt = {"type": "json_schema", "json_schema": {"name": "Invoice", "schema": schema}}
+
+        def raw() -> object:
+            r = client.chat.completions.create(model="gpt-4o-mini", messages=messages,
+                                               response_format=fmt)
+            return Invoice.model_validate_json(r.choices[0].message.content or "")
+
+        def sdk_parse() -> object:
+            r = client.chat.completions.parse(model="gpt-4o-mini", messages=messages,
+                                              response_format=Invoice)
+            return r.choices[0].message.parsed
+
+        out["raw SDK create+validate"] = raw
+        out["SDK chat.completions.parse()"] = sdk_parse
+    else:
+        tools = [{"type": "function", "function": {"name": "Invoice", "parameters": schema}}]
+        choice = {"type": "function", "function": {"name": "Invoice"}}
+
+        def raw() -> object:
+            r = client.chat.completions.create(model="gpt-4o-mini", messages=messages,
+                                               tools=tools, tool_choice=choice)
+            call = r.choices[0].message.tool_calls[0]  # type: ignore[index]
+            return Invoice.model_validate_json(call.function.arguments)  # type: ignore[union-attr]
+
+        out["raw SDK create+validate"] = raw
+
+    ex = Extractor(client, model="gpt-4o-mini", mode=mode)
+    out["extractkit Extractor"] = lambda: ex.extract(Invoice, TEXT)
+
+    @extract(client=client, model="gpt-4o-mini", mode=mode)
+    def invoice(text: str) -> Invoice:
+        """{{ text }}"""
+
+    out["extractkit @extract"] = lambda: invoice(TEXT)
+
+    try:
+        import instructor  # type: ignore[import-not-found]
+    except ImportError:
+        pass
+    else:
+        imode = instructor.Mode.JSON_SCHEMA if mode == "json_schema" else instructor.Mode.TOOLS
+        ic = instructor.from_openai(client, mode=imode)
+        out["instructor"] = lambda: ic.chat.completions.create(
+            model="gpt-4o-mini", messages=messages, response_model=Invoice, max_retries=0
+        )
+    return out
+
+
+def measure(fns: dict[str, Callable[[], object]], calls: int, rounds: int) -> dict[str, float]:
+    for fn in fns.values():  # warm up: compile, caches, lazy imports
+        for _ in range(50):
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():  # interleaved, so drift hits everyone alike
+            gc.collect()
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            samples[name].append((time.perf_counter() - start) / calls)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    print(f"openai {openai.__version__}, python {sys.version.split()[0]}, "
+          f"{args.rounds} rounds x {args.calls} calls, median per call")
+    worst = 0.0
+    for mode in ("json_schema", "tools"):
+        results = measure(contenders(mode), args.calls, args.rounds)
+        base = results["raw SDK create+validate"]
+        print(f"\nmode {mode}")
+        for name, seconds in results.items():
+            ratio = seconds / base
+            print(f"  {name:32s} {seconds * 1e3:7.3f} ms/call   {ratio:5.2f}x raw")
+            if name.startswith("extractkit"):
+                worst = max(worst, ratio)
+    verdict = "within" if worst <= 1.15 else "OVER"
+    print(f"\nworst extractkit ratio {worst:.2f}x raw SDK: {verdict} the 1.15x budget")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
