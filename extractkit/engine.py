@@ -9,9 +9,10 @@ message) is computed on first use and reused.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .backends import resolve_backend
@@ -35,6 +36,8 @@ class Engine:
         self._prompts: Prompts | None = None
         self._params: dict[str, Any] | None = None
         self._lock = threading.Lock()
+        self._plans: dict[Any, Plan] = {}
+        self._feedback: dict[Plan, Callable[[list[str], Attempt], str]] = {}
 
     # -- lazily resolved pieces -------------------------------------------
 
@@ -95,7 +98,15 @@ class Engine:
         return out
 
     def plan(self, spec: Any) -> Plan:
-        return build_plan(spec, self.settings.resolved_mode, self.profile)
+        """The cached plan for a declaration (a dict lookup after the first call)."""
+        try:
+            found = self._plans.get(spec)
+        except TypeError:  # unhashable (a JSON Schema dict): the compiler's cache still applies
+            return build_plan(spec, self.settings.resolved_mode, self.profile)
+        if found is None:
+            found = build_plan(spec, self.settings.resolved_mode, self.profile)
+            self._plans[spec] = found
+        return found
 
     # -- building extractions ---------------------------------------------
 
@@ -111,11 +122,9 @@ class Engine:
         *,
         context: Any = None,
     ) -> Extraction[Any]:
-        prompts = self.prompts
-
-        def feedback(errors: list[str], attempt: Attempt) -> str:
-            return prompts.feedback(plan, errors, attempt)
-
+        feedback = self._feedback.get(plan)
+        if feedback is None:
+            feedback = self._feedback[plan] = functools.partial(self.prompts.feedback, plan)
         return Extraction(
             plan,
             messages,

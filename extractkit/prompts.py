@@ -54,10 +54,12 @@ def _undefined_name(exc: jinja2.UndefinedError) -> str | None:
 class PromptTemplate:
     """A compiled template that renders to a (system, user) pair."""
 
-    __slots__ = ("_template", "has_blocks", "name")
+    __slots__ = ("_globals", "_template", "has_blocks", "name")
 
     def __init__(self, template: jinja2.Template, name: str) -> None:
         self._template = template
+        # Flattened once: merging Jinja's ChainMap of globals on every render is costly.
+        self._globals = dict(template.globals)
         self.name = name
         self.has_blocks = "user" in template.blocks or "system" in template.blocks
         if "system" in template.blocks and "user" not in template.blocks:
@@ -70,9 +72,9 @@ class PromptTemplate:
     def render(self, variables: Mapping[str, Any]) -> tuple[str | None, str]:
         """Render to ``(system or None, user)``; errors name the template and variable."""
         try:
+            ctx = self._template.new_context({**self._globals, **variables}, shared=True)
             if not self.has_blocks:
-                return None, self._template.render(variables).strip()
-            ctx = self._template.new_context(dict(variables))
+                return None, "".join(self._template.root_render_func(ctx)).strip()
             user = "".join(self._template.blocks["user"](ctx)).strip()
             system = None
             if "system" in self._template.blocks:
