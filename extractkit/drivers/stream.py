@@ -1,0 +1,630 @@
+"""Streaming driver: partial values while the model writes, then the validated value.
+
+:func:`stream_sync` and :func:`stream_async` run an
+:class:`~extractkit.loop.Extraction` over a backend's ``.stream(request)``
+(an iterator of ``ChatCompletionChunk``) and yield :class:`Snapshot` objects:
+
+* while a stream runs: ``Snapshot(value=<partial value>, done=False, ...)``,
+  only when something visible changed (see :mod:`extractkit.partial` for what
+  a partial value looks like);
+* at the end: ``Snapshot(value=<validated value>, done=True, result=Result)``,
+  the same value :meth:`Extractor.extract` returns for the same answer.
+
+The text to parse is the message content (``json_schema``, ``json_object``:
+from the first ``{`` or ``[``; ``md_json``: from the first ``{``/``[`` after
+the opening fence) or the first tool call's arguments (``tools``). Each chunk
+is parsed once, incrementally.
+
+When a stream ends, the chunks are put together into a ``ChatCompletion``
+(content, refusal, tool calls, finish reason, usage) and handed to
+:meth:`Extraction.receive`: repair, re-ask and error rules are the loop's.
+A re-ask streams again and ``attempt`` goes up by one.
+
+Transport failures (429, 5xx, timeouts, a connection cut mid-stream) are
+retried with :class:`~extractkit.retry.TransportRetry`; the stream starts
+over from nothing with the same ``attempt`` and ``restarts`` up by one, so a
+consumer acting on partial values can tell. A stream that ends quietly
+without a ``finish_reason`` (a cut the HTTP layer did not notice) counts as a
+transport failure too; when no retries are left it raises
+:class:`~extractkit.errors.IncompleteOutputError` -- never a truncated value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+import time
+import typing
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import httpx2
+import openai
+from openai.types.chat import ChatCompletion
+from openai.types.chat.chat_completion import Choice
+from openai.types.chat.chat_completion_message import ChatCompletionMessage
+from openai.types.chat.chat_completion_message_function_tool_call import (
+    ChatCompletionMessageFunctionToolCall,
+    Function,
+)
+from openai.types.completion_usage import CompletionUsage
+from pydantic import TypeAdapter, ValidationError
+
+from ..errors import IncompleteOutputError
+from ..loop import Extraction
+from ..modes import Plan
+from ..partial import ANY, JsonStream, Shape, Unwrap, ValidatedList, build, shape_for
+from ..results import Result, Usage
+from ..retry import TransportRetry
+from ..schema.source import WRAP_KEY, SchemaSource
+
+T = TypeVar("T")
+
+__all__ = ["Snapshot", "StreamSession", "stream_async", "stream_sync"]
+
+
+@dataclass(frozen=True)
+class Snapshot(Generic[T]):
+    """One view of the value being extracted.
+
+    ``value``
+        a partial value while ``done`` is false; the validated value (``T``)
+        on the last snapshot.
+    ``done``
+        true only for the last snapshot.
+    ``attempt``
+        1-based; goes up when a re-ask starts (the previous answer was invalid).
+    ``restarts``
+        transport restarts so far; when it goes up the stream started over
+        (same ``attempt``) and partial values begin again from nothing.
+    ``result``
+        the :class:`~extractkit.results.Result` (attempts, usage), last snapshot only.
+    """
+
+    value: Any
+    done: bool
+    attempt: int
+    restarts: int = 0
+    result: Result[T] | None = None
+
+
+# --------------------------------------------------------------------------- shapes
+
+_NO_TYPE: Any = object()
+_declared: dict[SchemaSource, Any] = {}
+_adapters: dict[Any, TypeAdapter[Any]] = {}
+_LIST_ORIGINS = (list, Sequence)
+
+
+def _declared_type(source: SchemaSource) -> Any:
+    """The Python type a schema source was built from (``_NO_TYPE`` for JSON Schema)."""
+    found = _declared.get(source)
+    if found is None:
+        from ..schema import _sources  # the cache that built ``source``
+
+        found = next(
+            (key[1] for key, s in list(_sources.items()) if s is source and key[0] == "type"),
+            _NO_TYPE,
+        )
+        _declared[source] = found
+    return found
+
+
+def _adapter(tp: Any) -> TypeAdapter[Any]:
+    adapter = _adapters.get(tp)
+    if adapter is None:
+        adapter = _adapters[tp] = TypeAdapter(tp)
+    return adapter
+
+
+def root_shape(source: SchemaSource, context: Any = None) -> Shape:
+    """The shape of the whole answer for ``source``.
+
+    Wrapped types show the inner value; a top-level ``list[T]`` validates each
+    item as ``T`` (with the extraction's validation ``context``) as soon as it
+    closes. JSON Schema documents give plain JSON.
+    """
+    tp = _declared_type(source)
+    if tp is _NO_TYPE:
+        return Unwrap(ANY, WRAP_KEY) if source.wrapped else ANY
+    if not source.wrapped:
+        return shape_for(tp)
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in _LIST_ORIGINS and len(args) == 1:
+        adapter = _adapter(args[0])
+
+        def validate(raw: Any) -> Any:
+            return adapter.validate_python(raw, context=context)
+
+        return Unwrap(ValidatedList(shape_for(args[0]), validate), WRAP_KEY)
+    return Unwrap(shape_for(tp), WRAP_KEY)
+
+
+# --------------------------------------------------------------------------- text → values
+
+_OPENER = re.compile(r"[\[{]")
+
+
+class _Opening:
+    """Finds where the JSON starts: the first ``{``/``[`` (after the opening fence if fenced)."""
+
+    def __init__(self, fenced: bool) -> None:
+        self.fenced = fenced
+        self.started = False
+        self._buf = ""
+        self._body: int | None = None if fenced else 0  # where the JSON may start
+        self._fence_from = 0  # where to look for the fence next
+        self._scanned = 0  # where to look for the opening bracket next
+
+    def feed(self, text: str) -> str:
+        """The part of ``text`` that belongs to the JSON document."""
+        if self.started:
+            return text
+        self._buf += text
+        start = self._start()
+        if start is None:
+            return ""
+        self.started = True
+        body, self._buf = self._buf[start:], ""
+        return body
+
+    def _start(self) -> int | None:
+        buf = self._buf
+        if self._body is None:
+            self._body = self._fence_body(buf)
+            if self._body is None:
+                return None
+            self._scanned = self._body
+        match = _OPENER.search(buf, self._scanned)
+        if match is None:
+            self._scanned = len(buf)
+            return None
+        return match.start()
+
+    def _fence_body(self, buf: str) -> int | None:
+        """Start of the fenced block's body (or of unfenced JSON); ``None``: not seen yet."""
+        stripped = buf.lstrip()
+        if stripped[:1] in ("{", "["):
+            return len(buf) - len(stripped)
+        fence = buf.find("```", self._fence_from)
+        if fence == -1:
+            self._fence_from = max(0, len(buf) - 2)
+            return None
+        end_of_line = buf.find("\n", fence)
+        if end_of_line == -1:
+            self._fence_from = fence
+            return None
+        return end_of_line
+
+
+class _View:
+    """The text of one stream → partial values, for one extraction.
+
+    When the plan has a decode step (wire shape ≠ declared shape, e.g. OpenAI's
+    strict encoding), the partial document is decoded and built in full, so
+    views are throttled: every change up to :attr:`SMALL` characters, then only
+    after the text grew by an eighth (total work stays linear). Map keys
+    written as ``{"key": ..., "value": ...}`` entries show once complete,
+    nested objects once they have a complete member, and a partial document
+    the decoder cannot take shows nothing new.
+    """
+
+    #: documents up to this size are rebuilt on every change when a decode step applies
+    SMALL = 2048
+    #: under a decode step, strings under these keys are shown only once complete
+    HELD = frozenset({"key"})
+
+    def __init__(self, plan: Plan, context: Any) -> None:
+        self.shape = root_shape(plan.compiled.source, context)
+        self.decode = plan.compiled.decode
+        self.fenced = plan.mode.name == "md_json"
+        self.reset()
+
+    def reset(self) -> None:
+        self.parser = JsonStream(ANY if self.decode is not None else self.shape)
+        self.opening = _Opening(self.fenced)
+        self._length = self._shown_at = 0
+        self._items: list[Any] = []
+        self._decoded: Any = None
+
+    def feed(self, text: str) -> bool:
+        body = self.opening.feed(text)
+        if not body:
+            return False
+        changed = self.parser.feed(body)
+        self._length += len(body)
+        if not changed or self.decode is None:
+            return changed
+        if self._length > self.SMALL and self._length - self._shown_at < self._length // 8:
+            return False
+        try:
+            value = self._decode_view()
+        except Exception:  # a partial document the decoder cannot take (yet)
+            return False
+        self._shown_at, self._decoded = self._length, value
+        return True
+
+    def value(self) -> Any:
+        return self.parser.value() if self.decode is None else self._decoded
+
+    def _decode_view(self) -> Any:
+        assert self.decode is not None
+        data = self.decode(self.parser.data(hold=self.HELD, settled=True))
+        value = build(self.shape, data)
+        if isinstance(self.shape, Unwrap) and isinstance(self.shape.inner, ValidatedList):
+            self._validate_closed(self.shape.inner, value, data)
+        return value
+
+    def _validate_closed(self, shape: ValidatedList, value: Any, data: Any) -> None:
+        """Validate (once) the items of a top-level list that are closed in the text."""
+        raw = data.get(WRAP_KEY) if isinstance(data, dict) else None
+        if not isinstance(value, list) or not isinstance(raw, list):
+            return
+        closed = self.parser.closed_items(1) if self.parser.depth >= 2 else len(value)
+        closed = min(closed, len(value), len(raw))
+        for k in range(len(self._items), closed):
+            self._items.append(shape.complete_item(raw[k], value[k]))
+        value[:closed] = self._items[:closed]
+
+
+# --------------------------------------------------------------------------- chunks → completion
+
+
+@dataclass
+class _Call:
+    id: str | None = None
+    name: str | None = None
+    arguments: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _ChoiceParts:
+    content: list[str] = field(default_factory=list)
+    refusal: list[str] = field(default_factory=list)
+    calls: dict[int, _Call] = field(default_factory=dict)
+    finish_reason: str | None = None
+
+
+class _Accumulator:
+    """Puts a stream's chunks back together; hands out the new text of the parsed part."""
+
+    def __init__(self, tools: bool) -> None:
+        self.tools = tools
+        self.id: str | None = None
+        self.model: str | None = None
+        self.created = 0
+        self.usage: Any = None
+        self.choices: dict[int, _ChoiceParts] = {}
+        self._parsed_call: int | None = None
+
+    def add(self, chunk: Any) -> str:
+        """Take one chunk; the new text of choice 0's answer (content or first tool call)."""
+        if self.id is None:
+            self.id, self.model = chunk.id, chunk.model
+            self.created = chunk.created or 0
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        new = ""
+        for choice in chunk.choices:
+            parts = self.choices.get(choice.index)
+            if parts is None:
+                parts = self.choices[choice.index] = _ChoiceParts()
+            text = self._delta(parts, choice.delta, choice.index == 0)
+            if choice.finish_reason:
+                parts.finish_reason = choice.finish_reason
+            if text:
+                new += text
+        return new
+
+    def _delta(self, parts: _ChoiceParts, delta: Any, first: bool) -> str:
+        new = ""
+        content = delta.content
+        if content is not None:
+            parts.content.append(content)
+            if first and not self.tools:
+                new = content
+        if getattr(delta, "refusal", None):
+            parts.refusal.append(delta.refusal)
+        for call in delta.tool_calls or ():
+            found = parts.calls.get(call.index)
+            if found is None:
+                found = parts.calls[call.index] = _Call()
+            found.id = found.id or call.id
+            function = call.function
+            if function is None:
+                continue
+            found.name = found.name or function.name
+            if function.arguments:
+                found.arguments.append(function.arguments)
+                if first and self.tools:
+                    if self._parsed_call is None:
+                        self._parsed_call = call.index
+                    if call.index == self._parsed_call:
+                        new += function.arguments
+        return new
+
+    @property
+    def finished(self) -> bool:
+        """Every choice ended with a ``finish_reason`` (else the stream was cut)."""
+        return bool(self.choices) and all(c.finish_reason for c in self.choices.values())
+
+    def completion(self) -> ChatCompletion:
+        """The ``ChatCompletion`` these chunks add up to."""
+        data = {
+            "id": self.id or "chatcmpl-stream",
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model or "",
+            "choices": [_choice_dict(i, c) for i, c in sorted(self.choices.items())],
+            "usage": _usage_dict(self.usage),
+        }
+        try:
+            return ChatCompletion.model_validate(data)
+        except ValidationError:  # e.g. a finish_reason the SDK does not know
+            return _construct(data)
+
+
+def _choice_dict(index: int, parts: _ChoiceParts) -> dict[str, Any]:
+    calls = [
+        {
+            "id": call.id or f"call_{index}_{k}",
+            "type": "function",
+            "function": {"name": call.name or "", "arguments": "".join(call.arguments)},
+        }
+        for k, call in sorted(parts.calls.items())
+    ]
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": "".join(parts.content) if parts.content else None,
+        "refusal": "".join(parts.refusal) if parts.refusal else None,
+    }
+    if calls:
+        message["tool_calls"] = calls
+    return {
+        "index": index,
+        "message": message,
+        "finish_reason": parts.finish_reason,
+        "logprobs": None,
+    }
+
+
+def _usage_dict(usage: Any) -> dict[str, Any] | None:
+    if usage is None:
+        return None
+    dump = getattr(usage, "model_dump", None)
+    return dump() if callable(dump) else dict(usage)
+
+
+def _construct(data: dict[str, Any]) -> ChatCompletion:
+    """``ChatCompletion`` without validation (for values outside the SDK's literals)."""
+    choices = []
+    for c in data["choices"]:
+        message = dict(c["message"])
+        calls = message.pop("tool_calls", None)
+        if calls:
+            message["tool_calls"] = [
+                ChatCompletionMessageFunctionToolCall.model_construct(
+                    id=t["id"], type="function", function=Function.model_construct(**t["function"])
+                )
+                for t in calls
+            ]
+        choices.append(
+            Choice.model_construct(
+                index=c["index"],
+                finish_reason=c["finish_reason"],
+                logprobs=None,
+                message=ChatCompletionMessage.model_construct(**message),
+            )
+        )
+    usage = data["usage"]
+    return ChatCompletion.model_construct(
+        **{
+            **data,
+            "choices": choices,
+            "usage": CompletionUsage.model_construct(**usage) if usage else None,
+        },
+    )
+
+
+# --------------------------------------------------------------------------- the session
+
+
+class _CutStream(openai.APIConnectionError):
+    """A stream that ended without ``finish_reason``: retried like a dropped connection."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            message="the stream ended before the model finished (no finish_reason)",
+            request=httpx2.Request("POST", "https://stream.invalid/chat/completions"),
+        )
+
+
+@dataclass(frozen=True)
+class _Again:
+    """Start the stream over after ``delay`` seconds."""
+
+    delay: float
+
+
+class StreamSession:
+    """The sans-IO part shared by the sync and async drivers.
+
+    Per stream: :meth:`begin` (the request), :meth:`feed` each chunk (a
+    partial :class:`Snapshot` or ``None``), then :meth:`end` -- or
+    :meth:`failed` when the transport raised.
+    """
+
+    def __init__(self, extraction: Extraction[Any], retry: TransportRetry | None = None) -> None:
+        self.extraction = extraction
+        self.retry = retry or TransportRetry()
+        self.attempt = 1
+        self.restarts = 0
+        plan = extraction.plan
+        self._view = _View(plan, getattr(extraction, "_context", None))
+        self._tools = plan.mode.name == "tools"
+        self._acc = _Accumulator(self._tools)
+
+    def begin(self) -> dict[str, Any]:
+        """Start a stream: fresh parser and accumulator; the request to send."""
+        self._view.reset()
+        self._acc = _Accumulator(self._tools)
+        return self.extraction.request()
+
+    def feed(self, chunk: Any) -> Snapshot[Any] | None:
+        text = self._acc.add(chunk)
+        if not text or not self._view.feed(text):
+            return None
+        value = self._view.value()
+        if value is None:
+            return None
+        return Snapshot(value, False, self.attempt, self.restarts)
+
+    def failed(self, exc: BaseException) -> float | None:
+        """The transport raised: seconds to wait before starting over, or ``None`` (re-raise)."""
+        delay = self.retry.delay_for(exc)
+        if delay is not None:
+            self.restarts += 1
+        return delay
+
+    def end(self) -> Snapshot[Any] | _Again | None:
+        """The stream ended: the final snapshot, ``None`` (re-ask) or :class:`_Again`."""
+        completion = self._acc.completion()
+        if not self._acc.finished:
+            return self._cut(completion)
+        self.extraction.transport_retries = self.retry.failures
+        result = self.extraction.receive(completion)
+        if result is None:
+            self.attempt += 1
+            return None
+        return Snapshot(result.value, True, self.attempt, self.restarts, result)
+
+    def _cut(self, completion: ChatCompletion) -> _Again:
+        cut = _CutStream()
+        delay = self.failed(cut)
+        if delay is not None:
+            return _Again(delay)
+        ex = self.extraction
+        choice = completion.choices[0] if completion.choices else None
+        raw = ex.plan.mode.read(choice.message) if choice is not None else None
+        attempt = ex.check_text(raw, None, Usage.from_response(completion.usage), completion)
+        attempt.errors = [f"(stream): {cut.message}", *attempt.errors]
+        raise IncompleteOutputError(
+            f"{cut.message} after {self.retry.failures + 1} tries; the connection was cut "
+            "before the answer was complete",
+            attempts=[*ex.attempts, attempt],
+            response=completion,
+        ) from cut
+
+
+# --------------------------------------------------------------------------- drivers
+
+_END: Any = object()
+
+
+class _Pull:
+    """Pulls chunks from a backend stream; a failure ends the stream and is kept in ``error``."""
+
+    def __init__(self, backend: Any, request: dict[str, Any]) -> None:
+        self._backend = backend
+        self._request = request
+        self._chunks: Any = None
+        self.error: Exception | None = None
+
+    def next(self) -> Any:
+        try:
+            if self._chunks is None:
+                self._chunks = iter(self._backend.stream(self._request))
+            return next(self._chunks)
+        except StopIteration:
+            return _END
+        except Exception as exc:
+            self.error = exc
+            return _END
+
+    async def anext(self) -> Any:
+        try:
+            if self._chunks is None:
+                opened = self._backend.stream(self._request)
+                opened = (await opened) if inspect.isawaitable(opened) else opened
+                self._chunks = opened.__aiter__()
+            return await self._chunks.__anext__()
+        except StopAsyncIteration:
+            return _END
+        except Exception as exc:
+            self.error = exc
+            return _END
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def stream_sync(
+    backend: Any, extraction: Extraction[Any], retry: TransportRetry | None = None
+) -> Iterator[Snapshot[Any]]:
+    """Drive ``extraction`` over ``backend.stream``, yielding :class:`Snapshot` objects.
+
+    Raises what :func:`extractkit.drivers.sync.run` raises (plus
+    :class:`~extractkit.errors.IncompleteOutputError` for a stream cut too often).
+    Closing the generator early closes the HTTP stream.
+    """
+    session = StreamSession(extraction, retry)
+    while True:
+        pull = _Pull(backend, session.begin())
+        try:
+            while (chunk := pull.next()) is not _END:
+                snapshot = session.feed(chunk)
+                if snapshot is not None:
+                    yield snapshot
+        finally:
+            pull.close()
+        if pull.error is not None:
+            delay = session.failed(pull.error)
+            if delay is None:
+                raise pull.error
+            time.sleep(delay)
+            continue
+        outcome = session.end()
+        if isinstance(outcome, Snapshot):
+            yield outcome
+            return
+        if isinstance(outcome, _Again):
+            time.sleep(outcome.delay)
+
+
+async def stream_async(
+    backend: Any, extraction: Extraction[Any], retry: TransportRetry | None = None
+) -> AsyncIterator[Snapshot[Any]]:
+    """The async twin of :func:`stream_sync` (an async generator)."""
+    session = StreamSession(extraction, retry)
+    while True:
+        pull = _Pull(backend, session.begin())
+        try:
+            while (chunk := await pull.anext()) is not _END:
+                snapshot = session.feed(chunk)
+                if snapshot is not None:
+                    yield snapshot
+        finally:
+            await pull.aclose()
+        if pull.error is not None:
+            delay = session.failed(pull.error)
+            if delay is None:
+                raise pull.error
+            await asyncio.sleep(delay)
+            continue
+        outcome = session.end()
+        if isinstance(outcome, Snapshot):
+            yield outcome
+            return
+        if isinstance(outcome, _Again):
+            await asyncio.sleep(outcome.delay)
