@@ -18,6 +18,10 @@ from .errors import (
     SchemaError,
     TemplateError,
 )
+from .batch_api import BatchAPI
+from .cache import ResponseCache
+from .drivers.batch import ItemResult
+from .drivers.stream import Snapshot
 from .extractor import AsyncExtractor, Extractor
 from .profiles import Profile, get_profile, register_profile
 from .results import Attempt, Result, Usage
@@ -27,6 +31,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AsyncExtractFunction",
     "AsyncExtractor",
+    "BatchAPI",
     "Attempt",
     "ConfigurationError",
     "ExtractFunction",
@@ -35,10 +40,13 @@ __all__ = [
     "ExtractkitError",
     "IncompleteOutputError",
     "InputError",
+    "ItemResult",
     "Profile",
     "RefusalError",
+    "ResponseCache",
     "Result",
     "SchemaError",
+    "Snapshot",
     "TemplateError",
     "Usage",
     "__version__",

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
+import itertools
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -22,6 +25,9 @@ from typing import IO, Any
 
 from pydantic_core import to_jsonable_python
 
+from .batch_api import BatchAPI
+from .cache import ResponseCache, request_key
+from .drivers.batch import ItemResult, Tally
 from .errors import (
     ConfigurationError,
     ExtractionError,
@@ -32,10 +38,13 @@ from .errors import (
 )
 from .extractor import Extractor
 from .loading import InputDoc, SchemaTarget, iter_inputs, load_target
+from .pricing import PriceTable
 from .profiles import MODES, profile_names
 from .results import Result
+from .settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+_PROBE_TEXT = "\x00extractkit resume fingerprint\x00"
 
 
 class UsageError(ExtractkitError):
@@ -77,6 +86,22 @@ def _parser() -> argparse.ArgumentParser:
                      help="show every attempt of a failed extraction on stderr")
     run.add_argument("--stream", action="store_true",
                      help="print partial values as JSON Lines while the model writes")
+    run.add_argument("--concurrency", type=int, default=1, metavar="N",
+                     help="extractions in flight at once over several inputs (default 1)")
+    run.add_argument("--resume", action="store_true",
+                     help="keep the records in --output that succeeded with the same schema, "
+                     "prompt and model; redo only the other inputs")
+    run.add_argument("--cache", nargs="?", const="", default=None, metavar="PATH",
+                     help="answer repeated requests from a response cache on disk "
+                     "(PATH default: ~/.cache/extractkit/responses.sqlite)")
+    run.add_argument("--batch-api", action="store_true",
+                     help="send the requests through the provider's Batch API (half price, "
+                     "answers within 24 h); answers needing a re-ask are re-asked online")
+    run.add_argument("--poll-interval", type=float, default=30.0, metavar="SECONDS",
+                     help="seconds between polls of a --batch-api job (default 30)")
+    run.add_argument("--price-table", metavar="FILE",
+                     help='JSON prices per million tokens, {"MODEL": {"input": $, "output": $}}, '
+                     "for the cost in the summary")
 
     schema = sub.add_parser("schema", help="dry run: the request pieces a schema compiles to")
     schema.add_argument("schemas", metavar="SCHEMA", nargs="+",
@@ -144,6 +169,29 @@ class Runner:
         assert self._extractor is not None
         return self._extractor.stream(self.target.schema, text)
 
+    def map(self, inputs: Iterator[tuple[str, Any]], **options: Any) -> Iterator[ItemResult[Any]]:
+        """Many ``(id, text)`` inputs at once (see :mod:`extractkit.drivers.batch`)."""
+        if self._fn is not None:
+            return self._fn.map(inputs, **options)
+        assert self._extractor is not None
+        return self._extractor.map(self.target.schema, inputs, **options)
+
+    @property
+    def settings(self) -> Settings:
+        if self._fn is not None:
+            return self._fn._settings
+        assert self._extractor is not None
+        return self._extractor.settings
+
+    def fingerprint(self) -> str:
+        """What makes a result reusable: the request for a probe text (schema, prompt,
+        model, parameters), hashed."""
+        try:
+            request: Any = self.render(_PROBE_TEXT)
+        except Exception:
+            request = {"schema": self.target.file, "name": self.target.name}
+        return request_key(request, "")[:16]
+
 
 def _jsonable(value: Any) -> Any:
     return to_jsonable_python(value)
@@ -192,73 +240,270 @@ def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str]) -> dict[
 def cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     target = load_target(args.schema)
     runner = Runner(target, _settings(args))
-    docs = list(iter_inputs(args.inputs))
-    if not docs:
+    docs = iter_inputs(args.inputs)
+    head = list(itertools.islice(docs, 2))
+    if not head:
         raise UsageError("no input documents found in " + ", ".join(args.inputs))
+    if args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    if args.resume and not args.output:
+        raise UsageError("--resume needs --output FILE (the records to resume from)")
+    if args.stream or (len(head) == 1 and not (args.resume or args.batch_api)):
+        return _run_each([*head, *docs], runner, args, out, err)
+    return _run_batch(itertools.chain(head, docs), runner, args, out, err)
+
+
+def _run_each(
+    docs: list[InputDoc], runner: Runner, args: argparse.Namespace, out: IO[str], err: IO[str]
+) -> int:
+    """One input (printed as JSON), or ``--stream``."""
     sink = open(args.output, "w", encoding="utf-8") if args.output else out  # noqa: SIM115
     try:
         if args.stream:
             return _run_stream(docs, runner, sink, err)
-        if len(docs) == 1:
-            record = _record(docs[0], runner, args.verbose, err)
-            if record["ok"]:
-                sink.write(json.dumps(record["value"], indent=2, ensure_ascii=False) + "\n")
-                return EXIT_OK
-            print(f"extractkit: {record['input']}: {record['error']}", file=err)
-            return EXIT_FAILED
-        failed = 0
-        progress = _progress(len(docs), err)
-        for doc in docs:
-            record = _record(doc, runner, args.verbose, err)
-            sink.write(json.dumps(record, ensure_ascii=False) + "\n")
-            sink.flush()
-            if not record["ok"]:
-                failed += 1
-                print(f"extractkit: {record['input']}: {record['error']}", file=err)
-            progress(record["ok"])
-        progress(None)
-        return EXIT_FAILED if failed else EXIT_OK
+        record = _record(docs[0], runner, args.verbose, err)
+        if record["ok"]:
+            sink.write(json.dumps(record["value"], indent=2, ensure_ascii=False) + "\n")
+            return EXIT_OK
+        print(f"extractkit: {record['input']}: {record['error']}", file=err)
+        return EXIT_FAILED
     finally:
         if sink is not out:
             sink.close()
 
 
-def _run_stream(docs: list[InputDoc], runner: Runner, sink: IO[str], err: IO[str]) -> int:
+def _run_stream(
+    docs: list[InputDoc], runner: Runner, sink: IO[str], err: IO[str], interval: float = 0.1
+) -> int:
+    """``run --stream``: JSON Lines ``{"input", "attempt", "done", "value"}`` per document.
+
+    Partial snapshots are printed at most every ``interval`` seconds (and when
+    a re-ask starts); the last line of a document is its validated value
+    (``"done": true``). A failed document is reported on ``err``.
+    """
+    import time
+
     failed = 0
     for doc in docs:
         if doc.error is not None:
             failed += 1
-            print(f"extractkit: {doc.id}: {doc.error}", file=err)
+            print(f"extractkit: {doc.id}: {_error_text(doc.error)}", file=err)
             continue
         assert doc.text is not None
+        last_at, last_attempt = float("-inf"), 0
         try:
             for snapshot in runner.stream(doc.text):
-                sink.write(json.dumps({"input": doc.id, **_jsonable(snapshot)}) + "\n")
+                now = time.monotonic()
+                new_attempt = snapshot.attempt != last_attempt
+                if not snapshot.done and not new_attempt and now - last_at < interval:
+                    continue
+                last_at, last_attempt = now, snapshot.attempt
+                line = {
+                    "input": doc.id,
+                    "attempt": snapshot.attempt,
+                    "done": snapshot.done,
+                    "value": _jsonable(snapshot.value),
+                }
+                sink.write(json.dumps(line, ensure_ascii=False) + "\n")
                 sink.flush()
+        except (TemplateError, ConfigurationError, SchemaError):
+            raise  # configuration: stops the whole run with exit code 2
         except ExtractionError as exc:
             failed += 1
-            print(f"extractkit: {doc.id}: {exc}", file=err)
+            print(f"extractkit: {doc.id}: {_error_text(exc)}", file=err)
+        except Exception as exc:  # endpoint errors (401, 404...) and the like
+            failed += 1
+            print(f"extractkit: {doc.id}: {type(exc).__name__}: {_error_text(exc)}", file=err)
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _progress(total: int, err: IO[str]) -> Any:
-    """A rich progress bar on a terminal; a no-op otherwise."""
-    if not getattr(err, "isatty", lambda: False)():
-        return lambda ok: None
-    from rich.console import Console
-    from rich.progress import Progress
+def _run_batch(
+    docs: Iterator[InputDoc], runner: Runner, args: argparse.Namespace, out: IO[str], err: IO[str]
+) -> int:
+    """Several inputs: one JSON Lines record per input, written as each completes."""
+    fingerprint = runner.fingerprint()
+    done = _resume_records(Path(args.output), fingerprint) if args.resume else set()
+    prices = PriceTable.load(args.price_table) if args.price_table else PriceTable()
+    settings = runner.settings
+    tally = Tally(prices, model=_model_name(settings), local=settings.uses_local())
+    inputs = _inputs_to_do(docs, done, tally)
+    cache = ResponseCache(args.cache or None) if args.cache is not None else None
+    records = _RecordFile(args.output, out, append=args.resume)
+    progress = _BatchProgress(tally, err)
+    options: dict[str, Any] = {"concurrency": args.concurrency, "cache": cache}
+    if args.batch_api:
+        options["batch_api"] = BatchAPI(poll_interval=args.poll_interval,
+                                        on_status=progress.batch_status)
+    try:
+        for item in runner.map(inputs, **options):
+            records.write(_item_record(item, fingerprint))
+            tally.add(item)
+            if not item.ok:
+                progress.failure(item, args.verbose)
+            progress.update()
+    finally:
+        progress.stop()
+        records.close()
+        if cache is not None:
+            cache.close()
+    print(f"extractkit: {tally.summary()}", file=err)
+    return EXIT_FAILED if tally.failed else EXIT_OK
 
-    progress = Progress(console=Console(file=err), transient=True)
-    task = progress.add_task("extracting", total=total)
-    progress.start()
 
-    def step(ok: bool | None) -> None:
-        if ok is None:
-            progress.stop()
+def _model_name(settings: Settings) -> str | None:
+    try:
+        return settings.resolved_model()
+    except ConfigurationError:
+        return None
+
+
+def _inputs_to_do(
+    docs: Iterator[InputDoc], done: set[str], tally: Tally
+) -> Iterator[tuple[str, Any]]:
+    for doc in docs:
+        if doc.id in done:
+            tally.skipped += 1
+            continue
+        yield doc.id, doc.error if doc.error is not None else doc.text
+
+
+def _failure_text(exc: BaseException) -> str:
+    if isinstance(exc, (InputError, ExtractionError)):
+        return _error_text(exc)
+    return f"{type(exc).__name__}: {_error_text(exc)}"
+
+
+def _item_record(item: ItemResult[Any], fingerprint: str) -> dict[str, Any]:
+    record: dict[str, Any] = {"input": item.id, "ok": item.ok}
+    if item.error is not None:
+        record["error"] = _failure_text(item.error)
+    else:
+        record["value"] = _jsonable(item.value)
+    record["usage"] = item.usage.as_dict()
+    record["fingerprint"] = fingerprint
+    return record
+
+
+class _RecordFile:
+    """JSON Lines records, each written whole with one ``write`` as it comes.
+
+    A killed run leaves complete lines only (but for a line cut mid-``write``,
+    which :func:`_resume_records` trims).
+    """
+
+    def __init__(self, path: str | None, out: IO[str], *, append: bool) -> None:
+        self._out = out
+        self._fd: int | None = None
+        if path:
+            mode = os.O_APPEND if append else os.O_TRUNC
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | mode, 0o644)
+
+    def write(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        if self._fd is None:
+            self._out.write(line)
+            self._out.flush()
+            return
+        data = memoryview(line.encode("utf-8"))
+        while data:
+            data = data[os.write(self._fd, data):]
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _resume_records(path: Path, fingerprint: str) -> set[str]:
+    """Ids recorded ok with ``fingerprint`` in ``path``.
+
+    Every other line -- failures, records of another schema, prompt or model,
+    repeats, a torn last line -- is dropped, so that after the rerun each
+    input has one record. The file is rewritten (atomically) only if needed.
+    """
+    if not path.exists():
+        return set()
+    done: set[str] = set()
+    dropped = 0
+    tmp = path.with_name(path.name + ".resume-tmp")
+    with path.open("rb") as src, tmp.open("wb") as dst:
+        for line in src:
+            record = _parse_record(line)
+            if (record is None or not record.get("ok") or record.get("fingerprint") != fingerprint
+                    or str(record.get("input")) in done):
+                dropped += 1
+                continue
+            done.add(str(record["input"]))
+            dst.write(line)
+    if dropped:
+        os.replace(tmp, path)
+    else:
+        tmp.unlink()
+    return done
+
+
+def _parse_record(line: bytes) -> dict[str, Any] | None:
+    if not line.endswith(b"\n"):
+        return None  # the last write of a killed run
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+class _BatchProgress:
+    """Live totals on stderr when it is a terminal (rich); failures as lines."""
+
+    def __init__(self, tally: Tally, err: IO[str]) -> None:
+        self._tally = tally
+        self._err = err
+        self._status = ""
+        self._progress: Any = None
+        if getattr(err, "isatty", lambda: False)():
+            from rich.console import Console
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                console=Console(file=err), transient=True,
+            )
+            self._task = self._progress.add_task(tally.line())
+            self._progress.start()
+
+    def update(self) -> None:
+        if self._progress is not None:
+            line = self._tally.line() + (f" [{self._status}]" if self._status else "")
+            self._progress.update(self._task, description=line)
+
+    def note(self, text: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(text, markup=False, highlight=False)
         else:
-            progress.advance(task)
+            print(text, file=self._err)
 
-    return step
+    def failure(self, item: ItemResult[Any], verbose: bool) -> None:
+        assert item.error is not None
+        self.note(f"extractkit: {item.id}: {_failure_text(item.error)}")
+        if verbose and isinstance(item.error, ExtractionError):
+            buffer = io.StringIO()
+            _report_attempts(item.error, buffer)
+            self.note(buffer.getvalue().rstrip("\n"))
+
+    def batch_status(self, batch: Any) -> None:
+        counts = batch.request_counts
+        status = f"batch {batch.id}: {batch.status}"
+        if counts is not None:
+            status += f" {counts.completed + counts.failed}/{counts.total}"
+        if status != self._status:
+            self._status = status
+            if self._progress is None:
+                self.note(f"extractkit: {status}")
+            self.update()
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
 
 
 def _schema_files(specs: Sequence[str]) -> Iterator[str]:
@@ -304,7 +549,12 @@ def cmd_schema(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 def cmd_prompt(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     target = load_target(args.schema)
     runner = Runner(target, _settings(args))
-    doc = next(iter_inputs([args.input]))
+    docs = list(iter_inputs([args.input]))
+    if len(docs) != 1:
+        raise UsageError(
+            f"extractkit prompt takes one input document; {args.input} holds {len(docs)}"
+        )
+    doc = docs[0]
     if doc.error is not None:
         raise doc.error
     assert doc.text is not None

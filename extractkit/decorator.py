@@ -28,9 +28,17 @@ import functools
 import inspect
 import sys
 import typing
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from pathlib import Path
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from .drivers import aio, sync
 from .engine import Engine
@@ -40,6 +48,9 @@ from .modes import Plan
 from .prompts import PromptTemplate
 from .results import Result
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .drivers.batch import ItemResult
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -186,6 +197,33 @@ class ExtractFunction(_Bound, Generic[P, R]):
         variables = self._add_extras(variables, self._fn(*args, **kwargs))
         return self._start(variables)
 
+    def map(
+        self,
+        inputs: Iterable[Any],
+        *,
+        concurrency: int = 8,
+        ordered: bool = False,
+        cache: Any = None,
+        gate: Any = None,
+        batch_api: Any = False,
+    ) -> Iterator[ItemResult[R]]:
+        """Call the function on many inputs, ``concurrency`` at a time.
+
+        An input is the first positional argument, or a ``dict`` of keyword
+        arguments; an ``(id, input)`` pair names it. Yields an
+        :class:`~extractkit.drivers.batch.ItemResult` per input as each
+        completes. The options are those of :meth:`extractkit.Extractor.map`.
+        """
+        from .drivers.batch import call_args, map_inputs
+
+        def start(value: Any) -> Extraction[Any]:
+            return self._prepare(*call_args(value))
+
+        return map_inputs(
+            self._engine.backend, inputs, start, concurrency=concurrency, ordered=ordered,
+            cache=cache, gate=gate, batch_api=batch_api,
+        )
+
 
 class AsyncExtractFunction(_Bound, Generic[P, R]):
     """An ``async def`` ``@extract`` function; calls return awaitables."""
@@ -216,6 +254,26 @@ class AsyncExtractFunction(_Bound, Generic[P, R]):
         variables = self._variables(args, kwargs)
         variables = self._add_extras(variables, await self._fn(*args, **kwargs))
         return self._start(variables)
+
+    def map(
+        self,
+        inputs: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 8,
+        ordered: bool = False,
+        cache: Any = None,
+        gate: Any = None,
+    ) -> AsyncIterator[ItemResult[R]]:
+        """``async for item in fn.map(inputs)``: see :meth:`ExtractFunction.map`."""
+        from .drivers.batch import amap_inputs, call_args
+
+        def start(value: Any) -> Awaitable[Extraction[Any]]:
+            return self._prepare(*call_args(value))
+
+        return amap_inputs(
+            self._engine.backend, inputs, start, concurrency=concurrency, ordered=ordered,
+            cache=cache, gate=gate,
+        )
 
 
 class _Decorator:

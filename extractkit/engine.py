@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from pathlib import Path
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -99,10 +100,11 @@ class Engine:
 
     def plan(self, spec: Any) -> Plan:
         """The cached plan for a declaration (a dict lookup after the first call)."""
-        try:
-            found = self._plans.get(spec)
-        except TypeError:  # unhashable (a JSON Schema dict): the compiler's cache still applies
+        if isinstance(spec, (str, Path, dict)):
+            # files may change on disk and dicts are unhashable: the compiler's own cache
+            # (keyed by content / modification time) applies
             return build_plan(spec, self.settings.resolved_mode, self.profile)
+        found = self._plans.get(spec)
         if found is None:
             found = build_plan(spec, self.settings.resolved_mode, self.profile)
             self._plans[spec] = found

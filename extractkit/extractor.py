@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .drivers import aio, sync
 from .engine import Engine
@@ -12,6 +12,9 @@ from .loop import Extraction
 from .modes import Plan
 from .results import Result
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .drivers.batch import ItemResult
 
 T = TypeVar("T")
 
@@ -100,11 +103,45 @@ class Extractor(_Base):
     def stream(
         self, schema: Any, text: Input, *, context: Any = None, **variables: Any
     ) -> Iterator[Any]:
-        """Partial values while the model writes, then the validated value."""
+        """:class:`~extractkit.drivers.stream.Snapshot` objects while the model writes;
+        the last one (``done=True``) holds the validated value."""
         from .drivers.stream import stream_sync
 
         _, extraction = self._prepare(schema, text, variables, context)
         return stream_sync(self._engine.backend, extraction)
+
+    def map(
+        self,
+        schema: Any,
+        inputs: Iterable[Any],
+        *,
+        concurrency: int = 8,
+        ordered: bool = False,
+        cache: Any = None,
+        gate: Any = None,
+        batch_api: Any = False,
+        context: Any = None,
+        **variables: Any,
+    ) -> Iterator[ItemResult[Any]]:
+        """Extract ``schema`` from many inputs, ``concurrency`` at a time.
+
+        Yields an :class:`~extractkit.drivers.batch.ItemResult` (``id``,
+        ``ok``, ``value`` or ``error``, ``usage``) per input as each completes
+        (``ordered=True``: in input order). An input is a text (or message
+        list), or an ``(id, text)`` pair. ``cache`` is a response-cache path
+        (or :class:`~extractkit.cache.ResponseCache`); ``batch_api=True`` (or
+        a :class:`~extractkit.batch_api.BatchAPI`) goes through the provider's
+        Batch API. See :mod:`extractkit.drivers.batch`.
+        """
+        from .drivers.batch import map_inputs
+
+        def start(text: Input) -> Extraction[Any]:
+            return self._prepare(schema, text, variables, context)[1]
+
+        return map_inputs(
+            self._engine.backend, inputs, start, concurrency=concurrency, ordered=ordered,
+            cache=cache, gate=gate, batch_api=batch_api,
+        )
 
 
 class AsyncExtractor(_Base):
@@ -132,3 +169,26 @@ class AsyncExtractor(_Base):
 
         _, extraction = self._prepare(schema, text, variables, context)
         return stream_async(self._engine.backend, extraction)
+
+    def map(
+        self,
+        schema: Any,
+        inputs: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 8,
+        ordered: bool = False,
+        cache: Any = None,
+        gate: Any = None,
+        context: Any = None,
+        **variables: Any,
+    ) -> AsyncIterator[ItemResult[Any]]:
+        """``async for item in ex.map(schema, inputs)``: see :meth:`Extractor.map`."""
+        from .drivers.batch import amap_inputs
+
+        def start(text: Input) -> Extraction[Any]:
+            return self._prepare(schema, text, variables, context)[1]
+
+        return amap_inputs(
+            self._engine.backend, inputs, start, concurrency=concurrency, ordered=ordered,
+            cache=cache, gate=gate,
+        )

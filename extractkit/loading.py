@@ -3,13 +3,15 @@
 ``SCHEMA`` is ``file.py`` (a Pydantic model or an ``@extract`` function;
 ``file.py:Name`` picks one) or ``file.json`` (a JSON Schema document).
 ``INPUT`` is a file, a directory (its files, recursively, hidden ones
-skipped, in sorted order) or ``-`` for standard input.
+skipped, in sorted order) or ``-`` for standard input. A ``.jsonl`` file
+holds one input per line, ``{"id": ..., "text": ...}``.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import itertools
+import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -175,9 +177,9 @@ def iter_inputs(specs: list[str], stdin: Any = None) -> Iterator[InputDoc]:
                 if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
             for file in files:
-                yield _read_doc(file)
+                yield from _read_docs(file)
             continue
-        yield _read_doc(path)
+        yield from _read_docs(path)
 
 
 def _read_doc(path: Path) -> InputDoc:
@@ -185,3 +187,44 @@ def _read_doc(path: Path) -> InputDoc:
         return InputDoc(str(path), read_text(path))
     except InputError as exc:
         return InputDoc(str(path), error=exc)
+
+
+def _read_docs(path: Path) -> Iterator[InputDoc]:
+    if path.suffix == ".jsonl" and path.is_file():
+        yield from iter_jsonl(path)
+    else:
+        yield _read_doc(path)
+
+
+def iter_jsonl(path: Path) -> Iterator[InputDoc]:
+    """The documents of a JSON Lines file, one per line: ``{"id": ..., "text": ...}``.
+
+    Read lazily. A line without an ``id`` is named ``FILE:LINE``; a line that
+    is not such an object becomes an error record; blank lines are skipped.
+    """
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        error = InputError(f"{path}: cannot read: {exc.strerror}", path=str(path))
+        yield InputDoc(str(path), error=error)
+        return
+    with handle:
+        for number, line in enumerate(handle, 1):
+            if line.strip():
+                yield _jsonl_doc(line, f"{path}:{number}")
+
+
+def _jsonl_doc(line: bytes, where: str) -> InputDoc:
+    try:
+        record = json.loads(line.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        return InputDoc(where, error=InputError(f"{where}: not UTF-8 text", path=where))
+    except ValueError as exc:
+        return InputDoc(where, error=InputError(f"{where}: not a JSON line: {exc}", path=where))
+    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+        message = f'{where}: a JSON Lines input needs {{"id": ..., "text": "..."}} on each line'
+        return InputDoc(where, error=InputError(message, path=where))
+    ident = str(record["id"]) if record.get("id") is not None else where
+    if not record["text"].strip():
+        return InputDoc(ident, error=InputError(f"{ident}: input is empty", path=where))
+    return InputDoc(ident, record["text"])

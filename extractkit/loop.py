@@ -103,6 +103,11 @@ class Extraction(Generic[T]):
     def reasks_left(self) -> int:
         return self._reasks_left
 
+    @property
+    def context(self) -> Any:
+        """The validation context passed to validators (template variables by default)."""
+        return self._context
+
     # -- responses ------------------------------------------------------------
 
     def receive(self, response: Any) -> Result[T] | None:
@@ -141,7 +146,10 @@ class Extraction(Generic[T]):
                 attempts=self.attempts,
                 response=response,
             )
-        choice, attempt = failures[0]
+        # Re-ask from an answer the model actually gave, not from a refusal.
+        choice, attempt = next(
+            ((c, a) for c, a in failures if a.refusal is None), failures[0]
+        )
         return self._after_failure(attempt, choices=[choice], response=response)
 
     def check_message(

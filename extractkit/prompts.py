@@ -95,6 +95,11 @@ class PromptTemplate:
             ) from None
         except jinja2.TemplateError as exc:
             raise TemplateError(f"template {self.name}: {exc}", template=self.name) from None
+        except Exception as exc:  # e.g. {{ 1/0 }} or the sandbox's range limit
+            raise TemplateError(
+                f"template {self.name}: rendering failed: {type(exc).__name__}: {exc}",
+                template=self.name,
+            ) from None
 
 
 def _syntax_error(exc: jinja2.TemplateSyntaxError, name: str) -> TemplateError:

@@ -152,10 +152,3 @@ class Settings:
             return (self.prompts_dir,)
         return tuple(self.prompts_dir)
 
-
-def from_environment() -> Settings:
-    """The environment layer (below decorator and call settings)."""
-    return Settings(
-        model=os.environ.get("EXTRACTKIT_MODEL") or None,
-        endpoint=os.environ.get("EXTRACTKIT_ENDPOINT") or None,
-    )

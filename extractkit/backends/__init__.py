@@ -65,8 +65,17 @@ def resolve_backend(settings: Settings, *, is_async: bool) -> Any:
             return AsyncOpenAIBackend(client, endpoint=endpoint)
         return OpenAIBackend(client, endpoint=endpoint)
     if settings.uses_local():
+        if settings.local and endpoint not in (None, "local"):
+            raise ConfigurationError(
+                f"local=True uses the embedded model; it cannot also use endpoint={endpoint!r}"
+            )
         return _local(is_async, announce=not settings.local)
     base_url = settings.base_url or os.environ.get("OPENAI_BASE_URL") or None
+    if not (base_url or settings.api_key or os.environ.get("OPENAI_API_KEY")):
+        raise ConfigurationError(
+            "local=False but no endpoint is configured: pass base_url=/api_key= or a client, "
+            "or set OPENAI_BASE_URL / OPENAI_API_KEY"
+        )
     # A local server needs no key, but the SDK insists on one: send a placeholder.
     api_key = settings.api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
     if is_async:

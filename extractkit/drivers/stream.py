@@ -93,23 +93,13 @@ class Snapshot(Generic[T]):
 # --------------------------------------------------------------------------- shapes
 
 _NO_TYPE: Any = object()
-_declared: dict[SchemaSource, Any] = {}
 _adapters: dict[Any, TypeAdapter[Any]] = {}
 _LIST_ORIGINS = (list, Sequence)
 
 
 def _declared_type(source: SchemaSource) -> Any:
     """The Python type a schema source was built from (``_NO_TYPE`` for JSON Schema)."""
-    found = _declared.get(source)
-    if found is None:
-        from ..schema import _sources  # the cache that built ``source``
-
-        found = next(
-            (key[1] for key, s in list(_sources.items()) if s is source and key[0] == "type"),
-            _NO_TYPE,
-        )
-        _declared[source] = found
-    return found
+    return _NO_TYPE if source.python_type is None else source.python_type
 
 
 def _adapter(tp: Any) -> TypeAdapter[Any]:
@@ -464,7 +454,7 @@ class StreamSession:
         self.attempt = 1
         self.restarts = 0
         plan = extraction.plan
-        self._view = _View(plan, getattr(extraction, "_context", None))
+        self._view = _View(plan, extraction.context)
         self._tools = plan.mode.name == "tools"
         self._acc = _Accumulator(self._tools)
 

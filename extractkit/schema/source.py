@@ -18,6 +18,8 @@ from __future__ import annotations
 import copy
 import json
 import re
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +55,8 @@ class SchemaSource:
     #: fast path: validate JSON text directly (pydantic only), else ``None``
     validate_json: Callable[[str | bytes, Any], Any] | None
     origin: str
+    #: the Python type declared (``None`` for JSON Schema documents)
+    python_type: Any = None
 
 
 def tool_name(name: str) -> str:
@@ -62,6 +66,21 @@ def tool_name(name: str) -> str:
 
 
 def _type_name(tp: Any) -> str:
+    """A readable name for a type: ``list[Event]`` → ``list_of_Event``, ``int | None`` →
+    ``int_or_null`` (used as the json_schema / tool name the model sees)."""
+    if tp is type(None) or tp is None:
+        return "null"
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Literal:
+        return "choice"
+    if origin is typing.Annotated:
+        return _type_name(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return "_or_".join(_type_name(a) for a in args)
+    if origin is not None:
+        base = getattr(origin, "__name__", "value")
+        inner = "_and_".join(_type_name(a) for a in args if a is not Ellipsis)
+        return f"{base}_of_{inner}" if inner else base
     name = getattr(tp, "__name__", None)
     if isinstance(name, str) and name and not name.startswith("_"):
         return name
@@ -129,6 +148,7 @@ def from_model(model: type[BaseModel]) -> SchemaSource:
         validate=validate,
         validate_json=validate_json,
         origin=f"{model.__module__}.{model.__qualname__}",
+        python_type=model,
     )
 
 
@@ -156,7 +176,7 @@ def from_type(tp: Any) -> SchemaSource:
 
         return SchemaSource(
             tool_name(name), schema.get("description"), schema, False, validate, validate_json,
-            repr(tp),
+            repr(tp), tp,
         )
 
     wrapper = create_model(tool_name(name), **{WRAP_KEY: (tp, ...)})  # type: ignore[call-overload]
@@ -173,7 +193,7 @@ def from_type(tp: Any) -> SchemaSource:
         return getattr(wrapper.model_validate_json(text, context=context), WRAP_KEY)
 
     return SchemaSource(
-        tool_name(name), None, schema, True, validate_wrapped, validate_json_wrapped, repr(tp)
+        tool_name(name), None, schema, True, validate_wrapped, validate_json_wrapped, repr(tp), tp
     )
 
 
