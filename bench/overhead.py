@@ -92,12 +92,14 @@ def _client(mode: str) -> openai.OpenAI:
 
 def contenders(mode: str) -> dict[str, Callable[[], object]]:
     client = _client(mode)
-    schema = Invoice.model_json_schema()
-    messages = [{"role": "system", "content": "Extract the invoice."},
-                {"role": "user", "content": TEXT}]
+    ex = Extractor(client, model="gpt-4o-mini", mode=mode)
+    # The raw SDK sends exactly what extractkit sends (same strict wire schema and
+    # messages), so the comparison measures client-side work, not request size.
+    same = ex.render(Invoice, TEXT)
+    messages = same["messages"]
     out: dict[str, Callable[[], object]] = {}
     if mode == "json_schema":
-        fmt = {"type": "json_schema", "json_schema": {"name": "Invoice", "schema": schema}}
+        fmt = same["response_format"]
 
         def raw() -> object:
             r = client.chat.completions.create(model="gpt-4o-mini", messages=messages,
@@ -112,8 +114,8 @@ def contenders(mode: str) -> dict[str, Callable[[], object]]:
         out["raw SDK create+validate"] = raw
         out["SDK chat.completions.parse()"] = sdk_parse
     else:
-        tools = [{"type": "function", "function": {"name": "Invoice", "parameters": schema}}]
-        choice = {"type": "function", "function": {"name": "Invoice"}}
+        tools = same["tools"]
+        choice = same["tool_choice"]
 
         def raw() -> object:
             r = client.chat.completions.create(model="gpt-4o-mini", messages=messages,
@@ -123,7 +125,6 @@ def contenders(mode: str) -> dict[str, Callable[[], object]]:
 
         out["raw SDK create+validate"] = raw
 
-    ex = Extractor(client, model="gpt-4o-mini", mode=mode)
     out["extractkit Extractor"] = lambda: ex.extract(Invoice, TEXT)
 
     @extract(client=client, model="gpt-4o-mini", mode=mode)
