@@ -7,7 +7,11 @@ OpenAI-compatible endpoint, or the embedded local model.
 
 from __future__ import annotations
 
+from .batch_api import BatchAPI
+from .cache import ResponseCache
 from .decorator import AsyncExtractFunction, ExtractFunction, extract
+from .drivers.batch import ItemResult
+from .drivers.stream import Snapshot
 from .errors import (
     ConfigurationError,
     ExtractionError,
@@ -18,10 +22,6 @@ from .errors import (
     SchemaError,
     TemplateError,
 )
-from .batch_api import BatchAPI
-from .cache import ResponseCache
-from .drivers.batch import ItemResult
-from .drivers.stream import Snapshot
 from .extractor import AsyncExtractor, Extractor
 from .profiles import Profile, get_profile, register_profile
 from .results import Attempt, Result, Usage
@@ -31,13 +31,13 @@ __version__ = "0.1.0"
 __all__ = [
     "AsyncExtractFunction",
     "AsyncExtractor",
-    "BatchAPI",
     "Attempt",
+    "BatchAPI",
     "ConfigurationError",
     "ExtractFunction",
     "ExtractionError",
-    "Extractor",
     "ExtractkitError",
+    "Extractor",
     "IncompleteOutputError",
     "InputError",
     "ItemResult",

@@ -12,15 +12,15 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from pathlib import Path
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from .backends import resolve_backend
 from .loop import Extraction
 from .modes import Plan, build_plan
 from .profiles import Profile, get_profile, profile_for_base_url
-from .prompts import PromptTemplate, Prompts, get_prompts
+from .prompts import Prompts, PromptTemplate, get_prompts
 from .results import Attempt
 from .settings import Settings
 

@@ -89,9 +89,9 @@ class Settings:
                     f"unknown setting {key!r}; settings are {', '.join(sorted(known - {'params'}))} "
                     f"and the request parameters {', '.join(sorted(GENERATION_PARAMS))}"
                 )
-        if "max_retries" in values and values["max_retries"] is not None:
-            if not isinstance(values["max_retries"], int) or values["max_retries"] < 0:
-                raise ConfigurationError("max_retries must be a non-negative integer")
+        retries = values.get("max_retries")
+        if retries is not None and (not isinstance(retries, int) or retries < 0):
+            raise ConfigurationError("max_retries must be a non-negative integer")
         return cls(params=params, **values)
 
     def over(self, base: Settings) -> Settings:

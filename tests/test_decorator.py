@@ -190,7 +190,7 @@ def test_sandbox_blocks_unsafe_attribute_access(client):
     def invoice(text: str) -> Invoice:
         """{{ text.__class__.__mro__[1].__subclasses__() }}"""
 
-    with pytest.raises(TemplateError, match="sandbox|unsafe|undefined"):
+    with pytest.raises(TemplateError, match=r"sandbox|unsafe|undefined"):
         invoice.render("x")
 
 

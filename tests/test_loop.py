@@ -281,7 +281,7 @@ async def test_async_429_then_success(server, aclient):
 
 
 def test_wrong_client_kind_is_a_configuration_error(aclient):
-    with pytest.raises(ConfigurationError, match="needs an openai.OpenAI client"):
+    with pytest.raises(ConfigurationError, match=r"needs an openai\.OpenAI client"):
         Extractor(aclient, model="m").extract(Person, "x")
 
 
