@@ -27,6 +27,7 @@ from pydantic_core import to_jsonable_python
 
 from .batch_api import BatchAPI
 from .cache import ResponseCache, request_key
+from .decorator import ExtractFunction
 from .drivers.batch import ItemResult, Tally
 from .errors import (
     ConfigurationError,
@@ -144,6 +145,8 @@ class Runner:
 
     def __init__(self, target: SchemaTarget, settings: dict[str, Any]) -> None:
         self.target = target
+        self._fn: ExtractFunction[..., Any] | None
+        self._extractor: Extractor | None
         if target.function is not None:
             self._fn = target.function.with_options(**settings) if settings else target.function
             self._extractor = None

@@ -282,7 +282,9 @@ class _Decorator:
         self._schema = schema
 
     @overload
-    def __call__(self, fn: Callable[P, Awaitable[R]]) -> AsyncExtractFunction[P, R]: ...
+    def __call__(  # type: ignore[overload-overlap]
+        self, fn: Callable[P, Awaitable[R]]
+    ) -> AsyncExtractFunction[P, R]: ...
     @overload
     def __call__(self, fn: Callable[P, R]) -> ExtractFunction[P, R]: ...
     def __call__(self, fn: Callable[..., Any]) -> Any:
@@ -296,7 +298,9 @@ class _Decorator:
 
 
 @overload
-def extract(fn: Callable[P, Awaitable[R]], /) -> AsyncExtractFunction[P, R]: ...
+def extract(  # type: ignore[overload-overlap]
+    fn: Callable[P, Awaitable[R]], /
+) -> AsyncExtractFunction[P, R]: ...
 @overload
 def extract(fn: Callable[P, R], /) -> ExtractFunction[P, R]: ...
 @overload

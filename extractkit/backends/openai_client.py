@@ -37,7 +37,7 @@ class OpenAIBackend:
         return self._create(**request)  # type: ignore[no-any-return]
 
     def stream(self, request: dict[str, Any]) -> Iterator[ChatCompletionChunk]:
-        stream = self._create(**request, stream=True, stream_options=_STREAM_OPTIONS)
+        stream = self._create(**request, stream=True, stream_options=_STREAM_OPTIONS)  # type: ignore[call-overload]
         with stream:
             yield from stream
 
@@ -57,7 +57,7 @@ class AsyncOpenAIBackend:
         return await self._create(**request)  # type: ignore[no-any-return]
 
     async def stream(self, request: dict[str, Any]) -> AsyncIterator[ChatCompletionChunk]:
-        stream = await self._create(**request, stream=True, stream_options=_STREAM_OPTIONS)
+        stream = await self._create(**request, stream=True, stream_options=_STREAM_OPTIONS)  # type: ignore[call-overload]
         async with stream:
             async for chunk in stream:
                 yield chunk

@@ -45,11 +45,12 @@ class CompiledSchema:
 
     @property
     def prompt_text(self) -> str:
-        if self._prompt[0] is None:
+        text = self._prompt[0]
+        if text is None:
             from .render import render_schema
 
-            self._prompt[0] = render_schema(self.source.json_schema)
-        return self._prompt[0]
+            text = self._prompt[0] = render_schema(self.source.json_schema)
+        return text
 
 
 _lock = threading.Lock()
