@@ -27,6 +27,7 @@ shape, validate against the validator of record. Then one of:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -37,6 +38,7 @@ from .results import Attempt, Result, Usage
 from .schema import Invalid
 
 T = TypeVar("T")
+log = logging.getLogger("extractkit")
 
 Feedback = Callable[[list[str], Attempt], str]
 
@@ -222,6 +224,7 @@ class Extraction(Generic[T]):
                 attempts=self.attempts,
             )
         self._reasks_left -= 1
+        log.info("attempt %d invalid, re-asking: %s", len(self.attempts), "; ".join(attempt.errors[:3]))
         message = choices[0].message if choices else None
         feedback = self._feedback(attempt.errors, attempt)
         self._tail = self.plan.mode.reask(message, attempt.raw, feedback)

@@ -10,6 +10,7 @@ surface at once with the endpoint's own message.
 from __future__ import annotations
 
 import email.utils
+import logging
 import random
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Any
 import openai
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
+log = logging.getLogger("extractkit")
 
 
 @dataclass
@@ -41,9 +43,12 @@ class TransportRetry:
         self.failures += 1
         hinted = retry_after(exc)
         if hinted is not None:
-            return min(hinted, self.max_delay * 4)
-        backoff = min(self.max_delay, self.base_delay * 2 ** (self.failures - 1))
-        return backoff * (0.5 + self._rng.random() / 2)
+            delay = min(hinted, self.max_delay * 4)
+        else:
+            backoff = min(self.max_delay, self.base_delay * 2 ** (self.failures - 1))
+            delay = backoff * (0.5 + self._rng.random() / 2)
+        log.info("transport error (%s); retry %d in %.2f s", type(exc).__name__, self.failures, delay)
+        return delay
 
 
 def is_retryable(exc: BaseException) -> bool:
