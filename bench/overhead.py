@@ -13,7 +13,6 @@ in ``json_schema`` and ``tools`` modes, through ``Extractor`` and ``@extract``.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import statistics
 import sys
