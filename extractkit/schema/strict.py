@@ -88,7 +88,14 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from ..errors import SchemaError
-from .jsonutil import LocalRefs, join_pointer, resolve_pointer, split_pointer
+from .jsonutil import LocalRefs, is_number, join_pointer, resolve_pointer, split_pointer
+from .merge import (
+    ANNOTATION_KEYWORDS,
+    INFO_KEYWORDS,
+    Unsatisfiable,
+    merge_schemas,
+    same_json,
+)
 
 SUPPORTED_FORMATS = frozenset(
     {"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"}
@@ -100,21 +107,8 @@ MAX_STRING_CHARS = 120_000
 LARGE_ENUM = 250
 LARGE_ENUM_CHARS = 15_000
 
-_META = frozenset(
-    {
-        "$schema",
-        "$id",
-        "id",
-        "$comment",
-        "$anchor",
-        "$dynamicAnchor",
-        "$vocabulary",
-        "$defs",
-        "definitions",
-    }
-)
-_ANNOT = frozenset({"title", "description"})
-_INFO = ("default", "examples", "readOnly", "writeOnly", "deprecated")
+_ANNOT = ANNOTATION_KEYWORDS
+_INFO = INFO_KEYWORDS
 _GENERIC = ("not", "if", "then", "else")
 _STRING_KW = frozenset(
     {"pattern", "format", "minLength", "maxLength", "contentEncoding", "contentMediaType",
@@ -151,29 +145,14 @@ _INFER = (
     ("string", _STRING_KW),
     ("number", frozenset(_NUMBER_KW)),
 )
-_MIN_KW = frozenset(
-    {"minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties", "minContains"}
-)
-_MAX_KW = frozenset(
-    {"maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties", "maxContains"}
-)
-_SCHEMA_MERGE = frozenset(
-    {"items", "additionalProperties", "additionalItems", "propertyNames", "contains",
-     "unevaluatedProperties", "unevaluatedItems"}
-)  # fmt: skip
 _ALSO = "\x00also"  # merge residue: [(keyword, value)] enforced locally
 _AT = "\x00at"  # keyword -> pointer where it was written (for inlined $ref siblings)
-_MAX_PRODUCT = 64
 _ANY_DEF = "JsonValue"
 _KEEP, _DROP, _DEFAULT = "keep", "drop", "default"
 
 
 class _TooLarge(SchemaError):
     """The wire schema breaks one of the strict-mode size limits."""
-
-
-class _Unsatisfiable(SchemaError):
-    """No value matches the schema (an optional property or alternative can be left out)."""
 
 
 class _Recursive(SchemaError):
@@ -640,17 +619,6 @@ def _matches_type(value: Any, t: str) -> bool:
     return jt == t or (t == "number" and jt == "integer")
 
 
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
-    except (TypeError, ValueError):
-        return bool(a == b)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _modernize(schema: dict[str, Any]) -> dict[str, Any]:
     """A shallow copy with draft-04 numeric exclusives and ``$recursiveRef`` normalised."""
     s = dict(schema)
@@ -676,69 +644,17 @@ def _constraint_only(branch: Any) -> bool:
     return isinstance(branch, dict) and all(k in _CONSTRAINT_ONLY for k in branch)
 
 
-def _merge_types(u: Any, v: Any, pointer: str) -> Any:
-    a = {u} if isinstance(u, str) else set(u)
-    b = {v} if isinstance(v, str) else set(v)
-    both = a & b
-    if ("integer" in a and "number" in b) or ("number" in a and "integer" in b):
-        both.add("integer")
-    if not both:
-        raise _Unsatisfiable("allOf combines incompatible types", pointer=pointer, keyword="allOf")
-    ordered = [t for t in _TYPES if t in both]
-    return ordered[0] if len(ordered) == 1 else ordered
-
-
-def _merge_keyword(k: str, u: Any, v: Any, pointer: str, also: list[Any]) -> Any:
-    if k in _ANNOT or k in _META or k in _INFO:
-        return u
-    if k == "type":
-        return _merge_types(u, v, pointer)
-    if k in ("properties", "patternProperties", "dependentSchemas") and isinstance(u, dict):
-        if not isinstance(v, dict):
-            return u
-        out = dict(u)
-        for name, sub in v.items():
-            out[name] = {"allOf": [out[name], sub]} if name in out else sub
-        return out
-    if k == "required" and isinstance(u, list) and isinstance(v, list):
-        return u + [x for x in v if x not in u]
-    if k == "enum" and isinstance(u, list) and isinstance(v, list):
-        return [x for x in u if any(_same(x, y) for y in v)]
-    if k == "const":
-        raise _Unsatisfiable(
-            "allOf requires two different constants", pointer=pointer, keyword="allOf"
-        )
-    if k in _MIN_KW and _is_number(u) and _is_number(v):
-        return max(u, v)
-    if k in _MAX_KW and _is_number(u) and _is_number(v):
-        return min(u, v)
-    if k == "uniqueItems":
-        return bool(u) or bool(v)
-    if k in _SCHEMA_MERGE and not isinstance(u, list) and not isinstance(v, list):
-        return False if u is False or v is False else {"allOf": [u, v]}
-    if k == "anyOf" and isinstance(u, list) and isinstance(v, list):
-        if len(u) * len(v) > _MAX_PRODUCT:
-            raise SchemaError(
-                "allOf of unions has too many combinations", pointer=pointer, keyword="allOf"
-            )
-        return [{"allOf": [x, y]} for x in u for y in v]
-    also.append((k, v))
-    return u
-
-
 def _merge(a: dict[str, Any], b: dict[str, Any], pointer: str) -> dict[str, Any]:
     """Both schemas at once (``allOf``); what cannot be merged goes to the residue."""
-    out = dict(a)
-    also: list[Any] = list(out.get(_ALSO, []))
-    for k, v in b.items():
-        if k == _ALSO:
-            also.extend(v)
-        elif k == _AT:
-            out[_AT] = {**v, **out.get(_AT, {})}
-        elif k not in out:
-            out[k] = v
-        elif not _same(out[k], v):
-            out[k] = _merge_keyword(k, out[k], v, pointer, also)
+    also: list[Any] = [*a.get(_ALSO, []), *b.get(_ALSO, [])]
+    at = {**b.get(_AT, {}), **a.get(_AT, {})}
+    left = {k: v for k, v in a.items() if k not in (_ALSO, _AT)}
+    right = {k: v for k, v in b.items() if k not in (_ALSO, _AT)}
+    residue: list[tuple[str, Any]] = []
+    out = merge_schemas(left, right, pointer, residue)
+    also[len(a.get(_ALSO, [])):len(a.get(_ALSO, []))] = residue
+    if at:
+        out[_AT] = at
     if also:
         out[_ALSO] = also
     return out
@@ -984,7 +900,7 @@ class _Encoder:
         if schema is True:
             return {}, pointer, chain
         if schema is False:
-            raise _Unsatisfiable("the schema `false` accepts no value", pointer=pointer)
+            raise Unsatisfiable("the schema `false` accepts no value", pointer=pointer)
         if not isinstance(schema, dict):
             raise SchemaError("a schema must be an object or a boolean", pointer=pointer)
         s = _modernize(schema)
@@ -1145,12 +1061,12 @@ class _Encoder:
                     enc = self._node(branch, sub_ptr, chain)
                     for key in shape:
                         self._move(pointer, key)
-            except _Unsatisfiable:
+            except Unsatisfiable:
                 continue
             encs.append(enc)
             kept.append((i, merged))
         if not encs:
-            raise _Unsatisfiable(
+            raise Unsatisfiable(
                 "no alternative of anyOf can match", pointer=pointer, keyword="anyOf"
             )
         return encs, kept
@@ -1166,7 +1082,7 @@ class _Encoder:
         except SchemaError:
             return False
         return isinstance(target, dict) and all(
-            k in target and _same(target[k], v) for k, v in shape.items()
+            k in target and same_json(target[k], v) for k, v in shape.items()
         )
 
     def _union_codec(
@@ -1247,7 +1163,7 @@ class _Encoder:
             types = ["object"]
         if types == []:
             keyword = "enum" if values is not None else "type"
-            raise _Unsatisfiable("no value can match this schema", pointer=pointer, keyword=keyword)
+            raise Unsatisfiable("no value can match this schema", pointer=pointer, keyword=keyword)
         return types
 
     @staticmethod
@@ -1315,7 +1231,7 @@ class _Encoder:
             notes = self._string(s, pointer, wire)
         elif t in ("number", "integer"):
             for key in _NUMBER_KW:
-                if _is_number(s.get(key)):
+                if is_number(s.get(key)):
                     wire[key] = s[key]
         if vals is not None and t != "null":
             if "const" in s:
@@ -1421,7 +1337,7 @@ class _Encoder:
             sub_ptr = join_pointer(pointer, "properties", name)
             try:
                 enc = self._node(sub, sub_ptr, chain)
-            except _Unsatisfiable:
+            except Unsatisfiable:
                 if name in required:
                     raise
                 continue  # the property can never be present
@@ -1538,7 +1454,7 @@ class _Encoder:
             enc = self._node(
                 True if items is None else items, join_pointer(pointer, "items"), chain
             )
-        except _Unsatisfiable:
+        except Unsatisfiable:
             wire["maxItems"] = 0
             enc = self._any()
         wire["items"] = enc.wire

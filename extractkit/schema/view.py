@@ -30,7 +30,8 @@ from functools import cached_property
 from typing import Any
 
 from ..errors import SchemaError
-from .jsonutil import LocalRefs, join_pointer
+from .jsonutil import LocalRefs, is_number, join_pointer
+from .merge import Unsatisfiable, merge_schemas
 
 #: What a node can be. ``union`` has :attr:`Node.branches`; ``any`` accepts
 #: every value; ``never`` accepts none (``false``).
@@ -44,11 +45,6 @@ _STRING_HINTS = ("minLength", "maxLength", "pattern", "format")
 _NUMBER_HINTS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
 #: The longest chain of ``$ref`` → ``$ref`` followed before it counts as a cycle.
 _MAX_REF_CHAIN = 64
-
-
-def is_number(value: Any) -> bool:
-    """A JSON number: ``int`` or ``float`` but not ``bool``."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def json_type(value: Any) -> str:
@@ -80,15 +76,17 @@ class Node:
     one of its own ancestors (a recursive model).
     """
 
-    __slots__ = ("__dict__", "_parent", "_view", "pointer", "recursive", "schema")
+    __slots__ = ("__dict__", "_parent", "_view", "never", "pointer", "recursive", "schema")
 
     def __init__(self, view: SchemaView, pointer: str, schema: dict[str, Any],
-                 recursive: bool) -> None:
+                 recursive: bool, *, never: bool = False) -> None:
         self._parent: Node | None = None
         self._view = view
         self.pointer = pointer
         self.schema = schema
         self.recursive = recursive
+        #: no value matches (``false``, or an ``allOf`` that cannot be satisfied)
+        self.never = never
 
     def __repr__(self) -> str:
         return f"Node({self.pointer or '#'!r}, kind={self.kind!r})"
@@ -122,7 +120,7 @@ class Node:
     @cached_property
     def kind(self) -> str:
         """One of :data:`KINDS`."""
-        if self.schema.get("__never__"):
+        if self.never or self.schema.get("enum") == []:
             return "never"
         if self.branches:
             return "union"
@@ -214,9 +212,13 @@ class Node:
                 if not isinstance(sub, (dict, bool)):
                     continue
                 branch = self._view._node(sub, join_pointer(self._base, key, i), self)
-                if siblings and _has_content(siblings):
-                    merged = _merge(dict(siblings), branch.schema)
-                    branch = Node(self._view, branch.pointer, merged, branch.recursive)
+                if siblings and _has_content(siblings) and not branch.never:
+                    try:
+                        merged = merge_schemas(siblings, branch.schema, branch.pointer)
+                    except Unsatisfiable:
+                        branch = Node(self._view, branch.pointer, {}, branch.recursive, never=True)
+                    else:
+                        branch = Node(self._view, branch.pointer, merged, branch.recursive)
                 out.append(branch)
         return out
 
@@ -345,31 +347,38 @@ class SchemaView:
         if schema is True:
             schema = {}
         if schema is False:
-            schema = {"__never__": True}
+            return self._never(pointer, parent)
         if not isinstance(schema, dict):
             raise SchemaError("a schema must be an object or a boolean", pointer=pointer)
         recursive = False
         seen: list[str] = []
         merged = schema
         target = pointer
-        while isinstance(merged.get("$ref"), str):
-            if len(seen) > _MAX_REF_CHAIN or target in seen:
-                raise SchemaError(f"$ref cycle through {target or '#'!r}", pointer=pointer,
-                                  keyword="$ref")
-            seen.append(target)
-            ref_target, sub = self._refs.resolve(merged["$ref"], target)
-            if sub is True:
-                sub = {}
-            if sub is False:
-                sub = {"__never__": True}
-            siblings = {k: v for k, v in merged.items() if k != "$ref"}
-            if parent is not None and _is_ancestor(parent, ref_target):
-                recursive = True
-            merged = _merge(dict(sub), siblings) if _has_content(siblings) else sub
-            target = ref_target
-        if isinstance(merged.get("allOf"), list):
-            merged = self._merge_all_of(merged, target)
+        try:
+            while isinstance(merged.get("$ref"), str):
+                if len(seen) > _MAX_REF_CHAIN or target in seen:
+                    raise SchemaError(f"$ref cycle through {target or '#'!r}", pointer=pointer,
+                                      keyword="$ref")
+                seen.append(target)
+                ref_target, sub = self._refs.resolve(merged["$ref"], target)
+                if sub is False:
+                    return self._never(ref_target, parent)
+                sub = {} if sub is True else sub
+                siblings = {k: v for k, v in merged.items() if k != "$ref"}
+                if parent is not None and _is_ancestor(parent, ref_target):
+                    recursive = True
+                merged = merge_schemas(siblings, sub, target) if _has_content(siblings) else sub
+                target = ref_target
+            if isinstance(merged.get("allOf"), list):
+                merged = self._merge_all_of(merged, target)
+        except Unsatisfiable:
+            return self._never(target, parent)
         node = Node(self, target, merged, recursive)
+        node._parent = parent
+        return node
+
+    def _never(self, pointer: str, parent: Node | None) -> Node:
+        node = Node(self, pointer, {}, False, never=True)
         node._parent = parent
         return node
 
@@ -377,7 +386,10 @@ class SchemaView:
         out = {k: v for k, v in schema.items() if k != "allOf"}
         for i, sub in enumerate(schema["allOf"]):
             member = self._node(sub, join_pointer(pointer, "allOf", i), None)
-            out = _merge(out, member.schema)
+            if member.never:
+                raise Unsatisfiable("allOf has a member no value matches", pointer=member.pointer,
+                                    keyword="allOf")
+            out = merge_schemas(out, member.schema, pointer)
         return out
 
 
@@ -399,33 +411,6 @@ def _is_ancestor(node: Node, pointer: str) -> bool:
 
 def _has_content(schema: Mapping[str, Any]) -> bool:
     return any(k not in ("$defs", "definitions", "$schema", "$id", "$comment") for k in schema)
-
-
-def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """``allOf`` semantics, as far as walking needs: properties and required merge,
-    types intersect, other keywords: the first one given wins."""
-    out = dict(a)
-    for key, value in b.items():
-        if key not in out:
-            out[key] = value
-        elif key == "properties" and isinstance(value, dict) and isinstance(out[key], dict):
-            props = dict(out[key])
-            for name, sub in value.items():
-                if name in props and isinstance(props[name], dict) and isinstance(sub, dict):
-                    props[name] = _merge(props[name], sub)
-                else:
-                    props.setdefault(name, sub)
-            out[key] = props
-        elif key == "required" and isinstance(value, list) and isinstance(out[key], list):
-            out[key] = list(dict.fromkeys([*out[key], *value]))
-        elif key == "type":
-            left = {out[key]} if isinstance(out[key], str) else set(out[key] or [])
-            right = {value} if isinstance(value, str) else set(value or [])
-            both = left & right
-            if ("number" in left and "integer" in right) or ("number" in right and "integer" in left):
-                both.add("integer")
-            out[key] = sorted(both) if len(both) != 1 else next(iter(both))
-    return out
 
 
 def _admits_type(node: Node, vtype: str) -> bool:
