@@ -85,3 +85,31 @@ def test_ref_siblings_override_the_target_annotations() -> None:
     who = schema_view(schema).root.properties["who"]
     assert who.kind == "string" and who.schema["description"] == "who signed"
     assert encode_strict(schema).wire["properties"]["who"]["description"] == "who signed"
+
+
+ANCHORED = {
+    "$defs": {"Code": {"$anchor": "code", "type": "string", "enum": ["AB", "CD"]},
+              "Qty": {"$id": "https://example.com/qty", "type": "integer", "minimum": 1}},
+    "type": "object",
+    "properties": {"code": {"$ref": "#code"}, "qty": {"$ref": "https://example.com/qty"}},
+    "required": ["code", "qty"],
+}
+
+
+def test_strict_prompt_and_grammar_agree_on_anchor_and_id_references() -> None:
+    from extractkit.schema.gbnf import schema_to_gbnf, unsupported
+    from extractkit.schema.render import render_schema
+
+    wire = encode_strict(ANCHORED).wire
+    defs = {f"#/$defs/{name}": sub for name, sub in wire["$defs"].items()}
+    props = {k: defs.get(v.get("$ref"), v) for k, v in wire["properties"].items()}
+    assert props["code"] == {"type": "string", "enum": ["AB", "CD"]}
+    assert props["qty"] == {"type": "integer", "minimum": 1}
+    prompt = render_schema(ANCHORED)
+    assert '"code": "AB" | "CD"' in prompt and '"qty": integer' in prompt
+    assert "any" not in prompt
+    grammar = schema_to_gbnf(ANCHORED)
+    assert '"\\"AB\\""' in grammar and '"\\"CD\\""' in grammar
+    assert unsupported(ANCHORED) == []
+    view = schema_view(ANCHORED).root
+    assert (view.properties["code"].kind, view.properties["qty"].kind) == ("string", "integer")

@@ -76,7 +76,8 @@ class Node:
     one of its own ancestors (a recursive model).
     """
 
-    __slots__ = ("__dict__", "_parent", "_view", "never", "pointer", "recursive", "schema")
+    __slots__ = ("__dict__", "_parent", "_view", "never", "pointer", "recursive", "residue",
+                 "schema")
 
     def __init__(self, view: SchemaView, pointer: str, schema: dict[str, Any],
                  recursive: bool, *, never: bool = False) -> None:
@@ -87,6 +88,9 @@ class Node:
         self.recursive = recursive
         #: no value matches (``false``, or an ``allOf`` that cannot be satisfied)
         self.never = never
+        #: ``(keyword, value)`` of ``allOf`` members / ``$ref`` targets that could not be
+        #: merged into :attr:`schema` (see :mod:`.merge`); the first value was kept
+        self.residue: tuple[tuple[str, Any], ...] = ()
 
     def __repr__(self) -> str:
         return f"Node({self.pointer or '#'!r}, kind={self.kind!r})"
@@ -305,6 +309,21 @@ class SchemaView:
         target, sub = self._refs.resolve("#" + pointer, "")
         return self._node(sub, target, None)
 
+    def node_for(self, schema: Any, pointer: str) -> Node:
+        """The node for ``schema``, a sub-schema of this document found at ``pointer``.
+
+        ``pointer`` sets the base URI its references are resolved against.
+        """
+        return self._node(schema, pointer, None)
+
+    def resolve(self, ref: str, at: str = "") -> tuple[str, Any]:
+        """``(target pointer, raw target schema)`` of a ``$ref`` found at pointer ``at``.
+
+        Raises :class:`~extractkit.errors.SchemaError` for a reference outside the
+        document, an unknown anchor or a pointer to nothing.
+        """
+        return self._refs.resolve(ref, at)
+
     # -- values -----------------------------------------------------------------
 
     def leaves(self, value: Any) -> Iterator[Leaf]:
@@ -343,7 +362,8 @@ class SchemaView:
 
     # -- building nodes -----------------------------------------------------
 
-    def _node(self, schema: Any, pointer: str, parent: Node | None) -> Node:
+    def _node(self, schema: Any, pointer: str, parent: Node | None,
+              merging: tuple[str, ...] = ()) -> Node:
         if schema is True:
             schema = {}
         if schema is False:
@@ -354,6 +374,7 @@ class SchemaView:
         seen: list[str] = []
         merged = schema
         target = pointer
+        residue: list[tuple[str, Any]] = []
         try:
             while isinstance(merged.get("$ref"), str):
                 if len(seen) > _MAX_REF_CHAIN or target in seen:
@@ -361,20 +382,27 @@ class SchemaView:
                                       keyword="$ref")
                 seen.append(target)
                 ref_target, sub = self._refs.resolve(merged["$ref"], target)
+                if ref_target in merging:
+                    raise SchemaError(f"$ref cycle through allOf at {ref_target or '#'!r}",
+                                      pointer=target, keyword="$ref")
                 if sub is False:
                     return self._never(ref_target, parent)
                 sub = {} if sub is True else sub
                 siblings = {k: v for k, v in merged.items() if k != "$ref"}
                 if parent is not None and _is_ancestor(parent, ref_target):
                     recursive = True
-                merged = merge_schemas(siblings, sub, target) if _has_content(siblings) else sub
+                if _has_content(siblings):
+                    merged = merge_schemas(siblings, sub, target, residue)
+                else:
+                    merged = sub
                 target = ref_target
             if isinstance(merged.get("allOf"), list):
-                merged = self._merge_all_of(merged, target)
+                merged = self._merge_all_of(merged, target, (*merging, target), residue)
         except Unsatisfiable:
             return self._never(target, parent)
         node = Node(self, target, merged, recursive)
         node._parent = parent
+        node.residue = tuple(residue)
         return node
 
     def _never(self, pointer: str, parent: Node | None) -> Node:
@@ -382,14 +410,16 @@ class SchemaView:
         node._parent = parent
         return node
 
-    def _merge_all_of(self, schema: dict[str, Any], pointer: str) -> dict[str, Any]:
+    def _merge_all_of(self, schema: dict[str, Any], pointer: str, merging: tuple[str, ...],
+                      residue: list[tuple[str, Any]]) -> dict[str, Any]:
         out = {k: v for k, v in schema.items() if k != "allOf"}
         for i, sub in enumerate(schema["allOf"]):
-            member = self._node(sub, join_pointer(pointer, "allOf", i), None)
+            member = self._node(sub, join_pointer(pointer, "allOf", i), None, merging)
             if member.never:
                 raise Unsatisfiable("allOf has a member no value matches", pointer=member.pointer,
                                     keyword="allOf")
-            out = merge_schemas(out, member.schema, pointer)
+            residue.extend(member.residue)
+            out = merge_schemas(out, member.schema, pointer, residue)
         return out
 
 
