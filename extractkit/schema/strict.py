@@ -145,8 +145,6 @@ _INFER = (
     ("string", _STRING_KW),
     ("number", frozenset(_NUMBER_KW)),
 )
-_ALSO = "\x00also"  # merge residue: [(keyword, value)] enforced locally
-_AT = "\x00at"  # keyword -> pointer where it was written (for inlined $ref siblings)
 _ANY_DEF = "JsonValue"
 _KEEP, _DROP, _DEFAULT = "keep", "drop", "default"
 
@@ -621,7 +619,7 @@ def _matches_type(value: Any, t: str) -> bool:
 
 def _modernize(schema: dict[str, Any]) -> dict[str, Any]:
     """A shallow copy with draft-04 numeric exclusives and ``$recursiveRef`` normalised."""
-    s = dict(schema)
+    s = _Expanded(schema, schema.also, schema.at) if isinstance(schema, _Expanded) else dict(schema)
     for excl, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
         if isinstance(s.get(excl), bool) and s.pop(excl) and bound in s:
             s[excl] = s.pop(bound)
@@ -632,12 +630,39 @@ def _modernize(schema: dict[str, Any]) -> dict[str, Any]:
     return s
 
 
+class _Expanded(dict[str, Any]):
+    """A schema mid-encoding, with the encoder's side information kept beside its keys.
+
+    ``also``: ``(keyword, value)`` pairs an ``allOf`` merge could not fold in
+    (enforced locally, noted in the description); ``at``: keyword → the pointer
+    where it was written (for the siblings of an inlined ``$ref``).
+    """
+
+    __slots__ = ("also", "at")
+
+    def __init__(self, items: Any = (), also: Iterable[tuple[str, Any]] = (),
+                 at: dict[str, str] | None = None) -> None:
+        super().__init__(items)
+        self.also: list[tuple[str, Any]] = list(also)
+        self.at: dict[str, str] = dict(at or {})
+
+
+def _also(s: Any) -> list[tuple[str, Any]]:
+    return s.also if isinstance(s, _Expanded) else []
+
+
+def _at(s: Any) -> dict[str, str]:
+    return s.at if isinstance(s, _Expanded) else {}
+
+
 def _has_validation(s: dict[str, Any]) -> bool:
-    return _ALSO in s or any(k in _VALIDATION for k in s)
+    return bool(_also(s)) or any(k in _VALIDATION for k in s)
 
 
 def _meaningful_siblings(s: dict[str, Any]) -> bool:
-    return _ALSO in s or any(k in _VALIDATION or k in _INFO or k == "description" for k in s)
+    return bool(_also(s)) or any(
+        k in _VALIDATION or k in _INFO or k == "description" for k in s
+    )
 
 
 def _constraint_only(branch: Any) -> bool:
@@ -646,18 +671,9 @@ def _constraint_only(branch: Any) -> bool:
 
 def _merge(a: dict[str, Any], b: dict[str, Any], pointer: str) -> dict[str, Any]:
     """Both schemas at once (``allOf``); what cannot be merged goes to the residue."""
-    also: list[Any] = [*a.get(_ALSO, []), *b.get(_ALSO, [])]
-    at = {**b.get(_AT, {}), **a.get(_AT, {})}
-    left = {k: v for k, v in a.items() if k not in (_ALSO, _AT)}
-    right = {k: v for k, v in b.items() if k not in (_ALSO, _AT)}
     residue: list[tuple[str, Any]] = []
-    out = merge_schemas(left, right, pointer, residue)
-    also[len(a.get(_ALSO, [])):len(a.get(_ALSO, []))] = residue
-    if at:
-        out[_AT] = at
-    if also:
-        out[_ALSO] = also
-    return out
+    out = merge_schemas(a, b, pointer, residue)
+    return _Expanded(out, [*_also(a), *residue, *_also(b)], {**_at(b), **_at(a)})
 
 
 def _notes_text(info: list[str], constraints: list[str]) -> str:
@@ -782,7 +798,7 @@ class _Encoder:
 
     def _move(self, pointer: str, keyword: str, s: dict[str, Any] | None = None) -> None:
         if s is not None:
-            pointer = s.get(_AT, {}).get(keyword, pointer)
+            pointer = _at(s).get(keyword, pointer)
         self.moved[(pointer, keyword)] = None
 
     def _def_name(self, pointer: str) -> str:
@@ -859,7 +875,7 @@ class _Encoder:
         if not isinstance(schema, dict):
             return schema is not False
         s = _modernize(schema)
-        if any(k in s for k in (*_GENERIC, _ALSO, "dependentSchemas", "$dynamicRef")):
+        if _also(s) or any(k in s for k in (*_GENERIC, "dependentSchemas", "$dynamicRef")):
             return False
         if "$ref" in s:
             try:
@@ -908,7 +924,9 @@ class _Encoder:
         if "$ref" not in s and isinstance(all_of, list) and len(all_of) == 1:
             only = all_of[0]
             if isinstance(only, dict) and "$ref" in only and not (set(only) & set(s)):
-                s = {**{k: v for k, v in s.items() if k != "allOf"}, **_modernize(only)}
+                inner = _modernize(only)
+                s = _Expanded({**{k: v for k, v in s.items() if k != "allOf"}, **inner},
+                              [*_also(s), *_also(inner)], {**_at(inner), **_at(s)})
         if "$dynamicRef" in s:
             raise SchemaError(
                 "$dynamicRef is not supported", pointer=pointer, keyword="$dynamicRef"
@@ -935,7 +953,7 @@ class _Encoder:
             found = self._expand(target, target_ptr, (*chain, target_ptr), inline=True)
             assert isinstance(found, tuple)
             t, t_ptr, chain = found
-            s[_AT] = {**s.get(_AT, {}), **{k: pointer for k in s if isinstance(k, str)}}
+            s = _Expanded(s, _also(s), {**_at(s), **dict.fromkeys(s, pointer)})
             s = _merge(s, t, pointer)
             if not validating:
                 pointer = t_ptr
@@ -1000,7 +1018,7 @@ class _Encoder:
             if key in s:
                 self._move(pointer, key, s)
                 constraints.append(f"{key} {_short(s[key])}")
-        for key, value in s.get(_ALSO, []):
+        for key, value in _also(s):
             self._move(pointer, key)
             constraints.append(f"{key} {_short(value)}")
         return info, constraints
@@ -1011,17 +1029,18 @@ class _Encoder:
             raise SchemaError(
                 "anyOf/oneOf must be a non-empty list", pointer=pointer, keyword="anyOf"
             )
-        rest = {k: v for k, v in s.items() if k != "anyOf"}
+        rest = _Expanded(((k, v) for k, v in s.items() if k != "anyOf"), _also(s), _at(s))
         shape = {k: v for k, v in rest.items() if k in _VALIDATION and k not in _GENERIC}
         if shape and all(_constraint_only(b) for b in branches):
-            rest[_ALSO] = [*rest.get(_ALSO, []), ("anyOf", branches)]
+            rest.also.append(("anyOf", branches))
             return self._typed(rest, pointer, chain, root=root, wrap_map=False)
         if root:
             raise SchemaError(
                 "the root schema must be an object, not a union", pointer="", keyword="anyOf"
             )
         if shape:
-            rest = {k: v for k, v in rest.items() if k not in shape}
+            rest = _Expanded(((k, v) for k, v in rest.items() if k not in shape), rest.also,
+                             rest.at)
         live = [(i, b) for i, b in enumerate(branches) if b is not False]
         if len(live) == 1:
             b = live[0][1] if not shape else {"allOf": [shape, live[0][1]]}
