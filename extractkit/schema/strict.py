@@ -74,18 +74,20 @@ Inexpressible schemas raise :class:`~extractkit.errors.SchemaError` with the
 JSON pointer and keyword: a root that is not an object schema, ``$ref`` outside
 the document, ``enum``/``const`` of objects or arrays, unsatisfiable ``allOf``,
 and wire schemas over the limits.
+
+The parts: this module is the encoder (schema → wire schema + codecs);
+:mod:`.strict_codecs` holds the codecs that decode answers and encode
+instances, :mod:`.strict_limits` the size limits, and :mod:`.merge` the
+``allOf`` merge it shares with the schema view.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-
-from jsonschema import Draft202012Validator
 
 from ..errors import SchemaError
 from .jsonutil import LocalRefs, is_number, join_pointer, resolve_pointer, split_pointer
@@ -96,16 +98,28 @@ from .merge import (
     merge_schemas,
     same_json,
 )
+from .strict_codecs import (
+    ANY_VALUE,
+    DEFAULT,
+    DROP,
+    KEEP,
+    Codec,
+    Field,
+    ListCodec,
+    MapCodec,
+    ObjectCodec,
+    RefCodec,
+    TupleCodec,
+    UnionCodec,
+    WireCheck,
+    compile_pattern,
+    prune,
+)
+from .strict_limits import TooLarge, check_limits
 
 SUPPORTED_FORMATS = frozenset(
     {"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"}
 )
-MAX_DEPTH = 10
-MAX_PROPERTIES = 5000
-MAX_ENUM_VALUES = 1000
-MAX_STRING_CHARS = 120_000
-LARGE_ENUM = 250
-LARGE_ENUM_CHARS = 15_000
 
 _ANNOT = ANNOTATION_KEYWORDS
 _INFO = INFO_KEYWORDS
@@ -146,11 +160,6 @@ _INFER = (
     ("number", frozenset(_NUMBER_KW)),
 )
 _ANY_DEF = "JsonValue"
-_KEEP, _DROP, _DEFAULT = "keep", "drop", "default"
-
-
-class _TooLarge(SchemaError):
-    """The wire schema breaks one of the strict-mode size limits."""
 
 
 class _Recursive(SchemaError):
@@ -158,398 +167,6 @@ class _Recursive(SchemaError):
 
 
 _Chain = tuple[str, ...]  # pointers of the $ref targets being inlined, outermost first
-
-
-# --------------------------------------------------------------------------- codecs
-
-
-class _Codec:
-    """Turns wire-shaped data into original-shaped data (``decode``) and back."""
-
-    __slots__ = ()
-
-    def decode(self, data: Any) -> Any:
-        raise NotImplementedError
-
-    def encode(self, data: Any) -> Any:
-        raise NotImplementedError
-
-    def trivial(self, ident: dict[str, bool]) -> bool:
-        return False
-
-    def pruned(self, ident: dict[str, bool], plan: dict[str, _Codec | None]) -> _Codec | None:
-        return self
-
-
-def _prune(
-    codec: _Codec | None, ident: dict[str, bool], plan: dict[str, _Codec | None]
-) -> _Codec | None:
-    if codec is None or codec.trivial(ident):
-        return None
-    return codec.pruned(ident, plan)
-
-
-def _dec(codec: _Codec | None, value: Any) -> Any:
-    return value if codec is None else codec.decode(value)
-
-
-def _enc(codec: _Codec | None, value: Any) -> Any:
-    return value if codec is None else codec.encode(value)
-
-
-@dataclass(frozen=True)
-class _Field:
-    name: str
-    codec: _Codec | None
-    on_null: str = _KEEP
-    default: Any = None
-    fill: Any = None  # wire value for an absent key (encode_instance)
-
-
-class _ObjectCodec(_Codec):
-    """Closed wire object; drops nulls of optional keys; folds the entries list back in."""
-
-    __slots__ = ("by_name", "extra", "extra_name", "fields")
-
-    def __init__(
-        self, fields: Iterable[_Field], extra_name: str | None, extra: _MapCodec | None
-    ) -> None:
-        self.fields = tuple(fields)
-        self.by_name = {f.name: f for f in self.fields}
-        self.extra_name = extra_name
-        self.extra = extra
-
-    def decode(self, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        out: dict[str, Any] = {}
-        extra_items = None
-        for key, value in data.items():
-            f = self.by_name.get(key)
-            if f is None:
-                if key == self.extra_name:
-                    extra_items = value
-                else:
-                    out[key] = value
-            elif value is None and f.on_null != _KEEP:
-                if f.on_null == _DEFAULT:
-                    out[key] = copy.deepcopy(f.default)
-            else:
-                codec = f.codec
-                out[key] = value if codec is None else codec.decode(value)
-        if self.extra is not None and extra_items is not None:
-            extras = self.extra.decode(extra_items)
-            if not isinstance(extras, dict):
-                out[str(self.extra_name)] = extras
-                return out
-            for key, value in extras.items():
-                if key not in self.by_name:
-                    out.setdefault(key, value)
-        return out
-
-    def encode(self, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        out: dict[str, Any] = {}
-        for f in self.fields:
-            out[f.name] = _enc(f.codec, data[f.name]) if f.name in data else f.fill
-        extras = {k: v for k, v in data.items() if k not in self.by_name}
-        if self.extra is not None:
-            out[str(self.extra_name)] = self.extra.encode(extras)
-        else:
-            out.update(extras)
-        return out
-
-    def trivial(self, ident: dict[str, bool]) -> bool:
-        return self.extra is None and all(
-            f.on_null == _KEEP and (f.codec is None or f.codec.trivial(ident)) for f in self.fields
-        )
-
-    def pruned(self, ident: dict[str, bool], plan: dict[str, _Codec | None]) -> _Codec | None:
-        fields = []
-        for f in self.fields:
-            sub = _prune(f.codec, ident, plan)
-            if sub is not None or f.on_null != _KEEP:
-                fields.append(_Field(f.name, sub, f.on_null, f.default))
-        extra = (
-            None
-            if self.extra is None
-            else _MapCodec((p, _prune(c, ident, plan)) for p, c in self.extra.variants)
-        )
-        return _ObjectCodec(fields, self.extra_name, extra)
-
-
-def _compile(pattern: str) -> re.Pattern[str] | None:
-    try:
-        return re.compile(pattern)
-    except (re.error, TypeError):
-        return None
-
-
-class _MapCodec(_Codec):
-    """A list of ``{"key", "value"}`` entries ⇄ a dict."""
-
-    __slots__ = ("_matchers", "_plain", "variants")
-
-    def __init__(self, variants: Iterable[tuple[str | None, _Codec | None]]) -> None:
-        self.variants = tuple(variants)
-        self._plain = all(c is None for _, c in self.variants)
-        self._matchers = tuple(
-            (None if p is None else _compile(p), p is None, c) for p, c in self.variants
-        )
-
-    def _codec_for(self, key: str) -> _Codec | None:
-        if len(self._matchers) == 1:
-            return self._matchers[0][2]
-        fallback: _Codec | None = None
-        seen_fallback = False
-        for rx, catch_all, codec in self._matchers:
-            if catch_all and not seen_fallback:
-                fallback, seen_fallback = codec, True
-            elif rx is not None and rx.search(key):
-                return codec
-        return fallback
-
-    def decode(self, data: Any) -> Any:
-        if not isinstance(data, list):
-            return data
-        out: dict[str, Any] = {}
-        plain = self._plain
-        for entry in data:
-            if not (isinstance(entry, dict) and isinstance(entry.get("key"), str)):
-                return data
-            key = entry["key"]
-            value = entry.get("value")
-            out[key] = value if plain else _dec(self._codec_for(key), value)
-        return out
-
-    def encode(self, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        return [{"key": k, "value": _enc(self._codec_for(k), v)} for k, v in data.items()]
-
-    def pruned(self, ident: dict[str, bool], plan: dict[str, _Codec | None]) -> _Codec | None:
-        return _MapCodec((p, _prune(c, ident, plan)) for p, c in self.variants)
-
-
-class _ListCodec(_Codec):
-    __slots__ = ("item",)
-
-    def __init__(self, item: _Codec) -> None:
-        self.item = item
-
-    def decode(self, data: Any) -> Any:
-        if not isinstance(data, list):
-            return data
-        item = self.item
-        return [item.decode(x) for x in data]
-
-    def encode(self, data: Any) -> Any:
-        if not isinstance(data, list):
-            return data
-        return [self.item.encode(x) for x in data]
-
-    def trivial(self, ident: dict[str, bool]) -> bool:
-        return self.item.trivial(ident)
-
-    def pruned(self, ident: dict[str, bool], plan: dict[str, _Codec | None]) -> _Codec | None:
-        item = _prune(self.item, ident, plan)
-        return None if item is None else _ListCodec(item)
-
-
-class _TupleCodec(_Codec):
-    """Object ``{"item_0": …, "item_1": …}`` ⇄ list; a dropped null ends the list."""
-
-    __slots__ = ("codecs", "drops", "names")
-
-    def __init__(
-        self, names: tuple[str, ...], codecs: tuple[_Codec | None, ...], drops: tuple[bool, ...]
-    ) -> None:
-        self.names, self.codecs, self.drops = names, codecs, drops
-
-    def decode(self, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        out = []
-        for name, codec, drop in zip(self.names, self.codecs, self.drops, strict=True):
-            if name not in data or (drop and data[name] is None):
-                break
-            out.append(_dec(codec, data[name]))
-        return out
-
-    def encode(self, data: Any) -> Any:
-        if not isinstance(data, list):
-            return data
-        return {
-            name: _enc(codec, data[i]) if i < len(data) else None
-            for i, (name, codec) in enumerate(zip(self.names, self.codecs, strict=True))
-        }
-
-    def pruned(self, ident: dict[str, bool], plan: dict[str, _Codec | None]) -> _Codec | None:
-        return _TupleCodec(
-            self.names, tuple(_prune(c, ident, plan) for c in self.codecs), self.drops
-        )
-
-
-class _AnyCodec(_Codec):
-    """Any JSON value; an object travels as a list of ``{"key", "value"}`` entries.
-
-    On the wire no other value is a JSON object, so a non-empty list of objects is an
-    object; any other list is an array (``{}`` and ``[]`` both travel as ``[]``).
-    """
-
-    __slots__ = ()
-
-    def decode(self, data: Any) -> Any:
-        if not isinstance(data, list):
-            return data
-        if data and all(isinstance(x, dict) for x in data):
-            out: dict[str, Any] = {}
-            for entry in data:
-                if not isinstance(entry.get("key"), str):
-                    return data
-                out[entry["key"]] = self.decode(entry.get("value"))
-            return out
-        return [self.decode(x) for x in data]
-
-    def encode(self, data: Any) -> Any:
-        if isinstance(data, list):
-            return [self.encode(x) for x in data]
-        if isinstance(data, dict):
-            return [{"key": k, "value": self.encode(v)} for k, v in data.items()]
-        return data
-
-
-_ANY = _AnyCodec()
-
-
-class _RefCodec(_Codec):
-    __slots__ = ("name", "table")
-
-    def __init__(self, name: str, table: dict[str, _Codec | None]) -> None:
-        self.name, self.table = name, table
-
-    def decode(self, data: Any) -> Any:
-        return _dec(self.table.get(self.name), data)
-
-    def encode(self, data: Any) -> Any:
-        return _enc(self.table.get(self.name), data)
-
-    def trivial(self, ident: dict[str, bool]) -> bool:
-        return ident.get(self.name, True)
-
-    def pruned(self, ident: dict[str, bool], plan: dict[str, _Codec | None]) -> _Codec | None:
-        return None if ident.get(self.name, True) else _RefCodec(self.name, plan)
-
-
-_ALL_KINDS = frozenset(_TYPES)
-
-
-def _kind_ok(kinds: frozenset[str], data: Any) -> bool:
-    if data is None:
-        return "null" in kinds
-    if isinstance(data, bool):
-        return "boolean" in kinds
-    if isinstance(data, int):
-        return "integer" in kinds or "number" in kinds
-    if isinstance(data, float):
-        return "number" in kinds or ("integer" in kinds and data.is_integer())
-    if isinstance(data, str):
-        return "string" in kinds
-    if isinstance(data, list):
-        return "array" in kinds
-    return isinstance(data, dict) and "object" in kinds
-
-
-class _WireCheck:
-    """Validation against parts of the finished wire schema (union disambiguation)."""
-
-    def __init__(self) -> None:
-        self.root: dict[str, Any] = {}
-        self._base: Draft202012Validator | None = None
-        self._evolved: dict[int, tuple[dict[str, Any], Any]] = {}
-        self._shapes: dict[int, tuple[dict[str, Any], frozenset[str], frozenset[str] | None]] = {}
-
-    def valid(self, data: Any, wire: dict[str, Any]) -> bool:
-        found = self._evolved.get(id(wire))
-        if found is None:
-            if self._base is None:
-                self._base = Draft202012Validator(self.root)
-            found = (wire, self._base.evolve(schema=wire))
-            self._evolved[id(wire)] = found
-        return bool(found[1].is_valid(data))
-
-    def accepts(self, data: Any, wire: dict[str, Any]) -> bool:
-        found = self._shapes.get(id(wire))
-        if found is None:
-            kinds, keys = self._shape(wire, frozenset())
-            found = (wire, kinds, keys)
-            self._shapes[id(wire)] = found
-        _, kinds, keys = found
-        if not _kind_ok(kinds, data):
-            return False
-        return keys is None or not isinstance(data, dict) or data.keys() == keys
-
-    def _shape(
-        self, wire: Any, seen: frozenset[str]
-    ) -> tuple[frozenset[str], frozenset[str] | None]:
-        if not isinstance(wire, dict):
-            return _ALL_KINDS, None
-        ref = wire.get("$ref")
-        if isinstance(ref, str):
-            if ref in seen:
-                return _ALL_KINDS, None
-            target = self.root if ref == "#" else self.root.get("$defs", {}).get(ref.split("/")[-1])
-            return self._shape(target, seen | {ref})
-        if isinstance(wire.get("anyOf"), list):
-            kinds: set[str] = set()
-            for branch in wire["anyOf"]:
-                kinds |= self._shape(branch, seen)[0]
-            return frozenset(kinds), None
-        t = wire.get("type")
-        if t is None:
-            return _ALL_KINDS, None
-        types = frozenset([t] if isinstance(t, str) else t)
-        props = wire.get("properties")
-        keys = frozenset(props) if types == {"object"} and isinstance(props, dict) else None
-        return types, keys
-
-
-class _UnionCodec(_Codec):
-    """``anyOf`` whose alternatives decode differently: pick the alternative by shape."""
-
-    __slots__ = ("branches", "check")
-
-    def __init__(
-        self, branches: Iterable[tuple[dict[str, Any], _Codec | None]], check: _WireCheck
-    ) -> None:
-        self.branches = tuple(branches)
-        self.check = check
-
-    def decode(self, data: Any) -> Any:
-        cands = [b for b in self.branches if self.check.accepts(data, b[0])]
-        if not cands:
-            return data
-        chosen = cands[0]
-        if any(c[1] is not chosen[1] for c in cands[1:]):
-            chosen = next((c for c in cands if self.check.valid(data, c[0])), chosen)
-        return _dec(chosen[1], data)
-
-    def encode(self, data: Any) -> Any:
-        first: Any = None
-        for i, (wire, codec) in enumerate(self.branches):
-            value = _enc(codec, data)
-            if i == 0:
-                first = value
-            if self.check.valid(value, wire):
-                return value
-        return first
-
-    def trivial(self, ident: dict[str, bool]) -> bool:
-        return all(c is None or c.trivial(ident) for _, c in self.branches)
-
-    def pruned(self, ident: dict[str, bool], plan: dict[str, _Codec | None]) -> _Codec | None:
-        return _UnionCodec(((w, _prune(c, ident, plan)) for w, c in self.branches), self.check)
 
 
 # --------------------------------------------------------------------------- result
@@ -565,8 +182,8 @@ class StrictEncoding:
     moved: tuple[tuple[str, str], ...]
     #: ``True`` when :meth:`decode` returns its input unchanged
     identity: bool
-    _decoder: _Codec | None = field(default=None, repr=False, compare=False)
-    _encoder: _Codec | None = field(default=None, repr=False, compare=False)
+    _decoder: Codec | None = field(default=None, repr=False, compare=False)
+    _encoder: Codec | None = field(default=None, repr=False, compare=False)
 
     def decode(self, data: Any) -> Any:
         """Wire-shaped model output → data shaped like the original schema.
@@ -586,7 +203,7 @@ class StrictEncoding:
 @dataclass(frozen=True)
 class _Enc:
     wire: dict[str, Any]
-    codec: _Codec | None
+    codec: Codec | None
     is_any: bool = False
 
 
@@ -759,9 +376,9 @@ class _Encoder:
         self.inline_annotated = inline_annotated
         self.defs: dict[str, dict[str, Any]] = {}
         self.def_names: dict[str, str] = {}
-        self.full: dict[str, _Codec | None] = {}
+        self.full: dict[str, Codec | None] = {}
         self.moved: dict[tuple[str, str], None] = {}
-        self.check = _WireCheck()
+        self.check = WireCheck()
         self.any_name: str | None = None
 
     # ---- entry point
@@ -774,12 +391,12 @@ class _Encoder:
         wire = dict(enc.wire)
         if self.defs:
             wire["$defs"] = self.defs
-        _check_limits(wire)
+        check_limits(wire)
         self.check.root = wire
         ident = self._identity()
-        plan: dict[str, _Codec | None] = {}
+        plan: dict[str, Codec | None] = {}
         for name, codec in self.full.items():
-            plan[name] = _prune(codec, ident, plan)
+            plan[name] = prune(codec, ident, plan)
         decoder = plan["#"]
         return StrictEncoding(wire, tuple(self.moved), decoder is None, decoder, enc.codec)
 
@@ -808,7 +425,7 @@ class _Encoder:
 
     def _ref_to(self, target_ptr: str) -> _Enc:
         if target_ptr == "":
-            return _Enc({"$ref": "#"}, _RefCodec("#", self.full))
+            return _Enc({"$ref": "#"}, RefCodec("#", self.full))
         name = self.def_names.get(target_ptr)
         if name is None:
             name = self._def_name(target_ptr)
@@ -823,7 +440,7 @@ class _Encoder:
                 raise
             self.defs[name] = enc.wire
             self.full[name] = enc.codec
-        return _Enc({"$ref": f"#/$defs/{name}"}, _RefCodec(name, self.full))
+        return _Enc({"$ref": f"#/$defs/{name}"}, RefCodec(name, self.full))
 
     def _follow(self, ref: Any, pointer: str) -> tuple[str, Any]:
         """Resolve ``ref``, skipping targets that are bare references themselves."""
@@ -849,9 +466,9 @@ class _Encoder:
             self.any_name = _ANY_DEF
             ref = {"$ref": f"#/$defs/{_ANY_DEF}"}
             self.defs[_ANY_DEF] = {"anyOf": self._any_branches(ref)}
-            self.full[_ANY_DEF] = _ANY
+            self.full[_ANY_DEF] = ANY_VALUE
         ref = {"$ref": f"#/$defs/{_ANY_DEF}"}
-        return _Enc({"anyOf": self._any_branches(ref)}, _ANY, is_any=True)
+        return _Enc({"anyOf": self._any_branches(ref)}, ANY_VALUE, is_any=True)
 
     @staticmethod
     def _any_branches(ref: dict[str, Any]) -> list[dict[str, Any]]:
@@ -1051,7 +668,7 @@ class _Encoder:
         if any(e.is_any for e in encs):
             e = self._any()
             return _Enc(
-                _annotate(e.wire, rest.get("title"), rest.get("description"), notes), _ANY, True
+                _annotate(e.wire, rest.get("title"), rest.get("description"), notes), ANY_VALUE, True
             )
         encs = self._unambiguous_maps(encs, live, pointer, chain)
         wires, codecs = self._flatten(encs)
@@ -1105,8 +722,8 @@ class _Encoder:
         )
 
     def _union_codec(
-        self, wires: list[dict[str, Any]], codecs: list[_Codec | None]
-    ) -> _Codec | None:
+        self, wires: list[dict[str, Any]], codecs: list[Codec | None]
+    ) -> Codec | None:
         active = [c for c in codecs if c is not None]
         if not active:
             return None
@@ -1115,28 +732,28 @@ class _Encoder:
         )
         if len(active) == 1 and others_null:
             return active[0]
-        return _UnionCodec(zip(wires, codecs, strict=True), self.check)
+        return UnionCodec(zip(wires, codecs, strict=True), self.check)
 
     def _unambiguous_maps(
         self, encs: list[_Enc], live: list[tuple[int, Any]], pointer: str, chain: _Chain
     ) -> list[_Enc]:
         arrays = [e for e in encs if e.wire.get("type") == "array"]
-        if len(arrays) < 2 or not any(isinstance(e.codec, _MapCodec) for e in arrays):
+        if len(arrays) < 2 or not any(isinstance(e.codec, MapCodec) for e in arrays):
             return encs
         out = []
         for e, (i, b) in zip(encs, live, strict=True):
-            if isinstance(e.codec, _MapCodec):
+            if isinstance(e.codec, MapCodec):
                 e = self._node(b, join_pointer(pointer, "anyOf", i), chain, wrap_map=True)
             out.append(e)
         return out
 
     @staticmethod
-    def _flatten(encs: list[_Enc]) -> tuple[list[dict[str, Any]], list[_Codec | None]]:
+    def _flatten(encs: list[_Enc]) -> tuple[list[dict[str, Any]], list[Codec | None]]:
         wires: list[dict[str, Any]] = []
-        codecs: list[_Codec | None] = []
+        codecs: list[Codec | None] = []
         seen: set[str] = set()
 
-        def add(w: dict[str, Any], c: _Codec | None) -> None:
+        def add(w: dict[str, Any], c: Codec | None) -> None:
             key = json.dumps(w, sort_keys=True, default=str)
             if c is None and key in seen:
                 return
@@ -1145,7 +762,7 @@ class _Encoder:
             codecs.append(c)
 
         for e in encs:
-            if set(e.wire) == {"anyOf"} and (e.codec is None or isinstance(e.codec, _UnionCodec)):
+            if set(e.wire) == {"anyOf"} and (e.codec is None or isinstance(e.codec, UnionCodec)):
                 subs = {id(w): c for w, c in e.codec.branches} if e.codec is not None else {}
                 for w in e.wire["anyOf"]:
                     add(w, subs.get(id(w)))
@@ -1203,7 +820,7 @@ class _Encoder:
         if types is None:
             e = self._any()
             notes = _notes_text(info, constraints)
-            return _Enc(_annotate(e.wire, s.get("title"), s.get("description"), notes), _ANY, True)
+            return _Enc(_annotate(e.wire, s.get("title"), s.get("description"), notes), ANY_VALUE, True)
         values = self._values(s, pointer)
         wrap = wrap_map or ("object" in types and "array" in types)
         parts = [self._branch(t, s, pointer, chain, values, wrap, root) for t in types]
@@ -1322,7 +939,7 @@ class _Encoder:
             if "propertyNames" in s:
                 self._move(pointer, "propertyNames", s)
                 notes.append(f"propertyNames {_short(s['propertyNames'])}")
-            return _Enc(_object_wire(wire_props), _ObjectCodec(fields, None, None)), notes
+            return _Enc(_object_wire(wire_props), ObjectCodec(fields, None, None)), notes
         items, map_codec = self._entries(s, extra, pointer, chain, notes)
         entries: dict[str, Any] = {"type": "array", "items": items}
         if pure_map and not root and not wrap_map:
@@ -1335,7 +952,7 @@ class _Encoder:
         what = "Members" if not names else "Further members"
         entries["description"] = f"{what} of this object as key/value pairs."
         wire_props[extra_name] = entries
-        codec = _ObjectCodec(fields, extra_name, map_codec)
+        codec = ObjectCodec(fields, extra_name, map_codec)
         return _Enc(_object_wire(wire_props), codec), notes
 
     def _fields(
@@ -1346,8 +963,8 @@ class _Encoder:
         extra: list[tuple[str | None, Any]],
         pointer: str,
         chain: _Chain,
-    ) -> tuple[list[_Field], dict[str, Any]]:
-        fields: list[_Field] = []
+    ) -> tuple[list[Field], dict[str, Any]]:
+        fields: list[Field] = []
         wire_props: dict[str, Any] = {}
         for name in names:
             sub = props[name] if name in props else self._extra_schema_for(name, extra)
@@ -1361,17 +978,17 @@ class _Encoder:
                     raise
                 continue  # the property can never be present
             has_default = isinstance(sub, dict) and "default" in sub
-            on_null, default, fill = _KEEP, None, None
+            on_null, default, fill = KEEP, None, None
             single = _single_value(enc.wire)
             if single is not None and (name not in required or has_default):
                 fill = single[0]  # a lone constant: the model just repeats it
             elif name not in required or has_default:
                 if not self._accepts_null(sub, sub_ptr):
-                    on_null = _DEFAULT if name in required else _DROP
+                    on_null = DEFAULT if name in required else DROP
                     default = sub.get("default") if isinstance(sub, dict) else None
                 if not self._wire_nullable(enc.wire, frozenset()):
                     enc = _nullable(enc)
-            fields.append(_Field(name, enc.codec, on_null, default, fill))
+            fields.append(Field(name, enc.codec, on_null, default, fill))
             wire_props[name] = enc.wire
         return fields, wire_props
 
@@ -1382,7 +999,7 @@ class _Encoder:
             if pattern is None:
                 fallback = sub
             else:
-                rx = _compile(pattern)
+                rx = compile_pattern(pattern)
                 if rx is not None and rx.search(name):
                     return sub
         return fallback
@@ -1394,10 +1011,10 @@ class _Encoder:
         pointer: str,
         chain: _Chain,
         notes: list[str],
-    ) -> tuple[dict[str, Any], _MapCodec]:
+    ) -> tuple[dict[str, Any], MapCodec]:
         key = self._key_schema(s, pointer, chain, notes)
         variants: list[dict[str, Any]] = []
-        codecs: list[tuple[str | None, _Codec | None]] = []
+        codecs: list[tuple[str | None, Codec | None]] = []
         for pattern, sub in extra:
             if pattern is None:
                 sub_ptr = join_pointer(pointer, "additionalProperties")
@@ -1411,7 +1028,7 @@ class _Encoder:
             variants.append(_entry(key_wire, enc.wire))
             codecs.append((pattern, enc.codec))
         items = variants[0] if len(variants) == 1 else {"anyOf": variants}
-        return items, _MapCodec(codecs)
+        return items, MapCodec(codecs)
 
     def _key_schema(
         self, s: dict[str, Any], pointer: str, chain: _Chain, notes: list[str]
@@ -1480,7 +1097,7 @@ class _Encoder:
         for key in ("minItems", "maxItems"):
             if isinstance(s.get(key), int) and key not in wire:
                 wire[key] = s[key]
-        return _Enc(wire, None if enc.codec is None else _ListCodec(enc.codec)), notes
+        return _Enc(wire, None if enc.codec is None else ListCodec(enc.codec)), notes
 
     def _tuple(
         self,
@@ -1513,7 +1130,7 @@ class _Encoder:
             props[name] = enc.wire
         wire = _object_wire(props)
         wire["description"] = "The array's items by position."
-        return _Enc(wire, _TupleCodec(tuple(names), tuple(codecs), tuple(drops))), notes
+        return _Enc(wire, TupleCodec(tuple(names), tuple(codecs), tuple(drops))), notes
 
     def _open_tuple(
         self,
@@ -1535,84 +1152,7 @@ class _Encoder:
         for key in ("minItems", "maxItems"):
             if isinstance(s.get(key), int):
                 wire[key] = s[key]
-        return _Enc(wire, None if enc.codec is None else _ListCodec(enc.codec)), notes
-
-
-# --------------------------------------------------------------------------- limits
-
-
-def _walk_wire(node: Any) -> Iterable[dict[str, Any]]:
-    if not isinstance(node, dict):
-        return
-    yield node
-    for key in ("properties", "$defs"):
-        if isinstance(node.get(key), dict):
-            for sub in node[key].values():
-                yield from _walk_wire(sub)
-    if isinstance(node.get("items"), dict):
-        yield from _walk_wire(node["items"])
-    for sub in node.get("anyOf", []) if isinstance(node.get("anyOf"), list) else []:
-        yield from _walk_wire(sub)
-
-
-def _depth(node: Any, defs: dict[str, Any], stack: frozenset[str], memo: dict[str, int]) -> int:
-    if not isinstance(node, dict):
-        return 0
-    ref = node.get("$ref")
-    if isinstance(ref, str):
-        if ref in stack:
-            return 0
-        if ref not in memo:
-            target = defs.get("#") if ref == "#" else defs.get(ref.split("/")[-1])
-            memo[ref] = _depth(target, defs, stack | {ref}, memo)
-        return memo[ref]
-    subs: list[Any] = []
-    if isinstance(node.get("properties"), dict):
-        subs.extend(node["properties"].values())
-    if isinstance(node.get("items"), dict):
-        subs.append(node["items"])
-    if isinstance(node.get("anyOf"), list):
-        subs.extend(node["anyOf"])
-    inner = max((_depth(x, defs, stack, memo) for x in subs), default=0)
-    return inner + (1 if node.get("type") == "object" else 0)
-
-
-def _check_limits(wire: dict[str, Any]) -> None:
-    props = enum_values = chars = 0
-    for node in _walk_wire(wire):
-        if isinstance(node.get("properties"), dict):
-            props += len(node["properties"])
-            chars += sum(len(k) for k in node["properties"])
-        values = node.get("enum")
-        if isinstance(values, list):
-            enum_values += len(values)
-            text = sum(len(v) for v in values if isinstance(v, str))
-            chars += text
-            if len(values) > LARGE_ENUM and text > LARGE_ENUM_CHARS:
-                raise _TooLarge(
-                    f"an enum of {len(values)} strings totals {text} characters; strict mode "
-                    f"allows {LARGE_ENUM_CHARS} beyond {LARGE_ENUM} values",
-                    pointer="",
-                    keyword="enum",
-                )
-        if isinstance(node.get("const"), str):
-            chars += len(node["const"])
-    defs = dict(wire.get("$defs", {}))
-    chars += sum(len(k) for k in defs)
-    defs["#"] = wire
-    depth = _depth(wire, defs, frozenset({"#"}), {})
-    for count, limit, what, keyword in (
-        (props, MAX_PROPERTIES, "object properties", "properties"),
-        (enum_values, MAX_ENUM_VALUES, "enum values", "enum"),
-        (chars, MAX_STRING_CHARS, "characters of names and values", "properties"),
-        (depth, MAX_DEPTH, "levels of object nesting", "properties"),
-    ):
-        if count > limit:
-            raise _TooLarge(
-                f"the strict schema has {count} {what}; OpenAI strict mode allows {limit}",
-                pointer="",
-                keyword=keyword,
-            )
+        return _Enc(wire, None if enc.codec is None else ListCodec(enc.codec)), notes
 
 
 # --------------------------------------------------------------------------- API
@@ -1628,7 +1168,7 @@ def encode_strict(schema: dict[str, Any]) -> StrictEncoding:
         raise SchemaError("the root schema must be an object schema", pointer="", keyword="type")
     try:
         return _Encoder(schema, inline_annotated=True).run()
-    except _TooLarge:
+    except TooLarge:
         return _Encoder(schema, inline_annotated=False).run()
 
 
