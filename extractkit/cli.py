@@ -525,7 +525,7 @@ def cmd_schema(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from .profiles import get_profile
 
     profile = get_profile(args.endpoint)
-    failed = 0
+    failed = schema_errors = 0
     for spec in _schema_files(args.schemas):
         try:
             target = load_target(spec)
@@ -544,8 +544,12 @@ def cmd_schema(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 ]
         except ExtractkitError as exc:
             failed += 1
+            # a place in the schema is wrong (a bad $ref, an invalid keyword): exit 2
+            schema_errors += isinstance(exc, SchemaError) and exc.pointer is not None
             record = {"file": spec, "ok": False, "error": _error_text(exc)}
         out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    if schema_errors:
+        return EXIT_USAGE
     return EXIT_FAILED if failed else EXIT_OK
 
 

@@ -30,7 +30,7 @@ from functools import cached_property
 from typing import Any
 
 from ..errors import SchemaError
-from .jsonutil import LocalRefs, is_number, join_pointer
+from .jsonutil import LocalRefs, is_number, iter_subschemas, join_pointer, split_pointer
 from .merge import Unsatisfiable, merge_schemas
 
 #: What a node can be. ``union`` has :attr:`Node.branches`; ``any`` accepts
@@ -298,7 +298,7 @@ class SchemaView:
         self.document = schema
         self._refs = LocalRefs(schema)
         self._lock = threading.Lock()
-        self._by_pointer: dict[tuple[str, bool], Node] = {}
+        self._checked: SchemaError | bool | None = None
 
     @cached_property
     def root(self) -> Node:
@@ -323,6 +323,24 @@ class SchemaView:
         document, an unknown anchor or a pointer to nothing.
         """
         return self._refs.resolve(ref, at)
+
+    def check_references(self) -> None:
+        """Reject, with the pointer, what no target can use: every ``$ref`` reachable
+        from the root must resolve inside the document, and no chain of ``$ref`` and
+        in-place applicators (``allOf``, ``anyOf``, ``oneOf``, ``not``, ``if``/``then``/
+        ``else``) may lead back to where it started without entering a property or
+        an item (a validator would recurse forever). Unused definitions are not
+        checked. Linear in the size of the document; the result is remembered.
+        """
+        if self._checked is None:
+            try:
+                _check_references(self.document, self._refs)
+            except SchemaError as exc:
+                self._checked = exc
+            else:
+                self._checked = True
+        if isinstance(self._checked, SchemaError):
+            raise self._checked
 
     # -- values -----------------------------------------------------------------
 
@@ -421,6 +439,65 @@ class SchemaView:
             residue.extend(member.residue)
             out = merge_schemas(out, member.schema, pointer, residue)
         return out
+
+
+#: Keywords whose sub-schemas apply to the same value as their parent.
+_IN_PLACE = frozenset({"allOf", "anyOf", "oneOf", "not", "if", "then", "else"})
+_NOT_APPLIED = frozenset({"$defs", "definitions"})
+
+
+def _check_references(document: Any, refs: LocalRefs) -> None:
+    # Reachable schemas, each with the pointers it applies to in place.
+    in_place: dict[str, list[tuple[str, str]]] = {}  # pointer -> [(next pointer, ref site)]
+    stack = [("", document)]
+    while stack:
+        pointer, schema = stack.pop()
+        if pointer in in_place:
+            continue
+        edges: list[tuple[str, str]] = []
+        in_place[pointer] = edges
+        if not isinstance(schema, dict):
+            continue
+        ref = schema.get("$ref")
+        if "$ref" in schema:
+            if not isinstance(ref, str):
+                raise SchemaError("$ref must be a string", pointer=pointer, keyword="$ref")
+            target, sub = refs.resolve(ref, pointer)
+            edges.append((target, pointer))
+            stack.append((target, sub))
+        children = []
+        for sub_pointer, sub in iter_subschemas(schema, pointer):
+            keyword = split_pointer(sub_pointer[len(pointer):])[0]
+            if keyword in _NOT_APPLIED:
+                continue
+            if keyword in _IN_PLACE:
+                edges.append((sub_pointer, sub_pointer))
+            children.append((sub_pointer, sub))
+        stack.extend(reversed(children))  # document order
+    # A cycle among in-place edges (iterative depth-first search, three colours).
+    state: dict[str, int] = {}
+    for start in in_place:
+        if start in state:
+            continue
+        path: list[str] = [start]
+        todo = [iter(in_place[start])]
+        state[start] = 1
+        while todo:
+            step = next(todo[-1], None)
+            if step is None:
+                state[path.pop()] = 2
+                todo.pop()
+                continue
+            target, site = step
+            if state.get(target) == 1:
+                loop = [*path[path.index(target):], target]
+                shown = " -> ".join(p or "#" for p in loop)
+                raise SchemaError(f"$ref cycle that never reaches a value: {shown}",
+                                  pointer=site, keyword="$ref")
+            if target not in state:
+                state[target] = 1
+                path.append(target)
+                todo.append(iter(in_place.get(target, ())))
 
 
 def _pointer(path: tuple[str | int, ...]) -> str:
