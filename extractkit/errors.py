@@ -121,8 +121,17 @@ class RefusalError(ExtractionError):
         self.response = response
 
 
+class ContentFilterError(RefusalError):
+    """The endpoint's content filter stopped the answer (``finish_reason="content_filter"``).
+
+    Whatever text arrived is in ``attempts`` and ``response``; it is never
+    repaired into a success.
+    """
+
+
 __all__ = [
     "ConfigurationError",
+    "ContentFilterError",
     "ExtractionError",
     "ExtractkitError",
     "IncompleteOutputError",
