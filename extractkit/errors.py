@@ -14,7 +14,12 @@ if TYPE_CHECKING:
 
 
 class ExtractkitError(Exception):
-    """Base class of every extractkit error."""
+    """Base class of every extractkit error. Its text never carries an API key."""
+
+    def __str__(self) -> str:
+        from .redact import redact
+
+        return redact(super().__str__())
 
 
 class ConfigurationError(ExtractkitError):

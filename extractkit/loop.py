@@ -34,11 +34,13 @@ from typing import Any, Generic, TypeVar
 from .errors import ContentFilterError, ExtractionError, IncompleteOutputError, RefusalError
 from .modes import Plan, UnreadableAnswer
 from .repair import parse_reply
+from .redact import install_log_filter
 from .results import Attempt, Result, Usage
 from .schema import Invalid
 
 T = TypeVar("T")
 log = logging.getLogger("extractkit")
+install_log_filter(log)
 
 Feedback = Callable[[list[str], Attempt], str]
 
