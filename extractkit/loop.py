@@ -33,8 +33,8 @@ from typing import Any, Generic, TypeVar
 
 from .errors import ContentFilterError, ExtractionError, IncompleteOutputError, RefusalError
 from .modes import Plan, UnreadableAnswer
-from .repair import parse_reply
 from .redact import install_log_filter
+from .repair import parse_reply
 from .results import Attempt, Result, Usage
 from .schema import Invalid
 
