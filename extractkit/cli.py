@@ -411,7 +411,8 @@ class _RecordFile:
             self._out.write(line)
             self._out.flush()
             return
-        data = memoryview(line.encode("utf-8"))
+        # a lone surrogate (only in error texts: values never carry one) becomes a \u escape
+        data = memoryview(line.encode("utf-8", "backslashreplace"))
         while data:
             data = data[os.write(self._fd, data):]
 
@@ -574,10 +575,19 @@ def cmd_prompt(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     return EXIT_OK
 
 
+def _safe_stream(stream: IO[str]) -> IO[str]:
+    """Text that cannot be encoded is written as backslash escapes, never a crash."""
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        with contextlib.suppress(Exception):
+            reconfigure(errors="backslashreplace")
+    return stream
+
+
 def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None,
          err: IO[str] | None = None) -> int:
-    out = out or sys.stdout
-    err = err or sys.stderr
+    out = out or _safe_stream(sys.stdout)
+    err = err or _safe_stream(sys.stderr)
     parser = _parser()
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
