@@ -185,53 +185,49 @@ def _as_cache(cache: ResponseCache | str | Path | None) -> ResponseCache:
     return cache if isinstance(cache, ResponseCache) else ResponseCache(cache)
 
 
-class CachedBackend:
-    """A blocking backend that answers from ``cache`` when it can."""
+class _Cached:
+    """What both cached backends share: the key, the lookup, the store (no endpoint I/O)."""
 
     def __init__(self, backend: Any, cache: ResponseCache | str | Path | None = None) -> None:
         self.backend = backend
         self.cache = _as_cache(cache)
-        self.profile: str = backend.profile
+        self.profile: Any = backend.profile
         self.endpoint = endpoint_of(backend)
 
     @property
     def client(self) -> Any:
         return getattr(self.backend, "client", None)
 
-    def complete(self, request: dict[str, Any]) -> Any:
+    def _lookup(self, request: Mapping[str, Any]) -> tuple[str, ChatCompletion | None]:
         key = request_key(request, self.endpoint)
-        hit = self.cache.get(key)
-        if hit is not None:
-            return hit
-        response = self.backend.complete(request)
+        return key, self.cache.get(key)
+
+    def _store(self, key: str, response: Any) -> Any:
         self.cache.put(key, response, endpoint=self.endpoint)
         return response
+
+
+class CachedBackend(_Cached):
+    """A blocking backend that answers from ``cache`` when it can."""
+
+    def complete(self, request: dict[str, Any]) -> Any:
+        key, hit = self._lookup(request)
+        if hit is not None:
+            return hit
+        return self._store(key, self.backend.complete(request))
 
     def stream(self, request: dict[str, Any]) -> Iterator[Any]:
         return self.backend.stream(request)  # type: ignore[no-any-return]
 
 
-class AsyncCachedBackend:
+class AsyncCachedBackend(_Cached):
     """The async twin of :class:`CachedBackend` (sqlite calls are short and local)."""
 
-    def __init__(self, backend: Any, cache: ResponseCache | str | Path | None = None) -> None:
-        self.backend = backend
-        self.cache = _as_cache(cache)
-        self.profile: str = backend.profile
-        self.endpoint = endpoint_of(backend)
-
-    @property
-    def client(self) -> Any:
-        return getattr(self.backend, "client", None)
-
     async def complete(self, request: dict[str, Any]) -> Any:
-        key = request_key(request, self.endpoint)
-        hit = self.cache.get(key)
+        key, hit = self._lookup(request)
         if hit is not None:
             return hit
-        response = await self.backend.complete(request)
-        self.cache.put(key, response, endpoint=self.endpoint)
-        return response
+        return self._store(key, await self.backend.complete(request))
 
     def stream(self, request: dict[str, Any]) -> AsyncIterator[Any]:
         return self.backend.stream(request)  # type: ignore[no-any-return]
