@@ -23,7 +23,7 @@ from .profiles import Profile
 from .prompts import Prompts, PromptTemplate, get_prompts
 from .results import Attempt
 from .retry import TransportRetry
-from .settings import Resolved, Settings
+from .settings import NO_MODEL, Resolved, Settings
 
 
 class Engine:
@@ -66,9 +66,7 @@ class Engine:
     def model(self) -> str:
         model = self.resolved.model
         if model is None:
-            raise ConfigurationError(
-                "no model given: pass model=... (or --model) or set EXTRACTKIT_MODEL"
-            )
+            raise ConfigurationError(NO_MODEL)
         return model
 
     @property

@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from .errors import ExtractionError, IncompleteOutputError, RefusalError
-from .modes import Plan
+from .modes import Plan, UnreadableAnswer
 from .repair import parse_reply
 from .results import Attempt, Result, Usage
 from .retry import TransportRetry
@@ -176,7 +176,13 @@ class Extraction(Generic[T]):
     ) -> Attempt:
         """Parse, repair, decode and validate one message into an :class:`Attempt`."""
         refusal = getattr(message, "refusal", None)
-        raw = self.plan.mode.read(message)
+        try:
+            raw = self.plan.read(message)
+        except UnreadableAnswer as exc:
+            attempt = Attempt(None, errors=[f"(response): {exc}"], usage=usage,
+                              finish_reason=finish_reason, response=response)
+            attempt.message = message
+            return attempt
         if refusal and not raw:
             attempt = Attempt(None, errors=[f"(refusal): {refusal}"], usage=usage,
                               finish_reason=finish_reason, response=response)

@@ -73,6 +73,7 @@ DEFAULT_MAX_RETRIES = 2
 DEFAULT_TRANSPORT_RETRIES = 5
 DEFAULT_MODE = "auto"
 LOCAL_MODEL_NAME = "smollm2-135m-instruct"
+NO_MODEL = "no model given: pass model=... (or --model) or set EXTRACTKIT_MODEL"
 
 
 @dataclass(frozen=True)
@@ -172,14 +173,19 @@ class Settings:
         )
 
     def resolved_model(self) -> str:
+        model = self._model_or_none(self.uses_local())
+        if model is None:
+            raise ConfigurationError(NO_MODEL)
+        return model
+
+    def _model_or_none(self, local: bool) -> str | None:
         model = self.model or os.environ.get("EXTRACTKIT_MODEL")
         if model:
             return model
-        if self.uses_local():
-            return LOCAL_MODEL_NAME
-        raise ConfigurationError(
-            "no model given: pass model=... (or --model) or set EXTRACTKIT_MODEL"
-        )
+        default = getattr(self.client, "default_model", None)  # e.g. extractkit.testing doubles
+        if isinstance(default, str) and default:
+            return default
+        return LOCAL_MODEL_NAME if local else None
 
     def resolve(self) -> Resolved:
         """These settings with the environment and defaults applied (see :class:`Resolved`)."""
@@ -205,9 +211,7 @@ class Settings:
             base_url=base_url,
             api_key=api_key,
             profile=_profile(client, endpoint, local=local, base_url=base_url),
-            model=self.model or os.environ.get("EXTRACTKIT_MODEL") or (
-                LOCAL_MODEL_NAME if local else None
-            ),
+            model=self._model_or_none(local),
             mode=self.resolved_mode,
             max_retries=self.resolved_max_retries,
             transport_retries=self.resolved_transport_retries,

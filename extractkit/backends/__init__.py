@@ -48,6 +48,8 @@ def _local(is_async: bool, announce: bool) -> Any:
 
 
 def _given(client: Any, resolved: Resolved, *, is_async: bool) -> Any:
+    if is_async and callable(getattr(client, "as_async", None)):
+        client = client.as_async()  # a test double from extractkit.testing
     if isinstance(client, (Backend, AsyncBackend)) and not isinstance(
         client, (openai.OpenAI, openai.AsyncOpenAI)
     ):
