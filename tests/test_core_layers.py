@@ -314,5 +314,5 @@ def test_render_is_sync_on_both_extractors_and_awaited_only_for_async_bodies():
 
 
 async def test_async_map_refuses_the_batch_api_with_a_clear_error(aclient):
-    with pytest.raises(ConfigurationError, match="blocking openai.OpenAI client"):
+    with pytest.raises(ConfigurationError, match=r"blocking openai\.OpenAI client"):
         AsyncExtractor(aclient, model="m").map(Person, ["x"], batch_api=True)
