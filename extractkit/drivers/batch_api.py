@@ -113,7 +113,7 @@ class _Chunk:
         self.client = client
         self.options = options
         self.cache = getattr(backend, "cache", None)
-        self.endpoint: str = getattr(backend, "endpoint", "")
+        self.url: str = getattr(backend, "url", "")
         self.pending: dict[str, _Pending] = {}
         self.online: list[_Pending] = []
 
@@ -146,7 +146,7 @@ class _Chunk:
                 continue
             assert isinstance(extraction, Extraction)
             request = extraction.request()
-            key = request_key(request, self.endpoint) if self.cache is not None else None
+            key = request_key(request, self.url) if self.cache is not None else None
             hit = self.cache.get(key) if self.cache is not None and key else None
             entry = _Pending(job, extraction, key)
             if hit is not None:
@@ -200,7 +200,7 @@ class _Chunk:
                     self.online.append(entry)  # the batch could not run it: online
                     continue
                 if self.cache is not None and entry.key:
-                    self.cache.put(entry.key, response, endpoint=self.endpoint)
+                    self.cache.put(entry.key, response, url=self.url)
                 item = self._receive(entry, response)
                 if item is not None:
                     yield item
