@@ -27,7 +27,7 @@ from pydantic_core import to_jsonable_python
 from .batch_api import BatchAPI
 from .cache import ResponseCache, request_key
 from .decorator import ExtractFunction
-from .drivers.batch import ItemResult, Tally
+from .drivers.batch import ItemResult
 from .errors import (
     ConfigurationError,
     ExtractionError,
@@ -44,6 +44,7 @@ from .profiles import MODES, profile_names
 from .redact import redact
 from .results import Result
 from .settings import Settings
+from .tally import Tally
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _PROBE_TEXT = "\x00extractkit resume fingerprint\x00"

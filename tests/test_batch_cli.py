@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from extractkit.cli import main
-from extractkit.drivers.batch import ItemResult, Tally
+from extractkit.drivers.batch import ItemResult
 from extractkit.pricing import Price, PriceTable
 from extractkit.results import Usage
+from extractkit.tally import Tally
 from tests.scripted_server import BodyReply, completion
 
 ROOT = Path(__file__).resolve().parent.parent
