@@ -198,6 +198,14 @@ class Settings:
             raise ConfigurationError(
                 f"local=True uses the embedded model; it cannot also use endpoint={endpoint!r}"
             )
+        named = self.model or os.environ.get("EXTRACTKIT_MODEL")
+        if local and not self.local and named and named != LOCAL_MODEL_NAME:
+            raise ConfigurationError(
+                f"model {named!r} is a remote model, but no endpoint is configured: set "
+                "OPENAI_API_KEY (and OPENAI_BASE_URL for a non-OpenAI server), or pass "
+                "--base-url/base_url= or a client; to run the embedded local model instead, "
+                "leave the model unset or pass --local (local=True)"
+            )
         base_url = None if client is not None else (
             self.base_url or os.environ.get("OPENAI_BASE_URL") or None
         )
