@@ -38,7 +38,7 @@ def test_utf16_without_bom_and_nul_bytes_are_not_text(tmp_path, schema, monkeypa
     nul.write_bytes(b"some text\x00\x00\x01 and more")
     empty = tmp_path / "empty.txt"
     empty.write_text("  \n")
-    code, out, err = _run("run", str(schema), str(utf16), str(nul), str(empty))
+    code, _, err = _run("run", str(schema), str(utf16), str(nul), str(empty))
     assert code == 1
     assert f"{utf16}: not text: it holds NUL bytes (UTF-16 without a byte-order mark?)" in err
     assert f"{nul}: not text: it holds NUL bytes" in err
