@@ -15,6 +15,7 @@ inputs a little dearer per KB, and the machine is shared.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from extractkit.repair import parse_reply  # noqa: E402
+from extractkit.repair import parse_reply
 
 BUDGET = 2.0
 
@@ -39,10 +40,8 @@ CASES: dict[str, Callable[[int], str]] = {
 
 
 def _once(text: str) -> None:
-    try:
+    with contextlib.suppress(ValueError):
         parse_reply(text)
-    except ValueError:
-        pass
 
 
 def _seconds(text: str, repeat: int) -> float:

@@ -31,7 +31,6 @@ Every fix made is reported by name (the ``FIX_*`` constants below).
 from __future__ import annotations
 
 import bisect
-
 import json
 import re
 from collections.abc import Iterator
