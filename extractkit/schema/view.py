@@ -30,7 +30,7 @@ from functools import cached_property
 from typing import Any
 
 from ..errors import SchemaError
-from .jsonutil import LocalRefs, is_number, iter_subschemas, join_pointer, split_pointer
+from .jsonutil import LocalRefs, is_number, iter_subschemas, join_pointer
 from .merge import Unsatisfiable, merge_schemas
 
 #: What a node can be. ``union`` has :attr:`Node.branches`; ``any`` accepts
@@ -467,7 +467,7 @@ def _check_references(document: Any, refs: LocalRefs) -> None:
             stack.append((target, sub))
         children = []
         for sub_pointer, sub in iter_subschemas(schema, pointer):
-            keyword = split_pointer(sub_pointer[len(pointer):])[0]
+            keyword = sub_pointer[len(pointer) + 1:].split("/", 1)[0]  # keywords need no escaping
             if keyword in _NOT_APPLIED:
                 continue
             if keyword in _IN_PLACE:
