@@ -17,7 +17,15 @@ lazily and cached per node, so recursive schemas cost nothing until walked::
 References are resolved by :class:`~.jsonutil.LocalRefs` only (the one
 resolver): ``#``, JSON pointers, ``$anchor`` names and embedded ``$id``
 resources. A reference outside the document raises
-:class:`~extractkit.errors.SchemaError` naming the pointer.
+:class:`~extractkit.errors.SchemaError` naming the pointer. ``allOf`` is merged
+by :func:`~.merge.merge_schemas` only (the merge the strict encoder uses too);
+an ``allOf`` no value can satisfy is a ``never`` node, and what could not be
+merged is kept in :attr:`Node.residue`.
+
+Walkers of raw schema dicts (the prompt renderer, the grammar builder) use
+:meth:`SchemaView.resolve` and :meth:`SchemaView.node_for` rather than a
+resolver of their own; :meth:`SchemaView.check_references` is the compile-time
+check every target gets (remote, dangling and cyclic references).
 """
 
 from __future__ import annotations
