@@ -36,6 +36,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple, NoReturn
 
+from .jsontext import CLOSER_OF, FENCE_INFO, NUMBER, OPENER, fence_body, starts_line
+
 __all__ = [
     "FIX_BYTE_ORDER_MARK",
     "FIX_CLOSED_ARRAY",
@@ -202,13 +204,9 @@ def _merge(*groups: tuple[str, ...]) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- locating
 
 
-_FENCE_INFO = re.compile(r"[A-Za-z0-9_+.\-]*")
-_FENCE_LANGUAGES = frozenset({"", "json", "jsonc", "json5", "javascript", "js"})
-_OPENER = re.compile(r"[\[{]")
 _SPAN_STOP = re.compile(r"[\[\]{}\"'/,:]")
 _TOKEN_STARTS = frozenset("{[,:")
 _STRING_END = {'"': re.compile(r'["\\]'), "'": re.compile(r"['\\]")}
-_CLOSER_OF = {"{": "}", "[": "]"}
 
 
 def _locate(text: str) -> _Located:
@@ -274,24 +272,21 @@ def _fences(text: str) -> Iterator[tuple[int, int, int, str]]:
     """
     pos = text.find("```")
     while pos != -1:
-        if not _starts_line(text, pos):
+        if not starts_line(text, pos):
             pos = text.find("```", pos + 3)
             continue
-        info = _FENCE_INFO.match(text, pos + 3)
+        json_body = fence_body(text, pos)
+        info = FENCE_INFO.match(text, pos + 3)
         assert info is not None  # the pattern matches the empty string
         body = info.end()
         close = _closing_fence(text, body)
         content_end = len(text) if close == -1 else close
         fence_end = len(text) if close == -1 else close + 3
-        if info.group().lower() in _FENCE_LANGUAGES:
+        if json_body is not None:
             yield pos, fence_end, body, text[body:content_end]
         if close == -1:
             return
         pos = text.find("```", fence_end)
-
-
-def _starts_line(text: str, pos: int) -> bool:
-    return not text[text.rfind("\n", 0, pos) + 1 : pos].strip()
 
 
 def _closing_fence(text: str, body: int) -> int:
@@ -301,10 +296,10 @@ def _closing_fence(text: str, body: int) -> int:
     """
     k = text.find("```", body)
     while k != -1:
-        starts_line = text.rfind("\n", body, k) != -1 and _starts_line(text, k)
+        opens_line = text.rfind("\n", body, k) != -1 and starts_line(text, k)
         line_end = text.find("\n", k + 3)
         ends_line = not text[k + 3 : len(text) if line_end == -1 else line_end].strip()
-        if starts_line or ends_line:
+        if opens_line or ends_line:
             return k
         k = text.find("```", k + 3)
     return -1
@@ -316,7 +311,7 @@ def _spans(text: str) -> Iterator[tuple[int, str]]:
     A span that never closes (truncated output) runs to the end and is the last.
     """
     pos = 0
-    while (match := _OPENER.search(text, pos)) is not None:
+    while (match := OPENER.search(text, pos)) is not None:
         start = match.start()
         end = _span_end(text, start)
         if end is None:
@@ -354,7 +349,7 @@ def _span_end(text: str, start: int) -> int | None:
                 return None
             i = end
         elif c in "{[":
-            closers.append(_CLOSER_OF[c])
+            closers.append(CLOSER_OF[c])
         elif c in "}]" and (closers.pop() != c or not closers):
             return j + 1
         prev = c
@@ -389,7 +384,6 @@ def _comment_end(text: str, j: int) -> int | None:
 
 _WHITESPACE = re.compile(r"[ \t\r\n]+")
 _NUMBER_CHARS = re.compile(r"[0-9eE.+\-]+")
-_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _WORD = re.compile(r"-?[A-Za-z_$][A-Za-z0-9_$]*")
 _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 _STRING_STOP = {'"': re.compile(r'["\\\x00-\x1f]'), "'": re.compile(r"['\"\\\x00-\x1f]")}
@@ -519,7 +513,7 @@ class _Scanner:
     def _open(self, c: str) -> None:
         self.out.append(c)
         self.i += 1
-        self.closers.append(_CLOSER_OF[c])
+        self.closers.append(CLOSER_OF[c])
         self.starts.append(len(self.out))
         self.expect = _KEY if c == "{" else _VALUE
 
@@ -592,7 +586,7 @@ class _Scanner:
         if match.end() == self.n and self.closers:
             self._drop_member(FIX_INCOMPLETE_VALUE)
             return
-        if not _NUMBER.fullmatch(match.group()):
+        if not NUMBER.fullmatch(match.group()):
             raise _Fail(self.i, f"invalid number {match.group()!r}")
         self.out.append(match.group())
         self.i = match.end()
