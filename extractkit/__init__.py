@@ -16,6 +16,7 @@ from .drivers.stream import Snapshot
 from .errors import (
     ArgumentsError,
     ConfigurationError,
+    ContentFilterError,
     ExtractionError,
     ExtractkitError,
     FatalError,
@@ -38,6 +39,7 @@ __all__ = [
     "Attempt",
     "BatchAPI",
     "ConfigurationError",
+    "ContentFilterError",
     "ExtractFunction",
     "ExtractionError",
     "ExtractkitError",

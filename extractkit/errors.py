@@ -14,7 +14,12 @@ if TYPE_CHECKING:
 
 
 class ExtractkitError(Exception):
-    """Base class of every extractkit error."""
+    """Base class of every extractkit error. Its text never carries an API key."""
+
+    def __str__(self) -> str:
+        from .redact import redact
+
+        return redact(super().__str__())
 
 
 class FatalError(ExtractkitError):
@@ -140,6 +145,14 @@ class RefusalError(ExtractionError):
         self.response = response
 
 
+class ContentFilterError(RefusalError):
+    """The endpoint's content filter stopped the answer (``finish_reason="content_filter"``).
+
+    Whatever text arrived is in ``attempts`` and ``response``; it is never
+    repaired into a success.
+    """
+
+
 def is_item_failure(exc: BaseException) -> bool:
     """Whether ``exc`` is one input's failure (reported on its item) rather than
     a fatal error or a bug (which end a batch).
@@ -160,6 +173,7 @@ def is_item_failure(exc: BaseException) -> bool:
 __all__ = [
     "ArgumentsError",
     "ConfigurationError",
+    "ContentFilterError",
     "ExtractionError",
     "ExtractkitError",
     "FatalError",

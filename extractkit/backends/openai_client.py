@@ -9,6 +9,7 @@ import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from ..profiles import Profile, get_profile, profile_for_base_url
+from ..redact import register_secret
 
 _STREAM_OPTIONS = {"include_usage": True}
 
@@ -42,6 +43,7 @@ class OpenAIBackend:
         endpoint: str | Profile | None = None,
     ) -> None:
         self.client = client
+        register_secret(getattr(client, "api_key", None))
         self.profile = _profile_for(client, profile if profile is not None else endpoint)
         self._create = client.with_options(max_retries=0).chat.completions.create
 
@@ -67,6 +69,7 @@ class AsyncOpenAIBackend:
         endpoint: str | Profile | None = None,
     ) -> None:
         self.client = client
+        register_secret(getattr(client, "api_key", None))
         self.profile = _profile_for(client, profile if profile is not None else endpoint)
         self._create = client.with_options(max_retries=0).chat.completions.create
 

@@ -1,4 +1,4 @@
-"""Tools mode never accepts an answer it cannot read as one call to the forced tool.
+"""Answers the loop must never accept: unreadable tool calls, filtered or cut-off answers.
 
 Each case goes through the real openai SDK over HTTP to the scripted server:
 a call to another function, several calls in one answer, and arguments that
@@ -70,3 +70,26 @@ def test_arguments_that_are_not_a_string_are_an_extractkit_error(server, client)
 def test_one_call_to_the_right_tool_still_works(server, client):
     server.push(completion(tool_args=GOOD, tool_name="Person"))
     assert _extract(client).value.age == 36
+
+
+# -- finish reasons: the same rules on every path ----------------------------------
+
+
+def test_content_filter_with_a_repairable_answer_is_an_error_not_a_success(server, client):
+    from extractkit import ContentFilterError
+
+    server.push(completion('{"name": "Ada", "age": 3', finish_reason="content_filter"))
+    with pytest.raises(ContentFilterError) as info:
+        Extractor(client, model="m").extract(Person, "Ada is 36")
+    assert info.value.response is not None
+    assert info.value.attempts[0].raw == '{"name": "Ada", "age": 3'
+
+
+@pytest.mark.parametrize("endpoint", ["generic", "openai"])
+def test_a_valid_answer_cut_at_the_token_limit_is_never_accepted(server, client, endpoint):
+    from extractkit import IncompleteOutputError
+
+    # valid JSON as it stands: the fast path (generic) and the decode path (openai strict)
+    server.push(completion(GOOD, finish_reason="length"))
+    with pytest.raises(IncompleteOutputError):
+        Extractor(client, model="m", endpoint=endpoint).extract(Person, "Ada is 36")
