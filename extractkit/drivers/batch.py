@@ -218,3 +218,12 @@ def map_jobs(
         for future in futures:
             future.cancel()
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def __getattr__(name: str) -> Any:
+    # ``Tally`` lived here once; it is the CLI's concern now (:mod:`extractkit.tally`).
+    if name == "Tally":
+        from ..tally import Tally
+
+        return Tally
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
