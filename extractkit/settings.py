@@ -190,13 +190,23 @@ class Settings:
     def resolve(self) -> Resolved:
         """These settings with the environment and defaults applied (see :class:`Resolved`)."""
         client = self.client
-        endpoint = self.resolved_endpoint
+        # local=True (--local) wins over the environment: $EXTRACTKIT_ENDPOINT and
+        # $OPENAI_BASE_URL are ignored; only an explicit endpoint= conflicts with it
+        endpoint = self.endpoint if self.local else self.resolved_endpoint
         local = self.uses_local()
         if local and self.local and endpoint not in (None, "local") and not (
             isinstance(endpoint, Profile) and endpoint.name == "local"
         ):
             raise ConfigurationError(
                 f"local=True uses the embedded model; it cannot also use endpoint={endpoint!r}"
+            )
+        named = self.model or os.environ.get("EXTRACTKIT_MODEL")
+        if local and not self.local and named and named != LOCAL_MODEL_NAME:
+            raise ConfigurationError(
+                f"model {named!r} is a remote model, but no endpoint is configured: set "
+                "OPENAI_API_KEY (and OPENAI_BASE_URL for a non-OpenAI server), or pass "
+                "--base-url/base_url= or a client; to run the embedded local model instead, "
+                "leave the model unset or pass --local (local=True)"
             )
         base_url = None if client is not None else (
             self.base_url or os.environ.get("OPENAI_BASE_URL") or None
