@@ -86,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     endpoint_options(run)
     run.add_argument("--max-retries", type=int, default=None, metavar="N",
                      help="validation re-asks (default 2)")
+    run.add_argument("--transport-retries", type=int, default=None, metavar="N",
+                     help="retries of a request after a 429, 5xx, timeout or dropped connection "
+                          "(default 5)")
     run.add_argument("--temperature", type=float, default=None, metavar="T")
     run.add_argument("--max-tokens", type=int, default=None, metavar="N")
     run.add_argument("--output", "-o", metavar="FILE", help="write results here, not stdout")
@@ -143,7 +146,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.prompt:
         out["prompt"] = Path(args.prompt) if Path(args.prompt).is_file() else args.prompt
-    for name in ("max_retries", "temperature", "max_tokens"):
+    for name in ("max_retries", "transport_retries", "temperature", "max_tokens"):
         value = getattr(args, name, None)
         if value is not None:
             out[name] = value

@@ -160,7 +160,7 @@ class Extractor(_Base):
         a :class:`~extractkit.BatchAPI`) goes through the provider's
         Batch API. See :mod:`extractkit.drivers.batch`.
         """
-        from .drivers.batch import map_inputs
+        from .drivers.mapping import map_inputs
 
         def start(text: Input) -> Extraction[Any]:
             return self._prepare(schema, text, variables, context)[1]
@@ -233,7 +233,7 @@ class AsyncExtractor(_Base):
         with a :class:`~extractkit.errors.ConfigurationError` (use
         :meth:`Extractor.map`).
         """
-        from .drivers.batch import amap_inputs
+        from .drivers.mapping import amap_inputs
 
         def start(text: Input) -> Extraction[Any]:
             return self._prepare(schema, text, variables, context)[1]

@@ -37,6 +37,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple, NoReturn
 
+from .jsontext import CLOSER_OF, FENCE_INFO, FENCE_LANGUAGES, NUMBER, OPENER
+
 __all__ = [
     "FIX_BYTE_ORDER_MARK",
     "FIX_CLOSED_ARRAY",
@@ -203,15 +205,13 @@ def _merge(*groups: tuple[str, ...]) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- locating
 
 
-_FENCE_INFO = re.compile(r"[A-Za-z0-9_+.\-]*")
-_NEWLINE = re.compile("\n")
-_NON_BLANK = re.compile(r"\S")
-_FENCE_LANGUAGES = frozenset({"", "json", "jsonc", "json5", "javascript", "js"})
-_OPENER = re.compile(r"[\[{]")
 _SPAN_STOP = re.compile(r"[\[\]{}\"'/,:]")
 _TOKEN_STARTS = frozenset("{[,:")
 _STRING_END = {'"': re.compile(r'["\\]'), "'": re.compile(r"['\\]")}
-_CLOSER_OF = {"{": "}", "[": "]"}
+
+
+_NEWLINE = re.compile("\n")
+_NON_BLANK = re.compile(r"\S")
 
 
 def _locate(text: str) -> _Located:
@@ -283,13 +283,13 @@ def _fences(text: str) -> Iterator[tuple[int, int, int, str]]:
         if not lines.starts_line(pos):
             pos = text.find("```", pos + 3)
             continue
-        info = _FENCE_INFO.match(text, pos + 3)
+        info = FENCE_INFO.match(text, pos + 3)
         assert info is not None  # the pattern matches the empty string
         body = info.end()
         close = _closing_fence(text, body, lines)
         content_end = len(text) if close == -1 else close
         fence_end = len(text) if close == -1 else close + 3
-        if info.group().lower() in _FENCE_LANGUAGES:
+        if info.group().lower() in FENCE_LANGUAGES:
             yield pos, fence_end, body, text[body:content_end]
         if close == -1:
             return
@@ -353,8 +353,8 @@ def _closing_fence(text: str, body: int, lines: _Lines | None = None) -> int:
     lines = lines or _Lines(text)
     k = text.find("```", body)
     while k != -1:
-        starts_line = lines.line_start(k) > body and lines.starts_line(k)
-        if starts_line or lines.ends_line(k + 3):
+        opens_line = lines.line_start(k) > body and lines.starts_line(k)
+        if opens_line or lines.ends_line(k + 3):
             return k
         k = text.find("```", k + 3)
     return -1
@@ -366,7 +366,7 @@ def _spans(text: str) -> Iterator[tuple[int, str]]:
     A span that never closes (truncated output) runs to the end and is the last.
     """
     pos = 0
-    while (match := _OPENER.search(text, pos)) is not None:
+    while (match := OPENER.search(text, pos)) is not None:
         start = match.start()
         end = _span_end(text, start)
         if end is None:
@@ -404,7 +404,7 @@ def _span_end(text: str, start: int) -> int | None:
                 return None
             i = end
         elif c in "{[":
-            closers.append(_CLOSER_OF[c])
+            closers.append(CLOSER_OF[c])
         elif c in "}]" and (closers.pop() != c or not closers):
             return j + 1
         prev = c
@@ -439,7 +439,6 @@ def _comment_end(text: str, j: int) -> int | None:
 
 _WHITESPACE = re.compile(r"[ \t\r\n]+")
 _NUMBER_CHARS = re.compile(r"[0-9eE.+\-]+")
-_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _WORD = re.compile(r"-?[A-Za-z_$][A-Za-z0-9_$]*")
 _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 _STRING_STOP = {'"': re.compile(r'["\\\x00-\x1f]'), "'": re.compile(r"['\"\\\x00-\x1f]")}
@@ -569,7 +568,7 @@ class _Scanner:
     def _open(self, c: str) -> None:
         self.out.append(c)
         self.i += 1
-        self.closers.append(_CLOSER_OF[c])
+        self.closers.append(CLOSER_OF[c])
         self.starts.append(len(self.out))
         self.expect = _KEY if c == "{" else _VALUE
 
@@ -642,7 +641,7 @@ class _Scanner:
         if match.end() == self.n and self.closers:
             self._drop_member(FIX_INCOMPLETE_VALUE)
             return
-        if not _NUMBER.fullmatch(match.group()):
+        if not NUMBER.fullmatch(match.group()):
             raise _Fail(self.i, f"invalid number {match.group()!r}")
         self.out.append(match.group())
         self.i = match.end()
