@@ -28,6 +28,8 @@ shape, validate against the validator of record. Then one of:
 from __future__ import annotations
 
 import logging
+import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -244,7 +246,46 @@ class Extraction(Generic[T]):
 
 def _finish_rules(attempt: Attempt, finish_reason: str | None) -> Attempt:
     """The same rules whichever path validated: an answer cut at the token limit is
-    never a success, even when what arrived happens to validate."""
+    never a success, even when what arrived happens to validate; a value must be
+    strict JSON (finite numbers, well-formed Unicode) to be one."""
+    if attempt.ok and attempt.raw and _MAYBE_UNSAFE.search(attempt.raw):
+        problems = _unsafe_values(attempt.value)
+        if problems:
+            attempt.errors = problems
+            attempt.value = None
     if finish_reason == "length":
         attempt.errors = ["(root): the answer was cut off at the token limit", *attempt.errors]
     return attempt
+
+
+#: Cheap test of the raw text: only answers that match it are walked for
+#: non-finite numbers (``NaN``, ``Infinity``, ``1e999``) and lone surrogates
+#: (``"\ud800"``, or one decoded into the text).
+_MAYBE_UNSAFE = re.compile(r"NaN|Infinity|[eE]\+?\d{3}|\\[uU][dD][89a-fA-F]|[\ud800-\udfff]")
+
+
+def _unsafe_values(value: Any) -> list[str]:
+    from pydantic_core import to_jsonable_python
+
+    problems: list[str] = []
+    stack: list[tuple[Any, str]] = [(to_jsonable_python(value), "")]
+    while stack and len(problems) < 5:
+        item, path = stack.pop()
+        where = path.lstrip(".") or "(root)"
+        if isinstance(item, float) and not math.isfinite(item):
+            problems.append(f"{where}: {item!r} is not a JSON number (NaN and infinities "
+                            "are not allowed)")
+        elif isinstance(item, str) and _LONE_SURROGATE.search(item):
+            problems.append(f"{where}: the text contains a lone surrogate (an invalid "
+                            "\\u escape such as \\ud800); write the character itself")
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                if isinstance(key, str) and _LONE_SURROGATE.search(key):
+                    problems.append(f"{where}: a key contains a lone surrogate")
+                stack.append((sub, f"{path}.{key}"))
+        elif isinstance(item, list):
+            stack.extend((sub, f"{path}.{i}") for i, sub in enumerate(item))
+    return problems
+
+
+_LONE_SURROGATE = re.compile(r"[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]")
