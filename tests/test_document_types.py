@@ -61,3 +61,13 @@ def test_local_profile_uses_the_embedded_models_tokenizer():
     assert count("") == 0
     assert 0 < count("The governing law is the State of Delaware.") < 20
     assert token_counter("whatever", "local") is count
+
+
+def test_document_fields_are_the_contract():
+    from dataclasses import asdict, fields
+
+    assert [f.name for f in fields(Document)] == ["text", "path", "kind", "pages", "title"]
+    doc = Document("ab", pages=(Page(1, 0, 2),))
+    assert doc.page_of(1) == 1
+    assert asdict(doc) == {"text": "ab", "path": None, "kind": "text",
+                           "pages": ({"number": 1, "start": 0, "end": 2},), "title": None}
