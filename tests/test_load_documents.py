@@ -180,3 +180,12 @@ def test_as_document(tmp_path):
     assert as_document(Path(path)).kind == "markdown"
     with pytest.raises(TypeError, match="not int"):
         as_document(3)  # type: ignore[arg-type]
+
+
+def test_html_in_a_legacy_encoding_is_decoded_by_its_meta_charset(tmp_path):
+    path = tmp_path / "legacy.html"
+    page = ('<html><head><meta charset="windows-1252"></head><body><article><p>Café Müller '
+            "GmbH and Société Générale agree on the terms of this agreement.</p></article>"
+            "</body></html>")
+    path.write_bytes(page.encode("cp1252"))
+    assert "Café Müller GmbH and Société Générale" in load_document(path).text
