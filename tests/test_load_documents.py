@@ -138,6 +138,8 @@ def test_files_without_a_known_suffix_are_recognised_by_content(tmp_path):
         ("old.doc", b"\xd0\xcf\x11\xe0", r"old\.doc: legacy Word \.doc is not supported"),
         ("bad.txt", b"ok \xff\xfe bytes", r"bad\.txt: not UTF-8 text \(undecodable byte 0xff at offset 3\)"),
         ("empty.md", b"  \n", r"empty\.md: input is empty"),
+        ("latin1.csv", "name;city\nJosé;Málaga\n".encode("latin-1"),
+         r"latin1\.csv: not UTF-8 text \(undecodable byte 0xe9 at offset 13\)"),
     ],
 )
 def test_unreadable_files_are_errors_naming_the_file(tmp_path, name, data, message):
