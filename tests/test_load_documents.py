@@ -128,6 +128,13 @@ def test_files_without_a_known_suffix_are_recognised_by_content(tmp_path):
     notes = tmp_path / "NOTES"
     notes.write_text("plain notes", encoding="utf-8")
     assert load_document(notes).kind == "text"
+    wide = tmp_path / "letter.log"
+    wide.write_bytes("Dear Ann, thanks.".encode("utf-16"))
+    assert load_document(wide).text == "Dear Ann, thanks."
+    bare = tmp_path / "bare.log"
+    bare.write_bytes("Dear Ann, thanks.".encode("utf-16-le"))
+    with pytest.raises(InputError, match="UTF-16 without a byte-order mark"):
+        load_document(bare)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from ..errors import InputError
 from .docx import docx_document
 from .html import html_document
 from .pdf import pdf_document
-from .text import markdown_document, text_document
+from .text import looks_utf16, markdown_document, text_document
 from .types import Document
 
 Reader = Callable[[bytes, str], Document]
@@ -81,6 +81,8 @@ def _sniff(data: bytes, name: str, suffix: str) -> Reader:
     lowered = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if lowered.startswith((b"<!doctype html", b"<html")):
         return html_document
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or looks_utf16(head):
+        return text_document  # UTF-16: read with its byte-order mark, or told it lacks one
     if b"\x00" in head:  # images, archives, executables; text never holds NUL bytes
         kind = f"{suffix} file" if suffix else "file"
         raise InputError(
