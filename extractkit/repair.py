@@ -55,6 +55,7 @@ __all__ = [
     "FIX_UNQUOTED_KEY",
     "Repaired",
     "find_json",
+    "json_candidates",
     "parse_reply",
     "repair_json",
 ]
@@ -139,6 +140,24 @@ def parse_reply(text: str) -> tuple[Any, tuple[str, ...]]:
         raise json.JSONDecodeError("no JSON object or array found in the reply", text, 0)
     message = f"cannot repair the JSON in the reply: {result.reason}"
     raise json.JSONDecodeError(message, text, located.offset + result.pos)
+
+
+def json_candidates(text: str) -> Iterator[tuple[Any, tuple[str, ...]]]:
+    """Every JSON object or array in a reply that parses or can be repaired.
+
+    Yields ``(data, fixes)`` left to right: the whole text if it parses, else
+    fenced blocks (and the spans inside them), then the bracketed spans of the
+    prose. The same document may come more than once (a fenced block is also a
+    span); callers that care deduplicate. Linear in the text length.
+    """
+    whole = _attempt(text)
+    if isinstance(whole, _Outcome):
+        yield whole.data, whole.fixes
+        return
+    for candidate in _candidates(text):
+        result = _attempt(candidate.text, candidate.fixes)
+        if isinstance(result, _Outcome) and isinstance(result.data, (dict, list)):
+            yield result.data, result.fixes
 
 
 # --------------------------------------------------------------------------- results

@@ -1,0 +1,62 @@
+"""Collect invalid raw answers of the embedded model (SmolLM2-135M) for the corpus.
+
+Run from the repository root (slow: a few minutes on 2 cores)::
+
+    python tests/data/malformed/collect_local.py > /tmp/local_failures.jsonl
+
+Each line: schema name, mode, temperature, the raw answer and its errors. The
+corpus file ``local.jsonl`` was made from this output by hand: each answer got
+the value a careful reader would recover from it against the schema, or
+``"reject": true`` when the schema cannot tell what was meant.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+from extractkit import Extractor
+from extractkit.errors import ExtractionError
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _module(name: str):  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(f"_schemas_{name}", ROOT / "schemas" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # forward references resolve through the module
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def main() -> None:
+    schemas = {
+        "person": _module("person").Person,
+        "invoice": _module("invoice").Invoice,
+        "events": list[_module("events").Event],  # type: ignore[name-defined]
+        "contact": str(ROOT / "schemas" / "contact.json"),
+    }
+    runs = [(0.0, 1), (0.7, 1), (0.7, 2), (1.0, 1), (1.0, 2)]
+    for mode in ("md_json", "json_object"):
+        for temperature, seed in runs:
+                ex = Extractor(local=True, mode=mode, max_retries=0, temperature=temperature,
+                               seed=seed)
+                for name, schema in schemas.items():
+                    text = (ROOT / "schemas" / "inputs" / f"{name}.txt").read_text()
+                    try:
+                        ex.extract(schema, text)
+                    except ExtractionError as exc:
+                        for attempt in exc.attempts:
+                            print(json.dumps({"schema": name, "mode": mode,
+                                              "temperature": temperature, "seed": seed,
+                                              "raw": attempt.raw, "errors": attempt.errors}),
+                                  flush=True)
+                    except Exception as exc:  # noqa: BLE001 - report and go on
+                        print(f"{name} {mode}: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
