@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Typed structured extraction from LLMs (OpenAI-compatible endpoints or "
         "the embedded local model).",
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"extractkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def endpoint_options(p: argparse.ArgumentParser) -> None:
