@@ -127,7 +127,8 @@ def coerce_reply(
 
 def coerce_value(value: Any, node: Node, notes: list[str], pointer: str = "") -> Any:
     """``value`` aligned to ``node``; appends a note per coercion, raises on a guess."""
-    if value is None and node.nullable:
+    nullable = node.nullable
+    if value is None and nullable:
         return value
     node = node.unwrap()
     kind = node.kind
@@ -138,7 +139,7 @@ def coerce_value(value: Any, node: Node, notes: list[str], pointer: str = "") ->
     if kind == "array":
         return _array(value, node, notes, pointer)
     if kind in ("string", "number", "integer", "boolean", "null"):
-        return _scalar(value, node, notes, pointer)
+        return _scalar(value, node, notes, pointer, nullable=nullable)
     return value
 
 
@@ -235,7 +236,7 @@ def _array(value: Any, node: Node, notes: list[str], pointer: str) -> Any:
     return out
 
 
-def _scalar(value: Any, node: Node, notes: list[str], pointer: str) -> Any:
+def _scalar(value: Any, node: Node, notes: list[str], pointer: str, *, nullable: bool) -> Any:
     if isinstance(value, dict) and list(value) == [WRAP_KEY]:
         notes.append(f"{PREFIX}{pointer or '(root)'}: {{{WRAP_KEY!r}: ...}} -> its value")
         return coerce_value(value[WRAP_KEY], node, notes, pointer)
@@ -253,7 +254,7 @@ def _scalar(value: Any, node: Node, notes: list[str], pointer: str) -> Any:
         found = _number(text, integral=kind == "integer")
     elif kind == "boolean" and text.lower() in ("true", "false"):
         found = text.lower() == "true"
-    if found is value and node.nullable and text.lower() == "null":
+    if found is value and nullable and text.lower() == "null":
         found = None
     if found is not value:
         notes.append(f"{PREFIX}{pointer or '(root)'}: {_show(value)} -> {_show(found)}")

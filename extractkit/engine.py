@@ -135,5 +135,6 @@ class Engine:
             max_retries=self.settings.resolved_max_retries,
             context=context,
             feedback=feedback,
+            coerce=self.settings.resolved_coerce,
         )
 

@@ -13,7 +13,9 @@ the embedded model), and hands back the response::
 
 Per response: read the raw text (content or tool-call arguments), parse it
 (with local syntax repair), decode the wire shape back to the original
-shape, validate against the validator of record. Then one of:
+shape, validate against the validator of record; an answer that fails gets
+the schema-aligned coercions of :mod:`extractkit.coerce` (unless
+``coerce=False``), kept only when the coerced answer validates. Then one of:
 
 * a valid choice → :class:`~extractkit.results.Result`;
 * every choice refused → :class:`~extractkit.errors.RefusalError`;
@@ -31,9 +33,10 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
+from .coerce import coerce_reply
 from .errors import ExtractionError, IncompleteOutputError, RefusalError
 from .modes import Plan
-from .repair import parse_reply
+from .repair import FIX_SURROUNDING_TEXT, parse_reply
 from .results import Attempt, Result, Usage
 from .schema import Invalid
 
@@ -57,6 +60,7 @@ class Extraction(Generic[T]):
 
     __slots__ = (
         "_base",
+        "_coerce",
         "_context",
         "_feedback",
         "_messages",
@@ -78,8 +82,10 @@ class Extraction(Generic[T]):
         max_retries: int = 2,
         context: Any = None,
         feedback: Feedback | None = None,
+        coerce: bool = True,
     ) -> None:
         self.plan = plan
+        self._coerce = coerce
         base: dict[str, Any] = {"model": model}
         if params:
             base.update(params)
@@ -196,16 +202,42 @@ class Extraction(Generic[T]):
                 try:
                     decoded = decode(data) if decode is not None else data
                     attempt.value = source.validate(decoded, self._context)
+                    if self._coerce and FIX_SURROUNDING_TEXT in fixes:
+                        self._check_other_documents(attempt, raw, data)
                 except Invalid as exc:
                     attempt.errors = exc.errors
                 except Exception as exc:  # a validator raising something odd
                     attempt.errors = [f"(root): {type(exc).__name__}: {exc}"]
+                if attempt.errors and self._coerce:
+                    self._coerce_answer(attempt, raw, data)
         if finish_reason == "length":
             attempt.errors = [
                 "(root): the answer was cut off at the token limit",
                 *attempt.errors,
             ]
         return attempt
+
+    def _coerce_answer(self, attempt: Attempt, raw: str, data: Any) -> None:
+        """Schema-aligned coercions (see :mod:`extractkit.coerce`); kept only if valid."""
+        source = self.plan.compiled.source
+        context = self._context
+        coerced = coerce_reply(raw, data, source, lambda d: source.validate(d, context),
+                               decode=self.plan.compiled.decode)
+        if coerced.ok:
+            attempt.value = coerced.value
+            attempt.errors = []
+            attempt.repairs = (*attempt.repairs, *coerced.notes)
+        elif coerced.rejected:
+            attempt.errors = [*attempt.errors, f"(root): not coerced: {coerced.rejected}"]
+
+    def _check_other_documents(self, attempt: Attempt, raw: str, data: Any) -> None:
+        """A reply with prose around its JSON may hold other documents: two that
+        validate to different values make the answer ambiguous (re-ask)."""
+        coerced = coerce_reply(raw, data, self.plan.compiled.source,
+                               lambda d: self.plan.compiled.source.validate(d, self._context),
+                               decode=self.plan.compiled.decode)
+        if not coerced.ok and coerced.rejected:
+            raise Invalid([f"(root): not accepted: {coerced.rejected}"])
 
     def _after_failure(
         self, attempt: Attempt, *, choices: list[Any], response: Any

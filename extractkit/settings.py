@@ -71,6 +71,8 @@ class Settings:
     prompt: str | Path | None = None
     prompts_dir: str | Path | tuple[str | Path, ...] | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    #: schema-aligned coercion of answers that fail validation (see extractkit.coerce)
+    coerce: bool | None = None
 
     @classmethod
     def of(cls, **kwargs: Any) -> Settings:
@@ -117,6 +119,10 @@ class Settings:
     @property
     def resolved_max_retries(self) -> int:
         return DEFAULT_MAX_RETRIES if self.max_retries is None else self.max_retries
+
+    @property
+    def resolved_coerce(self) -> bool:
+        return True if self.coerce is None else bool(self.coerce)
 
     @property
     def resolved_endpoint(self) -> str | None:

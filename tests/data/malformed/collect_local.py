@@ -54,7 +54,7 @@ def main() -> None:
                                               "temperature": temperature, "seed": seed,
                                               "raw": attempt.raw, "errors": attempt.errors}),
                                   flush=True)
-                    except Exception as exc:  # noqa: BLE001 - report and go on
+                    except Exception as exc:  # report and go on
                         print(f"{name} {mode}: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
