@@ -75,6 +75,15 @@ def read_coerce(schema: dict[str, Any], raw: str) -> Any:
     return attempt.value if attempt.ok else _REJECTED
 
 
+def _cut_off(reader: Callable[[dict[str, Any], str], Any]
+             ) -> Callable[[dict[str, Any], str, str | None], Any]:
+    """An answer cut off at the token limit is never accepted (the loop's rule), whoever reads it."""
+    def read(schema: dict[str, Any], raw: str, finish_reason: str | None) -> Any:
+        return _REJECTED if finish_reason == "length" else reader(schema, raw)
+
+    return read
+
+
 def _json_repair_reader() -> Callable[[dict[str, Any], str], Any] | None:
     try:
         import json_repair  # type: ignore[import-not-found,unused-ignore]
@@ -95,7 +104,7 @@ def score(reader: Callable[[dict[str, Any], str], Any], schemas: dict[str, Any],
           cases: list[dict[str, Any]], verbose: bool, name: str) -> dict[str, int]:
     counts = {"recovered": 0, "wrong": 0, "reasked": 0, "recoverable": 0, "cases": len(cases)}
     for case in cases:
-        got = reader(schemas[case["schema"]], case["raw"])
+        got = _cut_off(reader)(schemas[case["schema"]], case["raw"], case.get("finish_reason"))
         expected = _REJECTED if case.get("reject") else case["expected"]
         if expected is not _REJECTED:
             counts["recoverable"] += 1

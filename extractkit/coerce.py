@@ -272,19 +272,18 @@ def _match_keys(value: dict[str, Any], node: Node, notes: list[str], pointer: st
     props = node.properties
     if all(key in props for key in value):
         return value
-    by_form: dict[str, str | None] = {}
-    for name, sub in props.items():
-        title = sub.schema.get("title")
-        for form in {_norm(name), *([_norm(title)] if isinstance(title, str) else [])}:
-            by_form[form] = name if by_form.get(form, name) == name else None
+    by_form = _key_forms(node)
     renamed: dict[str, str] = {}
     for key in value:
         if key in props or not isinstance(key, str):
             continue
-        target = by_form.get(_norm(key))
-        if target is None or target in value:
-            continue  # unknown, ambiguous, or the exact key is there too: left as written
-        if target in renamed.values():
+        form = _norm(key)
+        if form not in by_form:
+            continue  # not a property's name in any spelling: left as written
+        target = by_form[form]
+        if target is None:
+            raise _Guess(f"{join_pointer(pointer, key)}: the key matches several fields")
+        if target in value or target in renamed.values():
             raise _Guess(f"{join_pointer(pointer, target)}: two keys of the answer name this field")
         renamed[key] = target
     if not renamed:
@@ -292,6 +291,17 @@ def _match_keys(value: dict[str, Any], node: Node, notes: list[str], pointer: st
     for key, target in renamed.items():
         notes.append(f"{PREFIX}{join_pointer(pointer, key)} -> {join_pointer(pointer, target)}")
     return {renamed.get(key, key): sub for key, sub in value.items()}
+
+
+@lru_cache(maxsize=1024)
+def _key_forms(node: Node) -> dict[str, str | None]:
+    """Normalized spelling → property name (``None`` where two properties share one)."""
+    by_form: dict[str, str | None] = {}
+    for name, sub in node.properties.items():
+        title = sub.schema.get("title")
+        for form in {_norm(name), *([_norm(title)] if isinstance(title, str) else [])}:
+            by_form[form] = name if by_form.get(form, name) == name else None
+    return by_form
 
 
 def _sole_list_field(node: Node) -> str | None:
@@ -344,10 +354,10 @@ def _number(text: str, *, integral: bool) -> Any:
     if match.group(1) is None and match.group(2) is None:
         return int(text)
     exact = Decimal(text)
-    if abs(exact.adjusted()) > _MAX_LITERAL:
-        return text
     if integral:
-        return int(exact) if exact == exact.to_integral_value() else text
+        if exact.adjusted() > _MAX_LITERAL or exact != exact.to_integral_value():
+            return text  # a fraction is lossy; a huge exponent is not a count anyone wrote
+        return int(exact)
     return float(exact) if _exact_float(exact) else text
 
 

@@ -147,14 +147,19 @@ def json_candidates(text: str) -> Iterator[tuple[Any, tuple[str, ...]]]:
 
     Yields ``(data, fixes)`` left to right: the whole text if it parses, else
     fenced blocks (and the spans inside them), then the bracketed spans of the
-    prose. The same document may come more than once (a fenced block is also a
-    span); callers that care deduplicate. Linear in the text length.
+    prose. Spans inside a fenced block of another language (```` ```python ````)
+    are code, not answers, and are left out. The same document may come more
+    than once (a fenced block is also a span); callers that care deduplicate.
+    Linear in the text length.
     """
     whole = _attempt(text)
     if isinstance(whole, _Outcome):
         yield whole.data, whole.fixes
         return
+    code = [(start, end) for start, end, _b, _c, is_json in _all_fences(text) if not is_json]
     for candidate in _candidates(text):
+        if any(start <= candidate.offset < end for start, end in code):
+            continue
         result = _attempt(candidate.text, candidate.fixes)
         if isinstance(result, _Outcome) and isinstance(result.data, (dict, list)):
             yield result.data, result.fixes
@@ -291,6 +296,13 @@ def _fences(text: str) -> Iterator[tuple[int, int, int, str]]:
     A fence opens at the start of a line (so a ```` ``` ```` inside a JSON string
     is not taken for one); an unclosed fence runs to the end of the text.
     """
+    for start, end, body, content, is_json in _all_fences(text):
+        if is_json:
+            yield start, end, body, content
+
+
+def _all_fences(text: str) -> Iterator[tuple[int, int, int, str, bool]]:
+    """Every fenced block, with whether its info string says JSON (or nothing)."""
     pos = text.find("```")
     while pos != -1:
         if not _starts_line(text, pos):
@@ -302,8 +314,8 @@ def _fences(text: str) -> Iterator[tuple[int, int, int, str]]:
         close = _closing_fence(text, body)
         content_end = len(text) if close == -1 else close
         fence_end = len(text) if close == -1 else close + 3
-        if info.group().lower() in _FENCE_LANGUAGES:
-            yield pos, fence_end, body, text[body:content_end]
+        is_json = info.group().lower() in _FENCE_LANGUAGES
+        yield pos, fence_end, body, text[body:content_end], is_json
         if close == -1:
             return
         pos = text.find("```", fence_end)
