@@ -23,6 +23,7 @@ expected value). Goal: ``coerce`` recovers >= 90 % with 0 wrong.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -123,6 +124,38 @@ def score(reader: Callable[[dict[str, Any], str], Any], schemas: dict[str, Any],
     return counts
 
 
+def _time(fn: Callable[[], Any]) -> float:
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def hostile() -> None:
+    """Linear in the reply: time per unit at size n and 10 n, side by side."""
+    schema = {"type": "object", "additionalProperties": False, "required": ["items"],
+              "properties": {"items": {"type": "array", "items": {
+                  "type": "object", "additionalProperties": False, "required": ["n"],
+                  "properties": {"n": {"type": "integer"}}}}}}
+
+    def many_keys(n: int) -> str:  # one document, n items each needing two coercions
+        return json.dumps({"Items": [{"N": str(i)} for i in range(n)]})
+
+    def many_documents(n: int) -> str:  # n documents in prose, none valid
+        return " and ".join(json.dumps({"items": [{"m": i}]}) for i in range(n))
+
+    print("hostile sizes (coerce path, best of 3):")
+    for name, make, n in (("items needing coercion", many_keys, 2000),
+                          ("JSON documents in one reply", many_documents, 300)):
+        small, large = make(n), make(10 * n)
+        t_small = _time(functools.partial(read_coerce, schema, small))
+        t_large = _time(functools.partial(read_coerce, schema, large))
+        print(f"  {name:28} {n:>6} -> {10 * n:<6} {t_small * 1000:8.1f} ms -> "
+              f"{t_large * 1000:8.1f} ms  ({t_large / t_small:.1f}x for 10x the input)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--verbose", "-v", action="store_true", help="list every miss")
@@ -151,6 +184,7 @@ def main() -> int:
         share = counts["recovered"] / max(1, counts["recoverable"])
         print(f"{name:12} {counts['recovered']:>4}/{counts['recoverable']:<4} {share:6.1%} "
               f"{counts['wrong']:>14} {counts['reasked']:>9} {elapsed:>9.2f}")
+    hostile()
     ours = results["coerce"]
     goal = ours["recovered"] >= 0.9 * ours["recoverable"] and ours["wrong"] == 0
     base = results["syntax"]["recovered"]
