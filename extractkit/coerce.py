@@ -47,7 +47,7 @@ from .schema.jsonutil import join_pointer
 from .schema.source import WRAP_KEY, SchemaSource
 from .schema.view import Node, schema_view
 
-__all__ = ["PREFIX", "Coerced", "coerce_reply", "coerce_value"]
+__all__ = ["PREFIX", "Coerced", "coerce_reply"]
 
 #: Every note of a coercion starts with this (see :attr:`Result.coercions`).
 PREFIX = "coerce "
@@ -104,7 +104,7 @@ def coerce_reply(
         for shaped, shape_notes in _root_shapes(candidate, source):
             notes = list(shape_notes)
             try:
-                aligned = coerce_value(shaped, _root(source), notes)
+                aligned = _align(shaped, _root(source), notes)
             except _Guess as exc:
                 guesses.append(str(exc))
                 continue
@@ -116,8 +116,10 @@ def coerce_reply(
                 notes.insert(0, f"{PREFIX}(root): took JSON document {index + 1} of "
                                 f"{len(candidates)} in the reply")
             accepted.append(Coerced(True, value, aligned, tuple(notes)))
+    if guesses:  # one reading needs a guess: no other reading is taken either
+        return Coerced(False, rejected=guesses[0])
     if not accepted:
-        return Coerced(False, rejected=guesses[0] if guesses else None)
+        return Coerced(False)
     first = accepted[0]
     if any(other.value != first.value for other in accepted[1:]):
         return Coerced(False, rejected=f"{len(accepted)} readings of the reply validate to "
@@ -125,7 +127,7 @@ def coerce_reply(
     return first
 
 
-def coerce_value(value: Any, node: Node, notes: list[str], pointer: str = "") -> Any:
+def _align(value: Any, node: Node, notes: list[str], pointer: str = "") -> Any:
     """``value`` aligned to ``node``; appends a note per coercion, raises on a guess."""
     nullable = node.nullable
     if value is None and nullable:
@@ -184,12 +186,12 @@ def _root_shapes(candidate: Any, source: SchemaSource) -> list[tuple[Any, list[s
 def _union(value: Any, node: Node, notes: list[str], pointer: str) -> Any:
     branch = node.branch_for(value)
     if branch is not None:
-        return coerce_value(value, branch, notes, pointer)
+        return _align(value, branch, notes, pointer)
     readings: list[tuple[Any, list[str]]] = []
     for option in node.branches:
         trial: list[str] = []
         try:
-            coerced = coerce_value(value, option, trial, pointer)
+            coerced = _align(value, option, trial, pointer)
         except _Guess:
             continue
         if trial and all(_differs(coerced, r) for r, _ in readings):
@@ -217,7 +219,7 @@ def _object(value: Any, node: Node, notes: list[str], pointer: str) -> Any:
     out = {}
     for key, sub in value.items():
         child = props.get(key) or node.additional
-        out[key] = sub if child is None else coerce_value(sub, child, notes,
+        out[key] = sub if child is None else _align(sub, child, notes,
                                                           join_pointer(pointer, key))
     return out
 
@@ -231,7 +233,7 @@ def _array(value: Any, node: Node, notes: list[str], pointer: str) -> Any:
     out = []
     for i, item in enumerate(value):
         child = prefix[i] if i < len(prefix) else node.items
-        out.append(item if child is None else coerce_value(item, child, notes,
+        out.append(item if child is None else _align(item, child, notes,
                                                            join_pointer(pointer, i)))
     return out
 
@@ -239,7 +241,7 @@ def _array(value: Any, node: Node, notes: list[str], pointer: str) -> Any:
 def _scalar(value: Any, node: Node, notes: list[str], pointer: str, *, nullable: bool) -> Any:
     if isinstance(value, dict) and list(value) == [WRAP_KEY]:
         notes.append(f"{PREFIX}{pointer or '(root)'}: {{{WRAP_KEY!r}: ...}} -> its value")
-        return coerce_value(value[WRAP_KEY], node, notes, pointer)
+        return _align(value[WRAP_KEY], node, notes, pointer)
     if not isinstance(value, str):
         return value
     choices = _choices(node)
@@ -312,18 +314,26 @@ def _sole_list_field(node: Node) -> str | None:
 
 
 def _dict_as_list(value: dict[str, Any], node: Node, notes: list[str], pointer: str) -> Any:
+    """An object where a list belongs: the list it wraps, or a one-item list."""
     where = pointer or "(root)"
     item = node.items.unwrap() if node.items is not None else None
-    if len(value) == 1:
-        (key, inner), = value.items()
-        fits_item = item is not None and item.kind == "object" and (
-            key in item.properties or _norm(key) in {_norm(n) for n in item.properties})
-        if isinstance(inner, list) and not fits_item:
+    item_kind = item.kind if item is not None else "any"
+    key, inner = next(iter(value.items())) if len(value) == 1 else ("", None)
+    wraps_list = isinstance(inner, list)
+    if item is not None and item_kind == "object":
+        if wraps_list and _norm(key) not in _key_forms(item):
             notes.append(f"{PREFIX}{where}: {{{key!r}: [...]}} -> the list")
             return inner
-    if item is None or item.kind in ("object", "any", "union"):
         notes.append(f"{PREFIX}{where}: object -> one-item list")
         return [value]
+    if item_kind in ("any", "union"):
+        if wraps_list:  # the list it holds, or itself as the one item: both would validate
+            raise _Guess(f"{where}: {{{key!r}: [...]}} is the list or its one item")
+        notes.append(f"{PREFIX}{where}: object -> one-item list")
+        return [value]
+    if wraps_list:  # items are scalars or lists: an object can only be the wrapper
+        notes.append(f"{PREFIX}{where}: {{{key!r}: [...]}} -> the list")
+        return inner
     return value
 
 

@@ -313,3 +313,16 @@ def test_json_in_a_code_block_of_another_language_is_not_an_answer():
     assert not coerce(Person, {"data": 1}, raw).ok
     raw = 'Here: {"data": 1}\nor rather {"name": "Ada", "age": 36}'
     assert coerce(Person, {"data": 1}, raw).ok
+
+
+def test_object_holding_a_list_for_a_list_of_anything_is_a_guess():
+    doc = {"type": "array"}  # items unconstrained: [1] and [{"x": [1]}] would both validate
+    got = coerce(doc, {"value": {"x": [1]}})
+    assert not got.ok and "the list or its one item" in (got.rejected or "")
+    assert coerce(list[int], {"numbers": [1, 2]}).value == [1, 2]
+
+
+def test_a_guess_in_one_document_blocks_the_others():
+    raw = '{"Name": "Ada", "NAME": "Bob"} or {"name": "Cy"}'
+    got = coerce(Person, {"Name": "Ada", "NAME": "Bob"}, raw)
+    assert not got.ok and "two keys" in (got.rejected or "")
