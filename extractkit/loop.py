@@ -237,14 +237,14 @@ class Extraction(Generic[T]):
                 try:
                     decoded = decode(data) if decode is not None else data
                     attempt.value = source.validate(decoded, self._context)
-                    if self._coerce and FIX_SURROUNDING_TEXT in fixes:
-                        self._check_other_documents(attempt, raw, data)
                 except Invalid as exc:
                     attempt.errors = exc.errors
                 except Exception as exc:  # a validator raising something odd
                     attempt.errors = [f"(root): {type(exc).__name__}: {exc}"]
-                if attempt.errors and self._coerce:
+                if self._coerce and attempt.errors:
                     self._coerce_answer(attempt, raw, data)
+                elif self._coerce and FIX_SURROUNDING_TEXT in fixes:
+                    self._check_other_documents(attempt, raw, data)
         return _finish_rules(attempt, finish_reason)
 
     def _coerce_answer(self, attempt: Attempt, raw: str, data: Any) -> None:
@@ -267,7 +267,8 @@ class Extraction(Generic[T]):
                                lambda d: self.plan.compiled.source.validate(d, self._context),
                                decode=self.plan.compiled.decode)
         if not coerced.ok and coerced.rejected:
-            raise Invalid([f"(root): not accepted: {coerced.rejected}"])
+            attempt.value = None
+            attempt.errors = [f"(root): not accepted: {coerced.rejected}"]
 
     def _after_failure(
         self, attempt: Attempt, *, choices: list[Any], response: Any

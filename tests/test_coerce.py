@@ -242,7 +242,10 @@ def test_ambiguous_documents_go_back_to_the_model(server, client):
     )
     result = Extractor(client, model="m", mode="md_json").extract_result(Person, "Ada")
     assert len(result.attempts) == 2
-    assert "different values" in result.attempts[0].errors[-1]
+    assert result.attempts[0].value is None
+    assert result.attempts[0].errors == [
+        "(root): not accepted: 2 readings of the reply validate to different values; "
+        "not choosing one"]
     feedback = server.bodies()[1]["messages"][-1]["content"]
     assert "different values" in feedback
 
@@ -326,3 +329,15 @@ def test_a_guess_in_one_document_blocks_the_others():
     raw = '{"Name": "Ada", "NAME": "Bob"} or {"name": "Cy"}'
     got = coerce(Person, {"Name": "Ada", "NAME": "Bob"}, raw)
     assert not got.ok and "two keys" in (got.rejected or "")
+
+
+def test_cli_verbose_shows_coercions_over_several_inputs(remote, tmp_path):
+    server, schema, doc = remote
+    other = tmp_path / "b.txt"
+    other.write_text("Bo is 7")
+    server.push(completion('{"NAME": "Ada", "age": 36}'), completion('{"name": "Bo", "age": "7"}'))
+    code, out, err = _cli("run", schema, doc, str(other), "-v")
+    assert code == 0, err
+    values = sorted(json.loads(line)["value"]["name"] for line in out.splitlines())
+    assert values == ["Ada", "Bo"]
+    assert "coerce /NAME -> /name" in err
