@@ -297,13 +297,23 @@ def _match_keys(value: dict[str, Any], node: Node, notes: list[str], pointer: st
 
 @lru_cache(maxsize=1024)
 def _key_forms(node: Node) -> dict[str, str | None]:
-    """Normalized spelling → property name (``None`` where two properties share one)."""
-    by_form: dict[str, str | None] = {}
-    for name, sub in node.properties.items():
-        title = sub.schema.get("title")
-        for form in {_norm(name), *([_norm(title)] if isinstance(title, str) else [])}:
-            by_form[form] = name if by_form.get(form, name) == name else None
-    return by_form
+    """Normalized spelling → property name (``None`` where two properties share one).
+
+    A property's own ``title`` (pydantic writes ``"Unit Price"`` for ``unit_price``)
+    is a spelling too, but names win over titles, and the title of a referenced
+    model (the class name) does not count.
+    """
+    names: dict[str, str | None] = {}
+    titles: dict[str, str | None] = {}
+    raw = node.schema.get("properties") or {}
+    for name in node.properties:
+        form = _norm(name)
+        names[form] = name if names.get(form, name) == name else None
+        title = raw.get(name, {}).get("title") if isinstance(raw.get(name), dict) else None
+        if isinstance(title, str):
+            form = _norm(title)
+            titles[form] = name if titles.get(form, name) == name else None
+    return {**titles, **names}
 
 
 def _sole_list_field(node: Node) -> str | None:

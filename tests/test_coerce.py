@@ -341,3 +341,17 @@ def test_cli_verbose_shows_coercions_over_several_inputs(remote, tmp_path):
     values = sorted(json.loads(line)["value"]["name"] for line in out.splitlines())
     assert values == ["Ada", "Bo"]
     assert "coerce /NAME -> /name" in err
+
+
+def test_names_win_over_titles_and_model_titles_do_not_count():
+    class Address(BaseModel):
+        city: str
+
+    class Shipment(BaseModel):
+        address: Address
+        shipping: Address
+        unit_price: float = Field(title="Price Per Unit")
+
+    got = coerce(Shipment, {"Address": {"city": "A"}, "shipping": {"city": "B"},
+                            "price per unit": 2})
+    assert got.ok and got.value.address.city == "A" and got.value.unit_price == 2
