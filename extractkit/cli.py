@@ -35,6 +35,7 @@ from .errors import (
     InputError,
     SchemaError,
     TemplateError,
+    is_endpoint_fatal,
 )
 from .extractor import Extractor
 from .loading import InputDoc, SchemaTarget, iter_inputs, load_target
@@ -389,6 +390,7 @@ def _run_batch(
     if args.batch_api:
         options["batch_api"] = BatchAPI(poll_interval=args.poll_interval,
                                         on_status=progress.batch_status)
+    stopped: BaseException | None = None
     try:
         for item in runner.map(inputs, **options):
             records.write(_item_record(item, fingerprint))
@@ -400,11 +402,20 @@ def _run_batch(
                 _report_coercions(item.id, item.result, buffer)
                 progress.note(buffer.getvalue().rstrip("\n"))
             progress.update()
+    except Exception as exc:
+        if not is_endpoint_fatal(exc):
+            raise
+        stopped = exc  # every further request would fail the same way
     finally:
         progress.stop()
         records.close()
         if cache is not None:
             cache.close()
+    if stopped is not None:
+        resumable = " (rerun with --resume to do the rest)" if args.output else ""
+        print(f"extractkit: stopped: {_failure_text(stopped)}{resumable}", file=err)
+        print(f"extractkit: {tally.summary()}", file=err)
+        return EXIT_FAILED
     print(f"extractkit: {tally.summary()}", file=err)
     return EXIT_FAILED if tally.failed else EXIT_OK
 
