@@ -8,8 +8,8 @@ record (through :mod:`extractkit.schema.view`, the one schema walker) and
 applies only these coercions:
 
 * **keys**: a key that is not a property but matches exactly one property
-  once case, ``_``, ``-`` and spaces are ignored (or matches its ``title``,
-  which is how pydantic aliases and titles reach the schema);
+  once case, ``_``, ``-`` and spaces are ignored (a property's own ``title``,
+  such as pydantic's ``"Unit Price"``, is a spelling too; names win over titles);
 * **wrapping**: a bare list → the one list field of an object whose other
   fields are optional; a single object → a one-item list; ``x`` ↔
   ``{"value": x}`` for simple wrapped return types (see
@@ -21,13 +21,18 @@ applies only these coercions:
   ``"true"`` → ``true``, ``"null"`` → ``null`` where null is allowed;
 * **enums**: a string matching exactly one enum value case-insensitively;
 * **candidates**: of several JSON documents in one reply, the one that
-  validates.
+  validates (JSON inside a fenced block of another language is code, not a
+  candidate).
 
 The result is accepted only when the whole coerced answer validates against
-the validator of record. Nothing is guessed: two keys that map to one field,
-a number that a float cannot hold exactly, or two candidates that validate to
-different values reject the answer (it goes back to the re-ask loop). Every
+the validator of record. Nothing is guessed: two keys that map to one field, a
+key that matches two fields, a number that a float cannot hold exactly, an
+object that could be a list or its one item, or two candidates that validate
+to different values reject the answer (it goes back to the re-ask loop). Every
 coercion applied is reported as ``"coerce <pointer>: <what>"``.
+
+Cost: nothing on the valid path (the loop calls this only after validation
+failed); linear in the reply, which is walked once per candidate document.
 """
 
 from __future__ import annotations
