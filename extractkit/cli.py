@@ -89,6 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--transport-retries", type=int, default=None, metavar="N",
                      help="retries of a request after a 429, 5xx, timeout or dropped connection "
                           "(default 5)")
+    run.add_argument("--no-coerce", dest="coerce", action="store_false", default=None,
+                     help="strict: no schema-aligned coercion of answers that fail validation")
     run.add_argument("--temperature", type=float, default=None, metavar="T")
     run.add_argument("--max-tokens", type=int, default=None, metavar="N")
     run.add_argument("--output", "-o", metavar="FILE", help="write results here, not stdout")
@@ -146,7 +148,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.prompt:
         out["prompt"] = Path(args.prompt) if Path(args.prompt).is_file() else args.prompt
-    for name in ("max_retries", "transport_retries", "temperature", "max_tokens"):
+    for name in ("max_retries", "transport_retries", "temperature", "max_tokens", "coerce"):
         value = getattr(args, name, None)
         if value is not None:
             out[name] = value
@@ -232,6 +234,12 @@ def _report_attempts(exc: ExtractionError, err: IO[str]) -> None:
             print(redact(f"    error: {error}"), file=err)
 
 
+def _report_coercions(name: str, result: Result[Any], err: IO[str]) -> None:
+    """``-v``: the schema-aligned coercions that made a valid answer (extractkit.coerce)."""
+    for note in result.coercions:
+        print(f"extractkit: {name}: {note}", file=err)
+
+
 def _cache(args: argparse.Namespace) -> ResponseCache | None:
     if not (args.cache or args.cache_path):
         return None
@@ -266,6 +274,8 @@ def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str],
         return {"input": doc.id, "ok": False, "error": _error_text(exc)}
     except Exception as exc:  # endpoint errors (401, 404...) and the like
         return {"input": doc.id, "ok": False, "error": f"{type(exc).__name__}: {_error_text(exc)}"}
+    if verbose:
+        _report_coercions(doc.id, result, err)
     return {
         "input": doc.id,
         "ok": True,
@@ -395,6 +405,10 @@ def _run_batch(
             tally.add(item)
             if not item.ok:
                 progress.failure(item, args.verbose)
+            elif args.verbose and item.result is not None and item.result.coercions:
+                buffer = io.StringIO()
+                _report_coercions(item.id, item.result, buffer)
+                progress.note(buffer.getvalue().rstrip("\n"))
             progress.update()
     except Exception as exc:
         if not is_endpoint_fatal(exc):

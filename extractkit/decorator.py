@@ -327,6 +327,7 @@ def extract(
     base_url: str | None = None,
     api_key: str | None = None,
     local: bool | None = None,
+    coerce: bool | None = None,
     **params: Any,
 ) -> _Decorator: ...
 def extract(fn: Callable[..., Any] | None = None, /, *, schema: Any = None, **settings: Any) -> Any:

@@ -128,6 +128,7 @@ class Engine:
             max_retries=self.resolved.max_retries,
             context=context,
             feedback=feedback,
+            coerce=self.resolved.coerce,
             transport=TransportRetry.with_retries(self.resolved.transport_retries),
         )
 

@@ -44,12 +44,13 @@ class _Base:
         base_url: str | None = None,
         api_key: str | None = None,
         local: bool | None = None,
+        coerce: bool | None = None,
         **params: Any,
     ) -> None:
         settings = Settings.of(
             client=client, model=model, mode=mode, endpoint=endpoint, max_retries=max_retries,
-            transport_retries=transport_retries, prompt=prompt, prompts_dir=prompts_dir, base_url=base_url, api_key=api_key,
-            local=local, **params,
+            transport_retries=transport_retries, prompt=prompt, prompts_dir=prompts_dir,
+            base_url=base_url, api_key=api_key, local=local, coerce=coerce, **params,
         )
         self._engine = Engine(settings, is_async=self._is_async)
 

@@ -58,6 +58,7 @@ __all__ = [
     "FIX_UNQUOTED_KEY",
     "Repaired",
     "find_json",
+    "json_candidates",
     "parse_reply",
     "repair_json",
 ]
@@ -142,6 +143,29 @@ def parse_reply(text: str) -> tuple[Any, tuple[str, ...]]:
         raise json.JSONDecodeError("no JSON object or array found in the reply", text, 0)
     message = f"cannot repair the JSON in the reply: {result.reason}"
     raise json.JSONDecodeError(message, text, located.offset + result.pos)
+
+
+def json_candidates(text: str) -> Iterator[tuple[Any, tuple[str, ...]]]:
+    """Every JSON object or array in a reply that parses or can be repaired.
+
+    Yields ``(data, fixes)`` left to right: the whole text if it parses, else
+    fenced blocks (and the spans inside them), then the bracketed spans of the
+    prose. Spans inside a fenced block of another language (```` ```python ````)
+    are code, not answers, and are left out. The same document may come more
+    than once (a fenced block is also a span); callers that care deduplicate.
+    Linear in the text length.
+    """
+    whole = _attempt(text)
+    if isinstance(whole, _Outcome):
+        yield whole.data, whole.fixes
+        return
+    code = [(start, end) for start, end, _b, _c, is_json in _all_fences(text) if not is_json]
+    for candidate in _candidates(text):
+        if any(start <= candidate.offset < end for start, end in code):
+            continue
+        result = _attempt(candidate.text, candidate.fixes)
+        if isinstance(result, _Outcome) and isinstance(result.data, (dict, list)):
+            yield result.data, result.fixes
 
 
 # --------------------------------------------------------------------------- results
@@ -277,6 +301,13 @@ def _fences(text: str) -> Iterator[tuple[int, int, int, str]]:
     Linear in the text: each line's first and last non-blank positions are
     found once (:class:`_Lines`), however many fence markers it holds.
     """
+    for start, end, body, content, is_json in _all_fences(text):
+        if is_json:
+            yield start, end, body, content
+
+
+def _all_fences(text: str) -> Iterator[tuple[int, int, int, str, bool]]:
+    """Every fenced block, with whether its info string says JSON (or nothing)."""
     lines = _Lines(text)
     pos = text.find("```")
     while pos != -1:
@@ -289,8 +320,8 @@ def _fences(text: str) -> Iterator[tuple[int, int, int, str]]:
         close = _closing_fence(text, body, lines)
         content_end = len(text) if close == -1 else close
         fence_end = len(text) if close == -1 else close + 3
-        if info.group().lower() in FENCE_LANGUAGES:
-            yield pos, fence_end, body, text[body:content_end]
+        is_json = info.group().lower() in FENCE_LANGUAGES
+        yield pos, fence_end, body, text[body:content_end], is_json
         if close == -1:
             return
         pos = text.find("```", fence_end)
