@@ -22,6 +22,7 @@ from .errors import (
     SchemaError,
     TemplateError,
 )
+from .eval import EvalReport, evaluate
 from .extractor import AsyncExtractor, Extractor
 from .profiles import Profile, get_profile, register_profile
 from .results import Attempt, Result, Usage
@@ -34,6 +35,7 @@ __all__ = [
     "Attempt",
     "BatchAPI",
     "ConfigurationError",
+    "EvalReport",
     "ExtractFunction",
     "ExtractionError",
     "ExtractkitError",
@@ -50,6 +52,7 @@ __all__ = [
     "TemplateError",
     "Usage",
     "__version__",
+    "evaluate",
     "extract",
     "get_profile",
     "register_profile",

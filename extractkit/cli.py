@@ -5,6 +5,8 @@
     extractkit run SCHEMA INPUT... [options]   extract; JSON (one input) or JSON Lines
     extractkit schema SCHEMA...                dry run: the request pieces per schema file
     extractkit prompt SCHEMA INPUT             print the rendered messages
+    extractkit eval SCHEMA DATA.jsonl          score extraction on labelled examples
+    extractkit review RESULTS.jsonl            the HTML review page of a run's records
 
 Exit codes: 0 all ok; 1 an extraction (or an input) failed; 2 usage or
 configuration error.
@@ -116,6 +118,12 @@ def _parser() -> argparse.ArgumentParser:
     prompt.add_argument("input", metavar="INPUT")
     endpoint_options(prompt)
     prompt.add_argument("--json", action="store_true", help="print the whole request as JSON")
+
+    from .eval.cli import add_eval_parser
+    from .review.cli import add_review_parser
+
+    add_eval_parser(sub, endpoint_options)  # extractkit eval
+    add_review_parser(sub)  # extractkit review
     return parser
 
 
@@ -582,7 +590,8 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None,
         return int(exc.code or 0)
     commands = {"run": cmd_run, "schema": cmd_schema, "prompt": cmd_prompt}
     try:
-        return commands[args.command](args, out, err)
+        handler = commands.get(args.command) or args.handler  # eval, review: their own modules
+        return handler(args, out, err)
     except InputError as exc:
         print(f"extractkit: {exc}", file=err)
         return EXIT_FAILED

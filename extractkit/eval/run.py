@@ -124,8 +124,8 @@ def score_records(
     comparer = Comparer(json_schema_of(schema), match_config)
     prices = prices if prices is not None else PriceTable()
     found: dict[str, Mapping[str, Any]] = {}
-    for record in records:
-        found[str(record.get("input"))] = record
+    for line in records:
+        found[str(line.get("input"))] = line
     docs: list[DocumentReport] = []
     for example in examples:
         record: Mapping[str, Any] | None = found.get(example.id)
@@ -137,7 +137,7 @@ def score_records(
             continue
         usage = {k: int(v) for k, v in (record.get("usage") or {}).items()
                  if isinstance(v, (int, float))}
-        cost = _cost(prices, record.get("model") or model, usage, local)
+        cost = _cost(prices, (record.get("model"), model), usage, local)
         seconds = record.get("seconds")
         if record.get("ok"):
             outcomes = comparer.compare(example.expected, record.get("value"))
@@ -149,8 +149,9 @@ def score_records(
     return EvalReport(docs, model, local)
 
 
-def _cost(prices: PriceTable, model: str | None, usage: Mapping[str, int],
+def _cost(prices: PriceTable, models: tuple[str | None, str | None], usage: Mapping[str, int],
           local: bool) -> float | None:
+    """Like the run summary: the answering model's price, else the requested model's."""
     from ..results import Usage
 
     spent = Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
@@ -159,7 +160,11 @@ def _cost(prices: PriceTable, model: str | None, usage: Mapping[str, int],
         return 0.0
     if not spent.total_tokens:
         return 0.0
-    return prices.cost(model, spent)
+    for model in models:
+        cost = prices.cost(model, spent)
+        if cost is not None:
+            return cost
+    return None
 
 
 def evaluate(

@@ -1,0 +1,250 @@
+"""``extractkit eval`` / ``review`` and ``extractkit.evaluate`` over real HTTP to the scripted server."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import openai
+import pytest
+from pydantic import BaseModel
+
+import extractkit
+from extractkit import Extractor, extract
+from extractkit.cli import main
+from extractkit.eval import EvalReport
+from tests.scripted_server import completion
+
+SECRET = "sk-eval-test-secret-99"
+
+ORDER_PY = '''
+from typing import Annotated
+from pydantic import BaseModel
+from extractkit.markers import Match
+
+class Item(BaseModel):
+    sku: str
+    qty: int
+
+class Order(BaseModel):
+    customer: str
+    date: Annotated[str, Match("date")]
+    items: list[Item] = []
+'''
+
+EXAMPLES = [
+    {"id": "o1", "text": "Order by ACME on March 5, 2024: 2x A-1, 1x B-2",
+     "expected": {"customer": "ACME", "date": "2024-03-05",
+                  "items": [{"sku": "A-1", "qty": 2}, {"sku": "B-2", "qty": 1}]}},
+    {"id": "o2", "text": "Globex ordered 3x C-3 on 2024-04-01 </script><b>x</b>",
+     "expected": {"customer": "Globex", "date": "2024-04-01", "items": [{"sku": "C-3", "qty": 3}]}},
+    {"id": "o3", "text": "Initech, 7 May 2024, nothing else",
+     "expected": {"customer": "Initech", "date": "2024-05-07", "items": []}},
+]
+
+ANSWERS = {
+    # o1: right, with the items in the other order and the date written out
+    "o1": {"customer": "acme", "date": "5 March 2024",
+           "items": [{"sku": "B-2", "qty": 1}, {"sku": "A-1", "qty": 2}]},
+    # o2: one wrong quantity and an extra item
+    "o2": {"customer": "Globex", "date": "2024-04-01",
+           "items": [{"sku": "C-3", "qty": 4}, {"sku": "Z-9", "qty": 1}]},
+    # o3: not valid (no customer): the extraction fails
+    "o3": {"date": "2024-05-07"},
+}
+
+
+def _answer_by_text(body):
+    text = body["messages"][-1]["content"]
+    for example in EXAMPLES:
+        if example["text"] in text:
+            return completion(json.dumps(ANSWERS[example["id"]]), usage=(100, 20))
+    raise AssertionError(f"unexpected request: {text!r}")
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def remote(server, monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    monkeypatch.setenv("EXTRACTKIT_MODEL", "gpt-4o-mini")
+    server.default = _answer_by_text
+    return server
+
+
+@pytest.fixture
+def files(tmp_path):
+    schema = tmp_path / "order.py"
+    schema.write_text(ORDER_PY)
+    data = tmp_path / "orders.jsonl"
+    data.write_text("".join(json.dumps(e) + "\n" for e in EXAMPLES))
+    return schema, data, tmp_path
+
+
+# hand count: o1 4 leaves + customer + date = 6 correct
+# o2: customer, date, C-3 sku correct (3); qty wrong (fp+fn); Z-9 sku+qty extra (2 fp)
+# o3 failed: customer, date = 2 fn (items is empty)
+TP, FP, FN = 9, 3, 3
+
+
+def test_eval_runs_scores_and_writes_everything(remote, files):
+    schema, data, tmp = files
+    code, out, err = run("eval", str(schema), str(data), "--max-retries", "0",
+                         "--json", str(tmp / "r.json"), "--html", str(tmp / "r.html"),
+                         "-o", str(tmp / "records.jsonl"))
+    assert code == 0, err
+    assert len(remote.bodies()) == 3
+    report = json.loads((tmp / "r.json").read_text())
+    s = report["summary"]
+    assert (s["tp"], s["fp"], s["fn"]) == (TP, FP, FN)
+    assert s["f1"] == pytest.approx(0.75)
+    assert s["failed"] == 1
+    assert s["exact_match_rate"] == pytest.approx(1 / 3)
+    assert s["tokens"] == 3 * 120
+    assert s["cost"] == pytest.approx(3 * (100 * 0.15 + 20 * 0.6) / 1e6)
+    assert report["fields"]["/items/*/qty"] == {"tp": 2, "fp": 2, "fn": 1,
+                                                "precision": 0.5, "recall": pytest.approx(2 / 3,
+                                                                                          abs=1e-6),
+                                                "f1": pytest.approx(4 / 7, abs=1e-6)}
+    docs = {d["id"]: d for d in report["documents"]}
+    assert docs["o1"]["exact"] and not docs["o2"]["exact"]
+    assert docs["o3"]["ok"] is False and "customer" in docs["o3"]["error"]
+    assert all(d["seconds"] is not None and d["seconds"] >= 0 for d in report["documents"])
+    # the terminal table
+    assert "/items/*/qty" in out and "FAILED" in out and "F1 75.0" in out
+    assert SECRET not in out + err + (tmp / "r.html").read_text()
+    # the page: the document's own </script> is escaped inside the embedded JSON
+    page = (tmp / "r.html").read_text()
+    assert page.count("</script>") == 2
+    assert "\\u003c/script\\u003e\\u003cb\\u003ex" in page
+    assert '"expected": 4' not in page and '"status": "wrong"' in page
+
+
+def test_results_are_rescored_without_a_model_and_baseline_marks_regressions(remote, files):
+    schema, data, tmp = files
+    assert run("eval", str(schema), str(data), "--max-retries", "0",
+               "-o", str(tmp / "records.jsonl"), "--json", str(tmp / "base.json"))[0] == 0
+    asked = len(remote.bodies())
+    # make o1 worse in the saved records, then score them offline
+    records = [json.loads(line) for line in (tmp / "records.jsonl").read_text().splitlines()]
+    for record in records:
+        if record["input"] == "o1":
+            record["value"]["customer"] = "Someone Else"
+    (tmp / "worse.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    code, out, err = run("eval", str(schema), str(data), "--results", str(tmp / "worse.jsonl"),
+                         "--baseline", str(tmp / "base.json"), "--json", str(tmp / "now.json"),
+                         "--fail-under", "0.9")
+    assert len(remote.bodies()) == asked  # no request
+    assert code == 1
+    assert "under 0.9000" in err
+    assert "REGRESSION" in out
+    row = next(line for line in out.splitlines() if "/customer" in line)
+    # /customer F1: baseline 2 tp 1 fn = 0.8; now 1 tp, 1 fp, 2 fn = 0.4
+    assert "REGRESSION" in row and "-40.0" in row
+    now = EvalReport.load(tmp / "now.json")
+    assert [d.field for d in now.regressions(EvalReport.load(tmp / "base.json"))] == ["/customer"]
+    code, _, _ = run("eval", str(schema), str(data), "--results", str(tmp / "records.jsonl"),
+                     "--fail-under", "0.7")
+    assert code == 0
+
+
+def test_match_config_file_overrides_markers(remote, files):
+    schema, data, tmp = files
+    config = tmp / "match.json"
+    config.write_text(json.dumps({"/date": "exact", "/customer": {"type": "fuzzy",
+                                                                  "threshold": 0.5}}))
+    code, _, err = run("eval", str(schema), str(data), "--max-retries", "0",
+                       "--match-config", str(config), "--json", str(tmp / "r.json"))
+    assert code == 0, err
+    fields = json.loads((tmp / "r.json").read_text())["fields"]
+    # "5 March 2024" is no longer the same as "2024-03-05"
+    assert (fields["/date"]["tp"], fields["/date"]["fp"]) == (1, 1)
+    config.write_text(json.dumps({"/date": "dat"}))
+    code, _, err = run("eval", str(schema), str(data), "--results", str(tmp / "r.json"),
+                       "--match-config", str(config))
+    assert code == 2 and "match config '/date': unknown matcher 'dat'" in err
+
+
+def test_bad_dataset_line_is_named(files):
+    schema, data, _tmp = files
+    data.write_text(json.dumps(EXAMPLES[0]) + "\n{not json\n")
+    code, _, err = run("eval", str(schema), str(data), "--results", str(data))
+    assert code == 1
+    assert f"{data}:2: not a JSON line" in err
+
+
+def test_review_command_writes_the_page(files, tmp_path):
+    records = tmp_path / "out.jsonl"
+    doc = tmp_path / "letter.txt"
+    doc.write_text("Dear Ann, see you in Paris.")
+    records.write_text(json.dumps({
+        "input": str(doc), "ok": True, "value": {"name": "Ann", "city": "Paris"},
+        "grounding": {"/name": {"value": "Ann", "status": "exact", "score": 1.0,
+                                "spans": [{"start": 5, "end": 8}]},
+                      "/city": {"value": "Paris", "status": "exact", "score": 1.0,
+                                "spans": [{"start": 21, "end": 26}]}}}) + "\n"
+        + json.dumps({"input": "gone.txt", "ok": False, "error": "boom"}) + "\n")
+    code, _, err = run("review", str(records))
+    assert code == 0, err
+    page = (tmp_path / "out.html").read_text()
+    data = json.loads(page.split('id="review-data">')[1].split("</script>")[0])
+    first, second = data["documents"]
+    assert first["text"] == "Dear Ann, see you in Paris."   # read from the input path
+    assert second["text"] is None and second["error"] == "boom"
+    records.write_text("[1]\n")
+    code, _, err = run("review", str(records))
+    assert code == 1 and f"{records}:1: a record is a JSON object" in err
+
+
+class Item(BaseModel):
+    sku: str
+    qty: int
+
+
+class Order(BaseModel):
+    customer: str
+    date: str
+    items: list[Item] = []
+
+
+def test_evaluate_python_api_with_extract_function_and_extractor(remote):
+    client = openai.OpenAI(base_url=remote.base_url, api_key=SECRET, max_retries=0)
+
+    @extract(client=client, model="gpt-4o-mini", max_retries=0)
+    def order(text: str) -> Order:
+        """Extract the order.
+
+        {{ text }}"""
+
+    report = extractkit.evaluate(order, EXAMPLES, match_config={"/date": "date"})
+    assert isinstance(report, EvalReport)
+    assert (report.total.tp, report.total.fp, report.total.fn) == (TP, FP, FN)
+    assert report.model == "gpt-4o-mini" and not report.local
+    ex = Extractor(client=client, model="gpt-4o-mini", max_retries=0)
+    again = extractkit.evaluate(ex, EXAMPLES, Order, concurrency=3,
+                                match_config={"/date": "date"})
+    assert again.f1 == pytest.approx(report.f1)
+    with pytest.raises(TypeError, match="needs the schema"):
+        extractkit.evaluate(ex, EXAMPLES)
+    client.close()
+
+
+def test_evaluate_a_plain_callable(tmp_path):
+    def guess(text: str) -> dict:
+        if "Initech" in text:
+            raise ValueError("no idea")
+        return {"customer": text.split()[0], "date": "2024-03-05"}
+
+    report = extractkit.evaluate(guess, EXAMPLES, Order)
+    docs = {d.id: d for d in report.documents}
+    assert docs["o3"].error == "ValueError: no idea"
+    # o1: "Order" is not ACME; the date is right; items missing
+    assert {o.field: o.status for o in docs["o1"].outcomes}["/date"] == "correct"
+    assert report.tokens == 0 and report.cost == 0.0
+    assert Path(tmp_path).exists()
