@@ -14,6 +14,7 @@ from .drivers.batch import ItemResult
 from .drivers.stream import Snapshot
 from .errors import (
     ConfigurationError,
+    ContentFilterError,
     ExtractionError,
     ExtractkitError,
     IncompleteOutputError,
@@ -35,6 +36,7 @@ __all__ = [
     "Attempt",
     "BatchAPI",
     "ConfigurationError",
+    "ContentFilterError",
     "EvalReport",
     "ExtractFunction",
     "ExtractionError",
