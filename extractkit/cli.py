@@ -109,6 +109,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--price-table", metavar="FILE",
                      help='JSON prices per million tokens, {"MODEL": {"input": $, "output": $}}, '
                      "for the cost in the summary")
+    from .review.cli import add_run_options
+
+    add_run_options(run)  # --keep-text, --html: the review page (extractkit/review/cli.py)
 
     schema = sub.add_parser("schema", help="dry run: the request pieces a schema compiles to")
     schema.add_argument("schemas", metavar="SCHEMA", nargs="+",
@@ -263,7 +266,8 @@ def cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         raise UsageError("--concurrency must be at least 1")
     if args.resume and not args.output:
         raise UsageError("--resume needs --output FILE (the records to resume from)")
-    if args.stream or (len(head) == 1 and not (args.resume or args.batch_api)):
+    records_wanted = args.resume or args.batch_api or args.keep_text or args.html
+    if args.stream or (len(head) == 1 and not records_wanted):
         return _run_each([*head, *docs], runner, args, out, err)
     return _run_batch(itertools.chain(head, docs), runner, args, out, err)
 
@@ -341,7 +345,10 @@ def _run_batch(
     prices = PriceTable.load(args.price_table) if args.price_table else PriceTable()
     settings = runner.settings
     tally = Tally(prices, model=_model_name(settings), local=settings.uses_local())
-    inputs = _inputs_to_do(docs, done, tally)
+    from .review.cli import RunPage
+
+    page = RunPage(args)
+    inputs = page.inputs(_inputs_to_do(docs, done, tally))
     cache = ResponseCache(args.cache or None) if args.cache is not None else None
     records = _RecordFile(args.output, out, append=args.resume)
     progress = _BatchProgress(tally, err)
@@ -351,7 +358,7 @@ def _run_batch(
                                         on_status=progress.batch_status)
     try:
         for item in runner.map(inputs, **options):
-            records.write(_item_record(item, fingerprint))
+            records.write(page.record(_item_record(item, fingerprint)))
             tally.add(item)
             if not item.ok:
                 progress.failure(item, args.verbose)
@@ -361,6 +368,7 @@ def _run_batch(
         records.close()
         if cache is not None:
             cache.close()
+    page.finish(err)
     print(f"extractkit: {tally.summary()}", file=err)
     return EXIT_FAILED if tally.failed else EXIT_OK
 

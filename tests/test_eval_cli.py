@@ -248,3 +248,23 @@ def test_evaluate_a_plain_callable(tmp_path):
     assert {o.field: o.status for o in docs["o1"].outcomes}["/date"] == "correct"
     assert report.tokens == 0 and report.cost == 0.0
     assert Path(tmp_path).exists()
+
+
+def test_run_keep_text_and_html(remote, files, tmp_path):
+    schema, data, _ = files
+    code, out, err = run("run", str(schema), str(data), "--max-retries", "0", "--keep-text",
+                         "--html", str(tmp_path / "run.html"), "-o", str(tmp_path / "out.jsonl"))
+    assert code == 1  # o3 fails
+    records = {r["input"]: r for r in map(json.loads,
+                                           (tmp_path / "out.jsonl").read_text().splitlines())}
+    assert records["o1"]["text"] == EXAMPLES[0]["text"]
+    assert records["o3"]["ok"] is False and records["o3"]["text"] == EXAMPLES[2]["text"]
+    page = (tmp_path / "run.html").read_text()
+    data_json = json.loads(page.split('id="review-data">')[1].split("</script>")[0])
+    assert sorted(d["id"] for d in data_json["documents"]) == ["o1", "o2", "o3"]
+    assert "wrote" in err and str(tmp_path / "run.html") in err
+    # without the flags, records carry no text
+    code, _, _ = run("run", str(schema), str(data), "--max-retries", "0",
+                     "-o", str(tmp_path / "plain.jsonl"))
+    assert all("text" not in json.loads(line)
+               for line in (tmp_path / "plain.jsonl").read_text().splitlines())

@@ -29,3 +29,52 @@ def cmd_review(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
 
 __all__ = ["add_review_parser", "cmd_review"]
+
+
+# -- the hook in ``extractkit run``: --keep-text and --html ---------------------
+
+
+def add_run_options(run: argparse.ArgumentParser) -> None:
+    """``run --keep-text`` / ``run --html FILE`` (records with texts; the review page)."""
+    run.add_argument("--keep-text", action="store_true",
+                     help="write each input's text into its record (for extractkit review)")
+    run.add_argument("--html", metavar="FILE", help="also write the review page of the run")
+
+
+class RunPage:
+    """Keeps the texts of inputs in flight, adds them to records, writes the page at the end."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.keep_text = bool(getattr(args, "keep_text", False))
+        self.html = getattr(args, "html", None)
+        self._texts: dict[str, Any] = {}
+        self._records: list[dict[str, Any]] = []
+
+    @property
+    def wanted(self) -> bool:
+        return self.keep_text or bool(self.html)
+
+    def inputs(self, inputs: Any) -> Any:
+        """Pass ``(id, text)`` inputs through, remembering the texts until their records."""
+        if not self.wanted:
+            yield from inputs
+            return
+        for ident, text in inputs:
+            if isinstance(text, str):
+                self._texts[ident] = text
+            yield ident, text
+
+    def record(self, record: dict[str, Any]) -> dict[str, Any]:
+        text = self._texts.pop(str(record.get("input")), None)
+        if self.keep_text and text is not None:
+            record = {**record, "text": text}
+        if self.html:
+            self._records.append(record if text is None else {**record, "text": text})
+        return record
+
+    def finish(self, err: IO[str]) -> None:
+        if self.html:
+            from .page import write_page
+
+            write_page(self.html, self._records, title="extractkit review")
+            print(f"extractkit: wrote {self.html} ({len(self._records)} documents)", file=err)
