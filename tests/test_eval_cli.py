@@ -252,7 +252,7 @@ def test_evaluate_a_plain_callable(tmp_path):
 
 def test_run_keep_text_and_html(remote, files, tmp_path):
     schema, data, _ = files
-    code, out, err = run("run", str(schema), str(data), "--max-retries", "0", "--keep-text",
+    code, _out, err = run("run", str(schema), str(data), "--max-retries", "0", "--keep-text",
                          "--html", str(tmp_path / "run.html"), "-o", str(tmp_path / "out.jsonl"))
     assert code == 1  # o3 fails
     records = {r["input"]: r for r in map(json.loads,
