@@ -254,6 +254,25 @@ def test_greedy_would_be_wrong_here():
 
 
 def test_equal_items_pair_first_and_zero_similarity_stays_unpaired():
-    sim = lambda e, a: 1.0 if e == a else 0.0  # noqa: E731
-    assert best_pairs(["a", "b", "a"], ["a", "c", "a"], sim) == [(0, 0), (2, 2)]
+    expected, actual = ["a", "b", "a"], ["a", "c", "a"]
+
+    def sim(i, j):
+        return 1.0 if expected[i] == actual[j] else 0.0
+
+    assert best_pairs(expected, actual, sim) == [(0, 0), (2, 2)]
     assert json.dumps(best_pairs([], ["x"], sim)) == "[]"
+
+
+def test_long_lists_beyond_the_matrix_limit_pair_by_shared_rare_values():
+    from extractkit.eval.assign import MAX_CELLS
+
+    n = 300
+    assert n * n > MAX_CELLS
+    expected = {"items": [{"sku": f"S{i}", "qty": i % 3} for i in range(n)]}
+    # every item changed (no equal pairs), reversed, plus one stranger
+    actual = {"items": [{"sku": f"S{i}", "qty": i % 3 + 1} for i in reversed(range(n))]
+              + [{"sku": "NEW", "qty": 7}]}
+    fields = by_field(Comparer(ORDER).compare(expected, actual))
+    sku, qty = fields["/items/*/sku"], fields["/items/*/qty"]
+    assert (sku.tp, sku.fp, sku.fn) == (n, 1, 0)      # every sku found its partner
+    assert (qty.tp, qty.fp, qty.fn) == (0, n + 1, n)  # every qty wrong, one extra

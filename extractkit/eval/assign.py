@@ -11,7 +11,8 @@ every permutation), and scipy would be a 40 MB dependency for it.
 
 Long lists stay linear: items equal to an expected item are paired first by
 hashing; only when what is left is small (``n·m`` ≤ :data:`MAX_CELLS`) is the
-similarity matrix built, else the rest is paired by position.
+similarity matrix built, else the rest is paired greedily by shared leaf
+values through an index (bounded work per item).
 """
 
 from __future__ import annotations
@@ -85,13 +86,19 @@ def _key(value: Any) -> str:
 def best_pairs(
     expected: Sequence[Any],
     actual: Sequence[Any],
-    similarity: Callable[[Any, Any], float],
+    similarity: Callable[[int, int], float],
+    keys: Callable[[int, int], set[Any]] | None = None,
 ) -> list[tuple[int, int]]:
-    """Pairs ``(i, j)`` of ``expected[i]`` with ``actual[j]``, best alignment first
-    by equality, then by optimal assignment on ``similarity``.
+    """Pairs ``(i, j)`` of ``expected[i]`` with ``actual[j]``: equal items first (by
+    hashing), then the optimal assignment on ``similarity(i, j)``.
 
     Pairs whose similarity is 0 are left out: those items count as missing
-    and extra, not as a wrong value.
+    and extra, not as a wrong value. When what is left is too big for a
+    matrix, the rest pair
+    greedily by the most (and rarest) keys shared (``keys(0, i)``: the set of
+    hashable leaf keys of ``expected[i]``, ``keys(1, j)`` of ``actual[j]``),
+    looking at no more than
+    :data:`BUCKET_LIMIT` candidates per key, so the cost stays linear.
     """
     pairs: list[tuple[int, int]] = []
     free: dict[str, list[int]] = {}
@@ -110,14 +117,53 @@ def best_pairs(
     rest_a = [j for j in range(len(actual)) if j not in taken]
     if rest_e and rest_a:
         if len(rest_e) * len(rest_a) <= MAX_CELLS:
-            matrix = [[similarity(expected[i], actual[j]) for j in rest_a] for i in rest_e]
-            chosen = [(rest_e[r], rest_a[c]) for r, c in hungarian(matrix)
-                      if matrix[r][c] > 0]
+            matrix = [[similarity(i, j) for j in rest_a] for i in rest_e]
+            pairs.extend((rest_e[r], rest_a[c]) for r, c in hungarian(matrix)
+                         if matrix[r][c] > 0)
         else:
-            chosen = [(i, j) for i, j in zip(rest_e, rest_a, strict=False)
-                      if similarity(expected[i], actual[j]) > 0]
-        pairs.extend(chosen)
+            pairs.extend(_greedy_by_keys(rest_e, rest_a, expected, actual, similarity, keys))
     return sorted(pairs)
 
 
-__all__ = ["MAX_CELLS", "best_pairs", "hungarian"]
+#: Candidates looked at per shared key in the greedy pairing of long lists.
+BUCKET_LIMIT = 32
+
+
+def _greedy_by_keys(
+    rest_e: list[int], rest_a: list[int], expected: Sequence[Any], actual: Sequence[Any],
+    similarity: Callable[[int, int], float],
+    keys: Callable[[int, int], set[Any]] | None,
+) -> list[tuple[int, int]]:
+    if keys is None:
+        return [(i, j) for i, j in zip(rest_e, rest_a, strict=False) if similarity(i, j) > 0]
+    e_keys = [keys(0, i) for i in rest_e]
+    a_keys = [keys(1, j) for j in rest_a]
+    index: dict[Any, list[int]] = {}
+    for pos, found in enumerate(a_keys):
+        for key in found:
+            index.setdefault(key, []).append(pos)
+    used: set[int] = set()
+    pairs: list[tuple[int, int]] = []
+    for pos, found in enumerate(e_keys):
+        shared: dict[int, float] = {}
+        for key in found:
+            bucket = index.get(key, ())
+            weight = 1.0 / len(bucket) if bucket else 0.0  # a rare value says more
+            seen = 0
+            for cand in bucket:
+                if cand in used:
+                    continue
+                shared[cand] = shared.get(cand, 0.0) + weight
+                seen += 1
+                if seen >= BUCKET_LIMIT:
+                    break
+        if not shared:
+            continue
+        best = max(shared, key=lambda c: (shared[c], -c))
+        if similarity(rest_e[pos], rest_a[best]) > 0:
+            used.add(best)
+            pairs.append((rest_e[pos], rest_a[best]))
+    return pairs
+
+
+__all__ = ["BUCKET_LIMIT", "MAX_CELLS", "best_pairs", "hungarian"]

@@ -29,7 +29,7 @@ from ..markers import MATCH_KEY
 from ..schema.jsonutil import join_pointer
 from ..schema.view import Node, schema_view
 from .assign import best_pairs
-from .matchers import Matcher, default_matcher, make_matcher
+from .matchers import Matcher, default_matcher, make_matcher, normalize_text
 
 STATUSES = ("correct", "wrong", "missing", "extra")
 
@@ -105,14 +105,31 @@ class Comparer:
         return self.compare(expected, None)
 
     def similarity(self, expected: Any, actual: Any, node: Node | None, field: str) -> float:
-        """How alike two values are: F1 of their leaves (a matcher's score for scalars)."""
-        if _is_scalar(expected) and _is_scalar(actual):
-            return self.matcher(field, _fit(node, expected)).score(expected, actual)
-        out: list[LeafOutcome] = []
-        self._walk(expected, actual, node, "", "", field, out)
-        right = sum(1 for o in out if o.status == "correct")
-        total = sum(2 if o.status == "wrong" else 1 for o in out) + right
-        return 2 * right / total if total else 1.0
+        """How alike two values are (what list alignment maximizes): the share of
+        their leaves that match, at the same place, by the field's matcher (for two
+        scalars: the matcher's score)."""
+        return _flat_similarity(self._flat(expected, node, field), self._flat(actual, node, field))
+
+    def _flat(self, value: Any, node: Node | None, field: str) -> list[_FlatLeaf]:
+        """The leaves of a value with their place in it and their field's matcher."""
+        out: list[_FlatLeaf] = []
+        stack: list[tuple[Any, Node | None, str, str]] = [(value, node, field, "")]
+        while stack:
+            item, at, name, rel = stack.pop()
+            if item is None:
+                continue
+            at = _fit(at, item)
+            if isinstance(item, Mapping):
+                for key, sub in item.items():
+                    child = (at.properties.get(key) or at.additional) if at is not None else None
+                    stack.append((sub, child, join_pointer(name, key), join_pointer(rel, key)))
+            elif _is_list(item):
+                inner = at.items if at is not None else None
+                for i, sub in enumerate(item):
+                    stack.append((sub, inner, join_pointer(name, "*"), join_pointer(rel, i)))
+            else:
+                out.append((rel, item, self.matcher(name, at)))
+        return out
 
     # -- walking ----------------------------------------------------------------
 
@@ -162,8 +179,18 @@ class Comparer:
                            join_pointer(e_ptr, i), join_pointer(a_ptr, i), item_field, out)
             return
         items = node.items if node is not None else None
+        sides = (expected, actual)
+        flats: tuple[dict[int, list[_FlatLeaf]], dict[int, list[_FlatLeaf]]] = ({}, {})
+
+        def flat(side: int, index: int) -> list[_FlatLeaf]:  # only items without an equal
+            found = flats[side].get(index)
+            if found is None:
+                found = flats[side][index] = self._flat(sides[side][index], items, item_field)
+            return found
+
         pairs = best_pairs(expected, actual,
-                           lambda e, a: self.similarity(e, a, items, item_field))
+                           lambda i, j: _flat_similarity(flat(0, i), flat(1, j)),
+                           lambda side, index: _keys(flat(side, index)))
         paired_e = {i for i, _ in pairs}
         paired_a = {j for _, j in pairs}
         for i, j in pairs:
@@ -182,6 +209,26 @@ class Comparer:
             self._walk(value, None, node, ptr, ptr, field, out)
         else:
             self._walk(None, value, node, ptr, ptr, field, out)
+
+
+_FlatLeaf = tuple[str, Any, Matcher]
+
+
+def _flat_similarity(a: list[_FlatLeaf], b: list[_FlatLeaf]) -> float:
+    if not a and not b:
+        return 1.0
+    if len(a) == len(b) == 1 and a[0][0] == b[0][0] == "":  # two scalars
+        return a[0][2].score(a[0][1], b[0][1])
+    other = {rel: value for rel, value, _ in b}
+    right = sum(1 for rel, value, matcher in a
+                if rel in other and matcher.matches(value, other[rel]))
+    return 2 * right / (len(a) + len(b))
+
+
+def _keys(leaves: list[_FlatLeaf]) -> set[Any]:
+    """Hashable keys of an item's leaves, for pairing long lists by shared values."""
+    return {(rel, normalize_text(value) if isinstance(value, str) else repr(value))
+            for rel, value, _ in leaves}
 
 
 def _fit(node: Node | None, value: Any) -> Node | None:
