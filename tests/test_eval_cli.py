@@ -268,3 +268,19 @@ def test_run_keep_text_and_html(remote, files, tmp_path):
                      "-o", str(tmp_path / "plain.jsonl"))
     assert all("text" not in json.loads(line)
                for line in (tmp_path / "plain.jsonl").read_text().splitlines())
+
+
+def test_known_keys_never_reach_records_reports_or_pages(remote, files, monkeypatch):
+    schema, data, tmp = files
+    # the model echoes the key in its answer, and it is in a document text too
+    leaky = [dict(e, text=e["text"] + f" key={SECRET}") for e in EXAMPLES]
+    data.write_text("".join(json.dumps(e) + "\n" for e in leaky))
+    remote.default = lambda body: completion(json.dumps(
+        {"customer": SECRET, "date": "2024-01-01"}))
+    code, out, err = run("eval", str(schema), str(data), "--max-retries", "0",
+                         "-o", str(tmp / "rec.jsonl"), "--json", str(tmp / "r.json"),
+                         "--html", str(tmp / "r.html"))
+    assert code == 0, err
+    for path in ("rec.jsonl", "r.html"):
+        assert SECRET not in (tmp / path).read_text(), path
+    assert SECRET not in out + err

@@ -53,16 +53,10 @@ class Example:
 
 
 def read_source(path: str) -> str:
-    """A document's text: through the documents loader when there is one, else UTF-8."""
-    import importlib
+    """A document's text, through the documents loader (PDF, HTML, DOCX, text)."""
+    from ..documents.load import load_document
 
-    try:
-        loader = importlib.import_module("extractkit.documents.load")
-    except ImportError:
-        from ..loading import read_text
-
-        return read_text(Path(path))
-    return str(loader.load_document(path).text)
+    return load_document(path).text
 
 
 def example_from(data: Any, where: str, base: Path | None = None) -> Example:

@@ -19,6 +19,7 @@ from pydantic_core import to_jsonable_python
 
 from ..errors import ExtractionError, InputError
 from ..pricing import PriceTable
+from ..redact import redact, redact_data
 from ..schema import get_source
 from .compare import Comparer
 from .dataset import Example, as_examples
@@ -38,8 +39,8 @@ def json_schema_of(schema: Any) -> dict[str, Any]:
 
 def _error_text(exc: BaseException) -> str:
     if isinstance(exc, (InputError, ExtractionError)):
-        return str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {exc}"
+        return redact(str(exc) or type(exc).__name__)
+    return redact(f"{type(exc).__name__}: {exc}")
 
 
 def item_record(item: Any, seconds: float | None) -> Record:
@@ -49,9 +50,10 @@ def item_record(item: Any, seconds: float | None) -> Record:
         record["error"] = _error_text(item.error)
         attempts = getattr(item.error, "attempts", None)
         if attempts:
-            record["attempts"] = [to_jsonable_python(a.as_dict(), fallback=str) for a in attempts]
+            record["attempts"] = redact_data(
+                [to_jsonable_python(a.as_dict(), fallback=str) for a in attempts])
     else:
-        record["value"] = to_jsonable_python(item.value)
+        record["value"] = redact_data(to_jsonable_python(item.value))
         grounding = getattr(item.result, "grounding", None)
         if grounding is not None:
             record["grounding"] = grounding.as_dict()
@@ -103,7 +105,7 @@ def run_callable(fn: Callable[..., Any], examples: list[Example]) -> Iterator[Re
             yield {"input": example.id, "ok": False, "error": _error_text(exc), "usage": {},
                    "seconds": round(time.perf_counter() - begun, 4)}
             continue
-        yield {"input": example.id, "ok": True, "value": to_jsonable_python(value),
+        yield {"input": example.id, "ok": True, "value": redact_data(to_jsonable_python(value)),
                "usage": {}, "seconds": round(time.perf_counter() - begun, 4)}
 
 

@@ -112,8 +112,10 @@ def page_document(record: Mapping[str, Any], text: str | None = None,
 def build_page(documents: Iterable[Mapping[str, Any]], *, title: str = "extractkit review",
                summary: str = "") -> str:
     """The HTML of the page for prepared documents (see :func:`page_document`)."""
+    from ..redact import redact_data
+
     data = {"title": title, "summary": summary, "slice_chars": SLICE_CHARS,
-            "documents": list(documents)}
+            "documents": redact_data(list(documents))}  # no known key ever lands in a page
     page = _template()
     page = page.replace("__REVIEW_TITLE__", html.escape(title))
     return page.replace("__REVIEW_DATA__", script_json(data))
