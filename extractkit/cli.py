@@ -369,7 +369,7 @@ def _run_batch(
                                         on_status=progress.batch_status)
     try:
         for item in runner.map(inputs, **options):
-            records.write(page.record(_item_record(item, fingerprint)))
+            records.write(page.record(_item_record(item, fingerprint), item))
             tally.add(item)
             if not item.ok:
                 progress.failure(item, args.verbose)

@@ -262,6 +262,8 @@ def test_run_keep_text_and_html(remote, files, tmp_path):
     page = (tmp_path / "run.html").read_text()
     data_json = json.loads(page.split('id="review-data">')[1].split("</script>")[0])
     assert sorted(d["id"] for d in data_json["documents"]) == ["o1", "o2", "o3"]
+    failed = next(d for d in data_json["documents"] if d["id"] == "o3")
+    assert len(failed["attempts"]) == 1 and "customer" in failed["attempts"][0]["errors"][0]
     assert "wrote" in err and str(tmp_path / "run.html") in err
     # without the flags, records carry no text
     code, _, _ = run("run", str(schema), str(data), "--max-retries", "0",

@@ -64,12 +64,21 @@ class RunPage:
                 self._texts[ident] = text
             yield ident, text
 
-    def record(self, record: dict[str, Any]) -> dict[str, Any]:
+    def record(self, record: dict[str, Any], item: Any = None) -> dict[str, Any]:
+        """The record to write (with its text under ``--keep-text``); kept for the page,
+        with the attempts of a failed item."""
         text = self._texts.pop(str(record.get("input")), None)
         if self.keep_text and text is not None:
             record = {**record, "text": text}
         if self.html:
-            self._records.append(record if text is None else {**record, "text": text})
+            shown = record if text is None else {**record, "text": text}
+            attempts = getattr(getattr(item, "error", None), "attempts", None)
+            if attempts and "attempts" not in shown:
+                from pydantic_core import to_jsonable_python
+
+                shown = {**shown, "attempts": [to_jsonable_python(a.as_dict(), fallback=str)
+                                               for a in attempts]}
+            self._records.append(shown)
         return record
 
     def finish(self, err: IO[str]) -> None:
