@@ -80,7 +80,8 @@ def sample_documents(tmp: Path, count: int = 1000) -> list[dict]:
     pages = [f"Page {n}\n" + ("lorem ipsum dolor sit amet " * 110) + "\n" for n in range(1, 301)]
     pages[-1] = pages[-1].replace("lorem", "GRAND TOTAL 9,999.00 EUR", 1)
     long_text = "".join(pages)
-    long_record = {"input": "annual-report.pdf", "ok": True, "value": {"total": "9,999.00 EUR"},
+    long_record = {"input": "annual-report.pdf", "ok": True,
+                   "value": {"total": "9,999.00 EUR", "lines": [f"line {n}" for n in range(1000)]},
                    "grounding": {"/total": {"value": "9,999.00 EUR", "status": "exact",
                                             "score": 1.0,
                                             "spans": [_span(long_text, "9,999.00 EUR",
@@ -209,6 +210,11 @@ def test_clicking_a_leaf_scrolls_its_span_into_view_even_on_page_300(browser, pa
     mark = browser.find_element(By.CSS_SELECTOR, "#text mark.focus")
     assert mark.text == "9,999.00 EUR"
     assert _in_view(browser, mark)
+    # a list of 1,000 values is rendered 200 at a time
+    lines = '.leaf[data-p^="/lines/"]'
+    assert len(browser.find_elements(By.CSS_SELECTOR, lines)) == 200
+    browser.find_element(By.CSS_SELECTOR, "button.more-items").click()
+    assert len(browser.find_elements(By.CSS_SELECTOR, lines)) == 400
     # and on the short document too
     browser.get(page_url)
     browser.find_element(By.CSS_SELECTOR, '#text').click()

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, InputError
 
 
 def add_eval_parser(sub: Any, endpoint_options: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -117,7 +117,7 @@ def cmd_eval(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         for example in examples:
             try:
                 texts[example.id] = example.document_text()
-            except Exception:
+            except InputError:  # the record may still carry its text
                 texts[example.id] = None
         by_id = {str(r.get("input")): r for r in records}
         ordered = [by_id.get(e.id) or {"input": e.id, "ok": False, "error": "no result"}
