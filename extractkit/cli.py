@@ -29,7 +29,7 @@ from pydantic_core import to_jsonable_python
 from .batch_api import BatchAPI
 from .cache import ResponseCache, request_key
 from .decorator import ExtractFunction
-from .drivers.batch import ItemResult, Tally
+from .drivers.batch import ItemResult
 from .errors import (
     ConfigurationError,
     ExtractionError,
@@ -37,6 +37,7 @@ from .errors import (
     InputError,
     SchemaError,
     TemplateError,
+    is_endpoint_fatal,
 )
 from .extractor import Extractor
 from .loading import InputDoc, SchemaTarget, iter_inputs, load_target
@@ -46,6 +47,7 @@ from .profiles import MODES, profile_names
 from .redact import redact
 from .results import Result
 from .settings import Settings
+from .tally import Tally
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _PROBE_TEXT = "\x00extractkit resume fingerprint\x00"
@@ -100,9 +102,11 @@ def _parser() -> argparse.ArgumentParser:
                      "prompt and model; redo the others (earlier records are kept)")
     run.add_argument("--overwrite", action="store_true",
                      help="replace an --output file that already holds results")
-    run.add_argument("--cache", nargs="?", const="", default=None, metavar="PATH",
+    run.add_argument("--cache", action="store_true",
                      help="answer repeated requests from a response cache on disk "
-                     "(PATH default: ~/.cache/extractkit/responses.sqlite)")
+                     "(default file: ~/.cache/extractkit/responses.sqlite)")
+    run.add_argument("--cache-path", metavar="PATH",
+                     help="the response cache file (implies --cache)")
     run.add_argument("--batch-api", action="store_true",
                      help="send the requests through the provider's Batch API (half price, "
                      "answers within 24 h); answers needing a re-ask are re-asked online")
@@ -231,12 +235,31 @@ def _report_attempts(exc: ExtractionError, err: IO[str]) -> None:
             print(redact(f"    error: {error}"), file=err)
 
 
-def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str]) -> dict[str, Any]:
+def _cache(args: argparse.Namespace) -> ResponseCache | None:
+    if not (args.cache or args.cache_path):
+        return None
+    return ResponseCache(args.cache_path or None)
+
+
+def _one_result(runner: Runner, doc: InputDoc, cache: ResponseCache | None) -> Result[Any]:
+    if cache is None:
+        assert doc.text is not None
+        return runner.result(doc.text)
+    # the batch driver is what applies a cache: run it over the one input
+    item = next(iter(runner.map(iter([(doc.id, doc.text)]), concurrency=1, cache=cache)))
+    if item.error is not None:
+        raise item.error
+    assert item.result is not None
+    return item.result
+
+
+def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str],
+            cache: ResponseCache | None = None) -> dict[str, Any]:
     if doc.error is not None:
         return {"input": doc.id, "ok": False, "error": _error_text(doc.error)}
     assert doc.text is not None
     try:
-        result = runner.result(doc.text)
+        result = _one_result(runner, doc, cache)
     except (TemplateError, ConfigurationError, SchemaError):
         raise  # configuration: stops the whole run with exit code 2
     except ExtractionError as exc:
@@ -288,7 +311,12 @@ def _run_each(
     try:
         if args.stream:
             return _run_stream(docs, runner, sink, err)
-        record = _record(docs[0], runner, args.verbose, err)
+        cache = _cache(args)
+        try:
+            record = _record(docs[0], runner, args.verbose, err, cache)
+        finally:
+            if cache is not None:
+                cache.close()
         if record["ok"]:
             sink.write(json.dumps(record["value"], indent=2, ensure_ascii=False) + "\n")
             return EXIT_OK
@@ -361,12 +389,13 @@ def _run_batch(
 
     page = RunPage(args)
     inputs = page.inputs(_inputs_to_do(docs, done, tally))
-    cache = ResponseCache(args.cache or None) if args.cache is not None else None
+    cache = _cache(args)
     progress = _BatchProgress(tally, err)
     options: dict[str, Any] = {"concurrency": args.concurrency, "cache": cache}
     if args.batch_api:
         options["batch_api"] = BatchAPI(poll_interval=args.poll_interval,
                                         on_status=progress.batch_status)
+    stopped: BaseException | None = None
     try:
         for item in runner.map(inputs, **options):
             records.write(page.record(_item_record(item, fingerprint), item))
@@ -374,12 +403,21 @@ def _run_batch(
             if not item.ok:
                 progress.failure(item, args.verbose)
             progress.update()
+    except Exception as exc:
+        if not is_endpoint_fatal(exc):
+            raise
+        stopped = exc  # every further request would fail the same way
     finally:
         progress.stop()
         records.close()
         if cache is not None:
             cache.close()
     page.finish(err)
+    if stopped is not None:
+        resumable = " (rerun with --resume to do the rest)" if args.output else ""
+        print(f"extractkit: stopped: {_failure_text(stopped)}{resumable}", file=err)
+        print(f"extractkit: {tally.summary()}", file=err)
+        return EXIT_FAILED
     print(f"extractkit: {tally.summary()}", file=err)
     return EXIT_FAILED if tally.failed else EXIT_OK
 

@@ -286,3 +286,14 @@ def test_known_keys_never_reach_records_reports_or_pages(remote, files, monkeypa
     for path in ("rec.jsonl", "r.html"):
         assert SECRET not in (tmp / path).read_text(), path
     assert SECRET not in out + err
+
+
+def test_eval_with_the_response_cache_asks_once(remote, files):
+    schema, data, tmp = files
+    cache = str(tmp / "cache.sqlite")
+    for _ in range(2):
+        code, _, err = run("eval", str(schema), str(data), "--max-retries", "0",
+                           "--cache-path", cache, "--json", str(tmp / "r.json"))
+        assert code == 0, err
+    assert len(remote.bodies()) == 3  # the second eval came from the cache
+    assert json.loads((tmp / "r.json").read_text())["summary"]["f1"] == pytest.approx(0.75)

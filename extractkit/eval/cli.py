@@ -30,8 +30,10 @@ def add_eval_parser(sub: Any, endpoint_options: Callable[[argparse.ArgumentParse
     p.add_argument("--max-tokens", type=int, default=None, metavar="N")
     p.add_argument("--concurrency", type=int, default=1, metavar="N",
                    help="extractions in flight at once (default 1)")
-    p.add_argument("--cache", nargs="?", const="", default=None, metavar="PATH",
-                   help="answer repeated requests from the response cache")
+    p.add_argument("--cache", action="store_true",
+                   help="answer repeated requests from the response cache on disk")
+    p.add_argument("--cache-path", metavar="PATH",
+                   help="the response cache file (implies --cache)")
     p.add_argument("--price-table", metavar="FILE", help="JSON prices per million tokens")
     p.add_argument("--results", metavar="FILE",
                    help="score these records (run -o FILE) instead of extracting")
@@ -69,8 +71,7 @@ def _match_config(path: str | None) -> dict[str, Any] | None:
 
 
 def cmd_eval(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    from ..cache import ResponseCache
-    from ..cli import EXIT_FAILED, EXIT_OK, Runner, UsageError, _model_name, _settings
+    from ..cli import EXIT_FAILED, EXIT_OK, Runner, UsageError, _cache, _model_name, _settings
     from ..loading import load_target
     from ..pricing import PriceTable
     from ..review.page import load_records, write_page
@@ -96,7 +97,7 @@ def cmd_eval(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         runner = Runner(target, _settings(args))
         model = _model_name(runner.settings)
         local = runner.settings.uses_local()
-        cache = ResponseCache(args.cache or None) if args.cache is not None else None
+        cache = _cache(args)
         try:
             records = list(run_examples(runner.map, examples, concurrency=args.concurrency,
                                         cache=cache))
