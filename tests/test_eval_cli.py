@@ -297,3 +297,15 @@ def test_eval_with_the_response_cache_asks_once(remote, files):
         assert code == 0, err
     assert len(remote.bodies()) == 3  # the second eval came from the cache
     assert json.loads((tmp / "r.json").read_text())["summary"]["f1"] == pytest.approx(0.75)
+
+
+def test_an_endpoint_error_every_request_meets_stops_the_eval(remote, files):
+    from tests.scripted_server import error
+
+    schema, data, tmp = files
+    remote.default = lambda body: error(401, f"bad key {SECRET}", type="invalid_api_key")
+    code, out, err = run("eval", str(schema), str(data), "--json", str(tmp / "r.json"))
+    assert code == 1
+    assert "stopped:" in err and "401" in err
+    assert SECRET not in out + err
+    assert not (tmp / "r.json").exists()  # no score from a run that never got an answer

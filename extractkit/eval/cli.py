@@ -71,7 +71,17 @@ def _match_config(path: str | None) -> dict[str, Any] | None:
 
 
 def cmd_eval(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    from ..cli import EXIT_FAILED, EXIT_OK, Runner, UsageError, _cache, _model_name, _settings
+    from ..cli import (
+        EXIT_FAILED,
+        EXIT_OK,
+        Runner,
+        UsageError,
+        _cache,
+        _failure_text,
+        _model_name,
+        _settings,
+    )
+    from ..errors import is_endpoint_fatal
     from ..loading import load_target
     from ..pricing import PriceTable
     from ..review.page import load_records, write_page
@@ -101,6 +111,12 @@ def cmd_eval(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         try:
             records = list(run_examples(runner.map, examples, concurrency=args.concurrency,
                                         cache=cache))
+        except Exception as exc:
+            if not is_endpoint_fatal(exc):
+                raise
+            # every request would fail alike (401, 404, unreachable): no score to give
+            print(f"extractkit: stopped: {_failure_text(exc)}", file=err)
+            return EXIT_FAILED
         finally:
             if cache is not None:
                 cache.close()
