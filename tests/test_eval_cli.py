@@ -309,3 +309,25 @@ def test_an_endpoint_error_every_request_meets_stops_the_eval(remote, files):
     assert "stopped:" in err and "401" in err
     assert SECRET not in out + err
     assert not (tmp / "r.json").exists()  # no score from a run that never got an answer
+
+
+def test_template_variables_examples(remote):
+    client = openai.OpenAI(base_url=remote.base_url, api_key=SECRET, max_retries=0)
+
+    @extract(client=client, model="gpt-4o-mini", max_retries=0)
+    def order(text: str, shop: str) -> Order:
+        """Orders of {{ shop }}:
+
+        {{ text }}"""
+
+    examples = [{"id": e["id"], "vars": {"text": e["text"], "shop": "Corner"},
+                 "expected": e["expected"]} for e in EXAMPLES]
+    report = extractkit.evaluate(order, examples, match_config={"/date": "date"})
+    assert (report.total.tp, report.total.fp, report.total.fn) == (TP, FP, FN)
+    assert "Orders of Corner" in remote.bodies()[0]["messages"][-1]["content"]
+    # a model (not a function) takes one text: other variables are a clear per-example error
+    ex = Extractor(client=client, model="gpt-4o-mini", max_retries=0)
+    plain = extractkit.evaluate(ex, examples, Order)
+    assert plain.failed == 3
+    assert "template variables shop need an @extract function" in plain.documents[0].error
+    client.close()

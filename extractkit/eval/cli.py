@@ -110,7 +110,7 @@ def cmd_eval(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         cache = _cache(args)
         try:
             records = list(run_examples(runner.map, examples, concurrency=args.concurrency,
-                                        cache=cache))
+                                        cache=cache, variables=target.function is not None))
         except Exception as exc:
             if not is_endpoint_fatal(exc):
                 raise

@@ -43,10 +43,19 @@ class Example:
         value = self.vars.get("text")
         return value if isinstance(value, str) else None
 
-    def model_input(self) -> Any:
-        """What the extraction is called with: the text, or the variables."""
+    def model_input(self, variables: bool = True) -> Any:
+        """What the extraction is called with: the text, or the template variables
+        (``variables``: the target is an ``@extract`` function that takes them)."""
         if self.vars:
-            return dict(self.vars)
+            if variables:
+                return dict(self.vars)
+            extra = sorted(set(self.vars) - {"text"})
+            if extra or not isinstance(self.vars.get("text"), str):
+                raise InputError(
+                    f"{self.id}: template variables {', '.join(extra) or '(no text)'} need an "
+                    "@extract function as the target (a model or JSON Schema takes one text)",
+                    path=self.id)
+            return self.vars["text"]
         text = self.document_text()
         assert text is not None
         return text

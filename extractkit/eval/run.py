@@ -65,11 +65,13 @@ def item_record(item: Any, seconds: float | None) -> Record:
 
 
 def run_examples(map_fn: MapFn, examples: list[Example], *, concurrency: int = 1,
-                 cache: Any = None) -> Iterator[Record]:
+                 cache: Any = None, variables: bool = True) -> Iterator[Record]:
     """Records for every example, in completion order, through ``map_fn``.
 
     A document's time runs from when the batch driver takes its input to its
     answer (so with ``concurrency`` 1 it is the document's own wall time).
+    ``variables``: ``map_fn`` takes template variables (an ``@extract``
+    function); else an example's ``vars`` must be just ``{"text": ...}``.
     """
     started: dict[str, float] = {}
     bad: list[Record] = []
@@ -77,7 +79,7 @@ def run_examples(map_fn: MapFn, examples: list[Example], *, concurrency: int = 1
     def inputs() -> Iterator[tuple[str, Any]]:
         for example in examples:
             try:
-                value = example.model_input()
+                value = example.model_input(variables)
             except InputError as exc:
                 bad.append({"input": example.id, "ok": False, "error": str(exc),
                             "usage": {}})
@@ -209,7 +211,7 @@ def evaluate(
             raise TypeError("evaluate(extractor, dataset, schema): an Extractor needs the schema")
         settings = fn_or_extractor.settings
         stream = run_examples(functools.partial(fn_or_extractor.map, schema), examples,
-                              concurrency=concurrency, cache=cache)
+                              concurrency=concurrency, cache=cache, variables=False)
     elif callable(fn_or_extractor):
         settings = None
         stream = run_callable(fn_or_extractor, examples)
