@@ -44,24 +44,26 @@ def _error_text(exc: BaseException) -> str:
 
 
 def item_record(item: Any, seconds: float | None) -> Record:
-    """A record for one :class:`~extractkit.drivers.batch.ItemResult`."""
-    record: Record = {"input": item.id, "ok": item.ok}
+    """A record for one :class:`~extractkit.drivers.batch.ItemResult`: the record
+    ``extractkit run -o`` writes (so whatever it gains -- grounding, chunks,
+    conflicts -- eval records carry too), plus the attempts of a failure, the
+    answering model and the time."""
+    from ..cli import _item_record
+
+    record: Record = {k: v for k, v in _item_record(item, "").items() if k != "fingerprint"}
     if item.error is not None:
-        record["error"] = _error_text(item.error)
         attempts = getattr(item.error, "attempts", None)
-        if attempts:
-            record["attempts"] = redact_data(
-                [to_jsonable_python(a.as_dict(), fallback=str) for a in attempts])
-    else:
-        record["value"] = redact_data(to_jsonable_python(item.value))
+        if attempts and "attempts" not in record:
+            record["attempts"] = [to_jsonable_python(a.as_dict(), fallback=str)
+                                  for a in attempts]
+    elif "grounding" not in record:
         grounding = getattr(item.result, "grounding", None)
         if grounding is not None:
             record["grounding"] = grounding.as_dict()
-    record["usage"] = item.usage.as_dict()
     record["model"] = item.model
     if seconds is not None:
         record["seconds"] = round(seconds, 4)
-    return record
+    return dict(redact_data(record))  # as the record files of run do
 
 
 def run_examples(map_fn: MapFn, examples: list[Example], *, concurrency: int = 1,
