@@ -331,3 +331,11 @@ def test_template_variables_examples(remote):
     assert plain.failed == 3
     assert "template variables shop need an @extract function" in plain.documents[0].error
     client.close()
+
+
+def test_unwritable_outputs_fail_before_any_request(remote, files):
+    schema, data, tmp = files
+    code, _, err = run("eval", str(schema), str(data), "--html", str(tmp / "nope" / "r.html"))
+    assert code == 1
+    assert "r.html: the folder" in err and "does not exist" in err
+    assert remote.bodies() == []

@@ -93,6 +93,11 @@ def cmd_eval(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         raise UsageError("--concurrency must be at least 1")
     if args.fail_under is not None and not 0 <= args.fail_under <= 1:
         raise UsageError("--fail-under takes an F1 between 0 and 1")
+    from ..output import check_writable
+
+    for name in (args.output, args.json_out, args.html):  # fail before any request
+        if name:
+            check_writable(Path(name))
     examples = load_dataset(args.dataset)
     target = load_target(args.schema)
     schema = target.function.schema if target.function is not None else target.schema
