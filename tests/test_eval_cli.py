@@ -336,6 +336,6 @@ def test_template_variables_examples(remote):
 def test_unwritable_outputs_fail_before_any_request(remote, files):
     schema, data, tmp = files
     code, _, err = run("eval", str(schema), str(data), "--html", str(tmp / "nope" / "r.html"))
-    assert code == 1
+    assert code == 2  # like run's --output: a usage error
     assert "r.html: the folder" in err and "does not exist" in err
     assert remote.bodies() == []
