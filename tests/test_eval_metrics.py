@@ -276,3 +276,11 @@ def test_long_lists_beyond_the_matrix_limit_pair_by_shared_rare_values():
     sku, qty = fields["/items/*/sku"], fields["/items/*/qty"]
     assert (sku.tp, sku.fp, sku.fn) == (n, 1, 0)      # every sku found its partner
     assert (qty.tp, qty.fp, qty.fn) == (0, n + 1, n)  # every qty wrong, one extra
+
+
+def test_without_a_schema_matchers_follow_the_value_types():
+    out = Comparer(None).compare({"name": "Ann  LEE", "n": 2, "ok": True, "tags": ["A"]},
+                                 {"name": "ann lee", "n": 2.0, "ok": 1, "tags": ["a"]})
+    assert {o.field: (o.status, o.matcher) for o in out} == {
+        "/name": ("correct", "normalized"), "/n": ("correct", "numeric"),
+        "/ok": ("wrong", "exact"), "/tags/*": ("correct", "normalized")}

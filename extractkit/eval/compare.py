@@ -27,11 +27,12 @@ from typing import Any
 
 from ..markers import MATCH_KEY
 from ..schema.jsonutil import join_pointer
-from ..schema.view import Node, schema_view
+from ..schema.view import Node, json_type, schema_view
 from .assign import best_pairs
 from .matchers import Matcher, default_matcher, make_matcher, normalize_text
 
 STATUSES = ("correct", "wrong", "missing", "extra")
+_BY_VALUE_TYPE = {"string": "normalized", "number": "numeric", "integer": "numeric"}
 
 
 @dataclass(frozen=True)
@@ -71,26 +72,30 @@ class Comparer:
         self.view = schema_view(schema if schema is not None else {})
         self._config = [(pattern, make_matcher(spec, f"match config {pattern!r}"))
                         for pattern, spec in (match_config or {}).items()]
-        self._matchers: dict[tuple[str, str], Matcher] = {}
+        self._matchers: dict[tuple[str, str, str], Matcher] = {}
 
-    def matcher(self, field: str, node: Node | None) -> Matcher:
-        key = (field, node.pointer if node is not None else "")
+    def matcher(self, field: str, node: Node | None, value: Any = None) -> Matcher:
+        """The matcher of a field (where the schema says nothing, by ``value``'s type)."""
+        untyped = node is None or node.kind == "any"
+        key = (field, node.pointer if node is not None else "",
+               json_type(value) if untyped else "")
         found = self._matchers.get(key)
         if found is None:
-            found = self._choose(field, node)
+            found = self._choose(field, node, key[2])
             self._matchers[key] = found
         return found
 
-    def _choose(self, field: str, node: Node | None) -> Matcher:
+    def _choose(self, field: str, node: Node | None, value_type: str) -> Matcher:
         for pattern, matcher in self._config:
             if fnmatch.fnmatchcase(field, pattern):
                 return matcher
-        if node is not None:
-            spec = node.marker(MATCH_KEY[2:])
-            if spec is not None:
-                return make_matcher(spec, f"x-match of {field or '/'}")
-            return default_matcher(node)
-        return make_matcher("exact")
+        spec = node.marker(MATCH_KEY[2:]) if node is not None else None
+        if spec is not None:
+            return make_matcher(spec, f"x-match of {field or '/'}")
+        if value_type:  # no schema here: plain JSON
+            return make_matcher(_BY_VALUE_TYPE.get(value_type, "exact"))
+        assert node is not None
+        return default_matcher(node)
 
     # -- whole values -----------------------------------------------------------
 
@@ -128,7 +133,7 @@ class Comparer:
                 for i, sub in enumerate(item):
                     stack.append((sub, inner, join_pointer(name, "*"), join_pointer(rel, i)))
             else:
-                out.append((rel, item, self.matcher(name, at)))
+                out.append((rel, item, self.matcher(name, at, item)))
         return out
 
     # -- walking ----------------------------------------------------------------
@@ -158,7 +163,7 @@ class Comparer:
             self._one_side(expected, node, e_ptr, field, "missing", out)
             self._one_side(actual, node, a_ptr, field, "extra", out)
             return
-        matcher = self.matcher(field, node)
+        matcher = self.matcher(field, node, expected if expected is not None else actual)
         if expected is None:
             out.append(LeafOutcome(field, a_ptr, None, "extra", None, actual, matcher.name))
         elif actual is None:
