@@ -296,7 +296,9 @@ def test_eval_with_the_response_cache_asks_once(remote, files):
                            "--cache-path", cache, "--json", str(tmp / "r.json"))
         assert code == 0, err
     assert len(remote.bodies()) == 3  # the second eval came from the cache
-    assert json.loads((tmp / "r.json").read_text())["summary"]["f1"] == pytest.approx(0.75)
+    summary = json.loads((tmp / "r.json").read_text())["summary"]
+    assert summary["f1"] == pytest.approx(0.75)
+    assert summary["cost"] == 0.0  # answers from the cache cost nothing
 
 
 def test_an_endpoint_error_every_request_meets_stops_the_eval(remote, files):

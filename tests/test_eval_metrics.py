@@ -284,3 +284,33 @@ def test_without_a_schema_matchers_follow_the_value_types():
     assert {o.field: (o.status, o.matcher) for o in out} == {
         "/name": ("correct", "normalized"), "/n": ("correct", "numeric"),
         "/ok": ("wrong", "exact"), "/tags/*": ("correct", "normalized")}
+
+
+@pytest.mark.parametrize(("text", "iso"), [
+    ("2024-03-05", "2024-03-05"), ("2024/3/5", "2024-03-05"), ("2024-03-05T10:30:00Z", "2024-03-05"),
+    ("March 5, 2024", "2024-03-05"), ("March 5th, 2024", "2024-03-05"), ("5 Mar 2024", "2024-03-05"),
+    ("Tuesday, 5 March 2024", "2024-03-05"), ("the 5th day of March, 2024", "2024-03-05"),
+    ("3/5/2024", "2024-03-05"), ("05.03.2024", "2024-03-05"), ("Sept 30 2024", "2024-09-30"),
+    ("March 2024", None), ("2024-02-30", None), ("soon", None), ("5 March", None),
+])
+def test_written_dates(text, iso):
+    from extractkit.eval.matchers import parse_date
+
+    found = parse_date(text)
+    assert (found.isoformat() if found else None) == iso
+
+
+def test_default_matchers_by_type():
+    schema = {"type": "object", "properties": {
+        "state": {"type": "string", "enum": ["OPEN", "PAID"]},
+        "day": {"type": "string", "format": "date"},
+        "note": {"type": "string"},
+        "n": {"type": "integer"},
+        "flag": {"type": "boolean"}}}
+    out = Comparer(schema).compare(
+        {"state": "PAID", "day": "2024-03-05", "note": "Ｈｅｌｌｏ  World", "n": 3, "flag": True},
+        {"state": " paid", "day": "5 March 2024", "note": "hello world", "n": 3.0, "flag": 1})
+    assert {o.field: (o.matcher, o.status) for o in out} == {
+        "/state": ("enum", "correct"), "/day": ("date", "correct"),
+        "/note": ("normalized", "correct"),  # NFKC folds the full-width letters
+        "/n": ("numeric", "correct"), "/flag": ("exact", "wrong")}

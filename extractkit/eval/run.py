@@ -61,6 +61,8 @@ def item_record(item: Any, seconds: float | None) -> Record:
         if grounding is not None:
             record["grounding"] = grounding.as_dict()
     record["model"] = item.model
+    if item.cached:
+        record["cached"] = True  # every response from the cache: it cost nothing
     if seconds is not None:
         record["seconds"] = round(seconds, 4)
     return dict(redact_data(record))  # as the record files of run do
@@ -143,7 +145,8 @@ def score_records(
             continue
         usage = {k: int(v) for k, v in (record.get("usage") or {}).items()
                  if isinstance(v, (int, float))}
-        cost = _cost(prices, (record.get("model"), model), usage, local)
+        cost = 0.0 if record.get("cached") else _cost(prices, (record.get("model"), model),
+                                                       usage, local)
         seconds = record.get("seconds")
         if record.get("ok"):
             outcomes = comparer.compare(example.expected, record.get("value"))
