@@ -92,7 +92,7 @@ def sample_documents(tmp: Path, count: int = 1000) -> list[dict]:
             page_document(failed, None),
             page_document(long_record, long_text)]
     for n in range(3, count):
-        text = f"Note {n}: call Ann at noon."
+        text = f"Note {n} 😀🎉: call Ann at noon."  # offsets count code points, JS UTF-16
         docs.append(page_document({"input": f"note-{n}", "ok": True, "value": {"name": "Ann"},
                                    "grounding": {"/name": _grounded("Ann", text)}}, text))
     return docs
@@ -235,6 +235,13 @@ def test_hovering_a_span_shows_its_field_path(browser, page_url):
     assert tip.text == "/items/0/sku"
     assert browser.find_element(By.CSS_SELECTOR, '.leaf[data-p="/items/0/sku"]').get_attribute(
         "class").split() == ["leaf", "spanned", "hl"]
+
+
+def test_spans_after_emoji_land_on_their_text(browser, page_url):
+    from selenium.webdriver.common.by import By
+
+    browser.get(page_url + "#doc=note-3")
+    assert [m.text for m in browser.find_elements(By.CSS_SELECTOR, "#text mark")] == ["Ann"]
 
 
 def test_failures_and_a_thousand_documents(browser, page_url):

@@ -16,8 +16,10 @@ in slices of :data:`SLICE_CHARS` characters as they scroll into view, so
 
 from __future__ import annotations
 
+import bisect
 import html
 import json
+import re
 from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
@@ -84,19 +86,47 @@ def record_text(record: Mapping[str, Any]) -> str | None:
     return None
 
 
+_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
+
+
+def _utf16_grounding(grounding: Mapping[str, Any], text: str | None) -> Mapping[str, Any]:
+    """Spans with offsets counted as JavaScript does (UTF-16 code units).
+
+    Records count Python ``str`` indexes (code points); a character beyond the
+    Basic Multilingual Plane (an emoji) is two units in the browser.
+    """
+    if text is None or not _ASTRAL.search(text):
+        return grounding
+    astral = [m.start() for m in _ASTRAL.finditer(text)]
+
+    def shift(offset: Any) -> Any:
+        return offset + bisect.bisect_left(astral, offset) if isinstance(offset, int) else offset
+
+    out: dict[str, Any] = {}
+    for pointer, leaf in grounding.items():
+        if isinstance(leaf, Mapping) and leaf.get("spans"):
+            spans = [{**span, "start": shift(span.get("start")), "end": shift(span.get("end"))}
+                     if isinstance(span, Mapping) else span for span in leaf["spans"]]
+            leaf = {**leaf, "spans": spans}
+        out[pointer] = leaf
+    return out
+
+
 def page_document(record: Mapping[str, Any], text: str | None = None,
                   evaluation: Any = None) -> dict[str, Any]:
     """What the page shows for one record (``evaluation``: an eval DocumentReport)."""
+    if text is None:
+        text = record_text(record)
     doc: dict[str, Any] = {
         "id": str(record.get("input")),
         "ok": bool(record.get("ok")),
         "error": record.get("error"),
         "attempts": record.get("attempts") or [],
         "value": record.get("value"),
-        "grounding": record.get("grounding") or {},
+        "grounding": _utf16_grounding(record.get("grounding") or {}, text),
         "conflicts": record.get("conflicts") or {},
         "document": record.get("document"),
-        "text": text if text is not None else record_text(record),
+        "text": text,
     }
     if evaluation is not None:
         outcomes = {o.pointer: {"status": o.status, "expected": o.expected, "field": o.field}
