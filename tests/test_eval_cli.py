@@ -341,3 +341,32 @@ def test_unwritable_outputs_fail_before_any_request(remote, files):
     assert code == 2  # like run's --output: a usage error
     assert "r.html: the folder" in err and "does not exist" in err
     assert remote.bodies() == []
+
+
+def test_path_examples_scored_from_run_records(remote, files):
+    schema, _, tmp = files
+    docs = tmp / "docs"
+    docs.mkdir()
+    lines = []
+    for e in EXAMPLES:
+        (docs / f"{e['id']}.txt").write_text(e["text"])
+        lines.append({"id": e["id"], "path": f"docs/{e['id']}.txt", "expected": e["expected"]})
+    data = tmp / "by_path.jsonl"
+    data.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    code, _, err = run("run", str(schema), str(docs), "--max-retries", "0",
+                       "-o", str(tmp / "run.jsonl"))
+    assert code == 1, err  # o3 fails
+    asked = len(remote.bodies())
+    code, _out, err = run("eval", str(schema), str(data), "--results", str(tmp / "run.jsonl"),
+                         "--json", str(tmp / "r.json"), "--html", str(tmp / "r.html"))
+    assert code == 0, err
+    assert len(remote.bodies()) == asked
+    summary = json.loads((tmp / "r.json").read_text())["summary"]
+    assert (summary["tp"], summary["fp"], summary["fn"]) == (TP, FP, FN)
+    # tokens priced by $EXTRACTKIT_MODEL (run's records name no model)
+    assert summary["cost"] == pytest.approx(3 * (100 * 0.15 + 20 * 0.6) / 1e6)
+    page = (tmp / "r.html").read_text()
+    data_json = json.loads(page.split('id="review-data">')[1].split("</script>")[0])
+    first = data_json["documents"][0]
+    assert first["id"] == "o1" and first["text"] == EXAMPLES[0]["text"]
+    assert first["eval"]["correct"] == 6

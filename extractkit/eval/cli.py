@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -108,6 +109,7 @@ def cmd_eval(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     local = False
     if args.results:
         records = load_records(args.results)
+        model = args.model or os.environ.get("EXTRACTKIT_MODEL")  # for the price of records
     else:
         runner = Runner(target, _settings(args))
         model = _model_name(runner.settings)
@@ -141,9 +143,12 @@ def cmd_eval(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 texts[example.id] = example.document_text()
             except InputError:  # the record may still carry its text
                 texts[example.id] = None
-        by_id = {str(r.get("input")): r for r in records}
-        ordered = [by_id.get(e.id) or {"input": e.id, "ok": False, "error": "no result"}
-                   for e in examples]
+        by_input = {str(r.get("input")): r for r in records}
+        ordered = []
+        for e in examples:  # in dataset order, named by example id (as scored)
+            found = by_input.get(e.id) or (by_input.get(e.path) if e.path else None)
+            ordered.append({**found, "input": e.id} if found is not None
+                           else {"input": e.id, "ok": False, "error": "no result"})
         write_page(args.html, ordered, texts=texts,
                    evaluations={d.id: d for d in report.documents},
                    title=f"extractkit eval: {Path(args.dataset).name}")
