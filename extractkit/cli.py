@@ -221,6 +221,11 @@ def _jsonable(value: Any) -> Any:
     return to_jsonable_python(value)
 
 
+def _named(name: str, text: str) -> str:
+    """``name: text``, naming the input once (input errors already start with it)."""
+    return text if text.startswith(f"{name}:") else f"{name}: {text}"
+
+
 def _error_text(exc: BaseException) -> str:
     return redact(str(exc) or type(exc).__name__)
 
@@ -320,7 +325,7 @@ def _run_each(
         if record["ok"]:
             sink.write(json.dumps(record["value"], indent=2, ensure_ascii=False) + "\n")
             return EXIT_OK
-        print(f"extractkit: {record['input']}: {record['error']}", file=err)
+        print(f"extractkit: {_named(record['input'], record['error'])}", file=err)
         return EXIT_FAILED
     finally:
         if sink is not out:
@@ -342,7 +347,7 @@ def _run_stream(
     for doc in docs:
         if doc.error is not None:
             failed += 1
-            print(f"extractkit: {doc.id}: {_error_text(doc.error)}", file=err)
+            print(f"extractkit: {_named(doc.id, _error_text(doc.error))}", file=err)
             continue
         assert doc.text is not None
         last_at, last_attempt = float("-inf"), 0
@@ -365,7 +370,7 @@ def _run_stream(
             raise  # configuration: stops the whole run with exit code 2
         except ExtractionError as exc:
             failed += 1
-            print(f"extractkit: {doc.id}: {_error_text(exc)}", file=err)
+            print(f"extractkit: {_named(doc.id, _error_text(exc))}", file=err)
         except Exception as exc:  # endpoint errors (401, 404...) and the like
             failed += 1
             print(f"extractkit: {doc.id}: {type(exc).__name__}: {_error_text(exc)}", file=err)
@@ -488,7 +493,7 @@ class _BatchProgress:
 
     def failure(self, item: ItemResult[Any], verbose: bool) -> None:
         assert item.error is not None
-        self.note(f"extractkit: {item.id}: {_failure_text(item.error)}")
+        self.note(f"extractkit: {_named(item.id, _failure_text(item.error))}")
         if verbose and isinstance(item.error, ExtractionError):
             buffer = io.StringIO()
             _report_attempts(item.error, buffer)
