@@ -314,3 +314,18 @@ def test_default_matchers_by_type():
         "/state": ("enum", "correct"), "/day": ("date", "correct"),
         "/note": ("normalized", "correct"),  # NFKC folds the full-width letters
         "/n": ("numeric", "correct"), "/flag": ("exact", "wrong")}
+
+
+def test_a_callable_matcher_score_is_clamped_and_nan_is_no_match():
+    from extractkit.eval.matchers import make_matcher
+
+    wild = make_matcher({"type": register_callable(lambda e, a: float("nan"), "nan_score")})
+    assert wild.score("a", "a") == 0.0 and not wild.matches("a", "a")
+    big = make_matcher(lambda e, a: 7.5)
+    assert big.score("a", "b") == 1.0
+    schema = {"type": "object", "properties": {"tags": {"type": "array", "items": {
+        "type": "string", "x-match": "nan_score"}}}}
+    out = Comparer(schema).compare({"tags": ["x", "y"]}, {"tags": ["y", "x"]})
+    # equal items pair first (no NaN reaches the assignment), and the matcher has the last word
+    assert [(o.expected, o.actual, o.status) for o in out] == [("x", "x", "wrong"),
+                                                               ("y", "y", "wrong")]

@@ -53,9 +53,11 @@ class Matcher:
     threshold: float = 1.0
 
     def score(self, expected: Any, actual: Any) -> float:
+        """The similarity, clamped to ``[0, 1]`` (NaN from a user callable is 0)."""
         if expected is None or actual is None:
             return 1.0 if expected is actual else 0.0
-        return float(self.score_fn(expected, actual))
+        value = float(self.score_fn(expected, actual))
+        return 0.0 if math.isnan(value) else min(1.0, max(0.0, value))
 
     def matches(self, expected: Any, actual: Any) -> bool:
         return self.score(expected, actual) >= self.threshold
