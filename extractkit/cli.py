@@ -5,6 +5,8 @@
     extractkit run SCHEMA INPUT... [options]   extract; JSON (one input) or JSON Lines
     extractkit schema SCHEMA...                dry run: the request pieces per schema file
     extractkit prompt SCHEMA INPUT             print the rendered messages
+    extractkit eval SCHEMA DATA.jsonl          score extraction on labelled examples
+    extractkit review RESULTS.jsonl            the HTML review page of a run's records
 
 Exit codes: 0 all ok; 1 an extraction (or an input) failed; 2 usage or
 configuration error.
@@ -118,6 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--price-table", metavar="FILE",
                      help='JSON prices per million tokens, {"MODEL": {"input": $, "output": $}}, '
                      "for the cost in the summary")
+    from .review.cli import add_run_options
+
+    add_run_options(run)  # --keep-text, --html: the review page (extractkit/review/cli.py)
 
     schema = sub.add_parser("schema", help="dry run: the request pieces a schema compiles to")
     schema.add_argument("schemas", metavar="SCHEMA", nargs="+",
@@ -131,6 +136,12 @@ def _parser() -> argparse.ArgumentParser:
     prompt.add_argument("input", metavar="INPUT")
     endpoint_options(prompt)
     prompt.add_argument("--json", action="store_true", help="print the whole request as JSON")
+
+    from .eval.cli import add_eval_parser
+    from .review.cli import add_review_parser
+
+    add_eval_parser(sub, endpoint_options)  # extractkit eval
+    add_review_parser(sub)  # extractkit review
     return parser
 
 
@@ -302,7 +313,8 @@ def cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         raise UsageError("--resume and --overwrite exclude each other")
     if args.output:
         check_writable(Path(args.output))
-    if args.stream or (len(head) == 1 and not (args.resume or args.batch_api)):
+    records_wanted = args.resume or args.batch_api or args.keep_text or args.html
+    if args.stream or (len(head) == 1 and not records_wanted):
         return _run_each([*head, *docs], runner, args, out, err)
     return _run_batch(itertools.chain(head, docs), runner, args, out, err)
 
@@ -391,7 +403,10 @@ def _run_batch(
     prices = PriceTable.load(args.price_table) if args.price_table else PriceTable()
     settings = runner.settings
     tally = Tally(prices, model=_model_name(settings), local=settings.uses_local())
-    inputs = _inputs_to_do(docs, done, tally)
+    from .review.cli import RunPage
+
+    page = RunPage(args)
+    inputs = page.inputs(_inputs_to_do(docs, done, tally))
     cache = _cache(args)
     progress = _BatchProgress(tally, err)
     options: dict[str, Any] = {"concurrency": args.concurrency, "cache": cache}
@@ -401,7 +416,7 @@ def _run_batch(
     stopped: BaseException | None = None
     try:
         for item in runner.map(inputs, **options):
-            records.write(_item_record(item, fingerprint))
+            records.write(page.record(_item_record(item, fingerprint), item))
             tally.add(item)
             if not item.ok:
                 progress.failure(item, args.verbose)
@@ -419,6 +434,7 @@ def _run_batch(
         records.close()
         if cache is not None:
             cache.close()
+    page.finish(err)
     if stopped is not None:
         resumable = " (rerun with --resume to do the rest)" if args.output else ""
         print(f"extractkit: stopped: {_failure_text(stopped)}{resumable}", file=err)
@@ -602,7 +618,8 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None,
         return int(exc.code or 0)
     commands = {"run": cmd_run, "schema": cmd_schema, "prompt": cmd_prompt}
     try:
-        return commands[args.command](args, out, err)
+        handler = commands.get(args.command) or args.handler  # eval, review: their own modules
+        return handler(args, out, err)
     except InputError as exc:
         print(f"extractkit: {exc}", file=err)
         return EXIT_FAILED
