@@ -199,6 +199,8 @@ class _Cached:
         self.backend = backend
         self.cache = _as_cache(cache)
         self.profile: Any = backend.profile
+        #: the wrapped backend's model name, if it has one (a test double does)
+        self.default_model: str | None = getattr(backend, "default_model", None)
         #: where requests go (part of every key)
         self.url = backend_url(backend)
 

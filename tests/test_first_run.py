@@ -75,3 +75,19 @@ def test_local_wins_over_endpoint_variables(monkeypatch):
     assert resolved.local and resolved.profile.name == "local"
     with pytest.raises(ConfigurationError, match="endpoint='llamacpp'"):
         Settings.of(local=True, endpoint="llamacpp").resolve()
+
+
+def test_a_cached_test_double_keeps_its_model_name(tmp_path):
+    from extractkit import Extractor
+    from extractkit.cache import cached
+    from extractkit.testing import TestModel
+
+    class Person(BaseModel):
+        name: str
+
+    model = TestModel([{"name": "Ada"}], model="double-1")
+    extractor = Extractor(client=cached(model, tmp_path / "r.sqlite"))
+    first = extractor.extract_result(Person, "Ada")
+    again = extractor.extract_result(Person, "Ada")
+    assert first.model == "double-1" and again.value == Person(name="Ada")
+    assert len(model.calls) == 1  # the second answer came from the cache
