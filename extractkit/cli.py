@@ -48,6 +48,7 @@ from .redact import redact
 from .results import Result
 from .settings import Settings
 from .tally import Tally
+from .template_vars import add_var_option, merged, parse_vars, text_parameter
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _PROBE_TEXT = "\x00extractkit resume fingerprint\x00"
@@ -123,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     from .review.cli import add_run_options
 
     add_run_options(run)  # --keep-text, --html: the review page (extractkit/review/cli.py)
+    add_var_option(run)  # --var KEY=VALUE (extractkit/template_vars.py)
 
     schema = sub.add_parser("schema", help="dry run: the request pieces a schema compiles to")
     schema.add_argument("schemas", metavar="SCHEMA", nargs="+",
@@ -136,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     prompt.add_argument("input", metavar="INPUT")
     endpoint_options(prompt)
     prompt.add_argument("--json", action="store_true", help="print the whole request as JSON")
+    add_var_option(prompt)
 
     from .eval.cli import add_eval_parser
     from .review.cli import add_review_parser
@@ -169,8 +172,11 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 class Runner:
     """Runs one target over documents with the CLI's settings."""
 
-    def __init__(self, target: SchemaTarget, settings: dict[str, Any]) -> None:
+    def __init__(self, target: SchemaTarget, settings: dict[str, Any],
+                 variables: dict[str, Any] | None = None) -> None:
         self.target = target
+        #: ``--var`` template variables, for every input
+        self.variables: dict[str, Any] = dict(variables or {})
         self._fn: ExtractFunction[..., Any] | None
         self._extractor: Extractor | None
         if target.function is not None:
@@ -180,30 +186,45 @@ class Runner:
             self._fn = None
             self._extractor = Extractor(**settings)
 
-    def result(self, text: str) -> Result[Any]:
+    def result(self, text: str, own: dict[str, Any] | None = None) -> Result[Any]:
+        variables = merged(self.variables, own or {})
         if self._fn is not None:
-            return self._fn.result(text)
+            return self._fn.result(text, **variables)
         assert self._extractor is not None
-        return self._extractor.extract_result(self.target.schema, text)
+        return self._extractor.extract_result(self.target.schema, text, **variables)
 
-    def render(self, text: str) -> dict[str, Any]:
+    def render(self, text: str, own: dict[str, Any] | None = None) -> dict[str, Any]:
+        variables = merged(self.variables, own or {})
         if self._fn is not None:
-            return self._fn.render(text)
+            return self._fn.render(text, **variables)
         assert self._extractor is not None
-        return self._extractor.render(self.target.schema, text)
+        return self._extractor.render(self.target.schema, text, **variables)
 
-    def stream(self, text: str) -> Iterator[Any]:
+    def stream(self, text: str, own: dict[str, Any] | None = None) -> Iterator[Any]:
+        variables = merged(self.variables, own or {})
         if self._fn is not None:
-            return self._fn.stream(text)
+            return self._fn.stream(text, **variables)
         assert self._extractor is not None
-        return self._extractor.stream(self.target.schema, text)
+        return self._extractor.stream(self.target.schema, text, **variables)
 
     def map(self, inputs: Iterator[tuple[str, Any]], **options: Any) -> Iterator[ItemResult[Any]]:
-        """Many ``(id, text)`` inputs at once (see :mod:`extractkit.drivers.batch`)."""
+        """Many ``(id, text)`` or ``(id, {"text": ..., **variables})`` inputs at once
+        (see :mod:`extractkit.drivers.batch`); ``--var`` variables apply to all."""
         if self._fn is not None:
-            return self._fn.map(inputs, **options)
+            return self._fn.map(self._as_arguments(inputs), **options)
         assert self._extractor is not None
-        return self._extractor.map(self.target.schema, inputs, **options)
+        return self._extractor.map(self.target.schema, inputs, **options, **self.variables)
+
+    def _as_arguments(self, inputs: Iterator[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
+        """``@extract`` inputs: the text is the first parameter, the variables keywords."""
+        first = text_parameter(self._fn)
+        for ident, value in inputs:
+            if isinstance(value, dict):
+                own = {k: v for k, v in value.items() if k != "text"}
+                value = {**merged(self.variables, own), first or "text": value["text"]}
+            elif self.variables and isinstance(value, str):
+                value = {**self.variables, first or "text": value}
+            yield ident, value
 
     @property
     def settings(self) -> Settings:
@@ -260,9 +281,9 @@ def _cache(args: argparse.Namespace) -> ResponseCache | None:
 def _one_result(runner: Runner, doc: InputDoc, cache: ResponseCache | None) -> Result[Any]:
     if cache is None:
         assert doc.text is not None
-        return runner.result(doc.text)
+        return runner.result(doc.text, dict(doc.variables))
     # the batch driver is what applies a cache: run it over the one input
-    item = next(iter(runner.map(iter([(doc.id, doc.text)]), concurrency=1, cache=cache)))
+    item = next(iter(runner.map(iter([(doc.id, _payload(doc))]), concurrency=1, cache=cache)))
     if item.error is not None:
         raise item.error
     assert item.result is not None
@@ -300,7 +321,7 @@ def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str],
 
 def cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     target = load_target(args.schema)
-    runner = Runner(target, _settings(args))
+    runner = Runner(target, _settings(args), parse_vars(args.variables))
     docs = iter_inputs(args.inputs)
     head = list(itertools.islice(docs, 2))
     if not head:
@@ -365,7 +386,7 @@ def _run_stream(
         assert doc.text is not None
         last_at, last_attempt = float("-inf"), 0
         try:
-            for snapshot in runner.stream(doc.text):
+            for snapshot in runner.stream(doc.text, dict(doc.variables)):
                 now = time.monotonic()
                 new_attempt = snapshot.attempt != last_attempt
                 if not snapshot.done and not new_attempt and now - last_at < interval:
@@ -458,7 +479,14 @@ def _inputs_to_do(
         if doc.id in done:
             tally.skipped += 1
             continue
-        yield doc.id, doc.error if doc.error is not None else doc.text
+        yield doc.id, doc.error if doc.error is not None else _payload(doc)
+
+
+def _payload(doc: InputDoc) -> Any:
+    """What the batch driver gets for one input: its text, or its text and variables."""
+    if doc.variables:
+        return {**doc.variables, "text": doc.text}
+    return doc.text
 
 
 def _failure_text(exc: BaseException) -> str:
@@ -578,17 +606,15 @@ def cmd_schema(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
 def cmd_prompt(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     target = load_target(args.schema)
-    runner = Runner(target, _settings(args))
-    docs = list(iter_inputs([args.input]))
-    if len(docs) != 1:
-        raise UsageError(
-            f"extractkit prompt takes one input document; {args.input} holds {len(docs)}"
-        )
-    doc = docs[0]
+    runner = Runner(target, _settings(args), parse_vars(args.variables))
+    # A directory or a .jsonl file: its first document (as docs/cli.md says).
+    doc = next(iter_inputs([args.input]), None)
+    if doc is None:
+        raise UsageError(f"no input documents found in {args.input}")
     if doc.error is not None:
         raise doc.error
     assert doc.text is not None
-    request = runner.render(doc.text)
+    request = runner.render(doc.text, dict(doc.variables))
     if args.json:
         out.write(json.dumps(request, indent=2, ensure_ascii=False, default=str) + "\n")
         return EXIT_OK

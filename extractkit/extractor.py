@@ -154,7 +154,8 @@ class Extractor(_Base):
         Yields an :class:`~extractkit.drivers.batch.ItemResult` (``id``,
         ``ok``, ``value`` or ``error``, ``usage``) per input as each completes
         (``ordered=True``: in input order). An input is a text (or message
-        list), or an ``(id, text)`` pair. ``gate`` is a
+        list), a ``{"text": ..., **variables}`` mapping (its own template
+        variables, over the shared ``variables``), or an ``(id, input)`` pair. ``gate`` is a
         :class:`~extractkit.drivers.gate.ThreadGate` to share one limit between
         several batches. ``cache`` is a response-cache path
         (or :class:`~extractkit.cache.ResponseCache`); ``batch_api=True`` (or
@@ -163,8 +164,9 @@ class Extractor(_Base):
         """
         from .drivers.mapping import map_inputs
 
-        def start(text: Input) -> Extraction[Any]:
-            return self._prepare(schema, text, variables, context)[1]
+        def start(value: Any) -> Extraction[Any]:
+            text, own = _text_and_variables(value, variables)
+            return self._prepare(schema, text, own, context)[1]
 
         return map_inputs(
             self._engine.backend, inputs, start, concurrency=concurrency, ordered=ordered,
@@ -236,10 +238,21 @@ class AsyncExtractor(_Base):
         """
         from .drivers.mapping import amap_inputs
 
-        def start(text: Input) -> Extraction[Any]:
-            return self._prepare(schema, text, variables, context)[1]
+        def start(value: Any) -> Extraction[Any]:
+            text, own = _text_and_variables(value, variables)
+            return self._prepare(schema, text, own, context)[1]
 
         return amap_inputs(
             self._engine.backend, inputs, start, concurrency=concurrency, ordered=ordered,
             cache=cache, gate=gate, batch_api=batch_api,
         )
+
+
+def _text_and_variables(value: Any, shared: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """A ``map`` input's text and template variables: ``{"text": ..., **own}`` adds its own."""
+    if not isinstance(value, Mapping):
+        return value, dict(shared)
+    if "text" not in value:
+        raise InputError(f"a mapping input needs a 'text' key, got keys {sorted(value)!r}")
+    own = {k: v for k, v in value.items() if k != "text"}
+    return value["text"], {**shared, **own}

@@ -16,8 +16,8 @@ import importlib.util
 import itertools
 import json
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -131,12 +131,17 @@ def load_target(spec: str) -> SchemaTarget:
 
 @dataclass(frozen=True)
 class InputDoc:
-    """One input document: its id (path or ``-``), text and document, or the error reading it."""
+    """One input document: its id (path or ``-``), text and document, or the error reading it.
+
+    ``variables`` are its own template variables: the fields of a JSON Lines
+    line other than ``id`` and ``text``.
+    """
 
     id: str
     text: str | None = None
     error: InputError | None = None
     document: Document | None = None
+    variables: Mapping[str, Any] = field(default_factory=dict)
 
 
 def read_text(path: Path) -> str:
@@ -188,6 +193,8 @@ def _read_docs(path: Path) -> Iterator[InputDoc]:
 def iter_jsonl(path: Path) -> Iterator[InputDoc]:
     """The documents of a JSON Lines file, one per line: ``{"id": ..., "text": ...}``.
 
+    Other fields of a line are that input's template variables.
+
     Read lazily. A line without an ``id`` is named ``FILE:LINE``; a line that
     is not such an object becomes an error record; blank lines are skipped.
     """
@@ -216,4 +223,6 @@ def _jsonl_doc(line: bytes, where: str) -> InputDoc:
     ident = str(record["id"]) if record.get("id") is not None else where
     if not record["text"].strip():
         return InputDoc(ident, error=InputError(f"{ident}: input is empty", path=where))
-    return InputDoc(ident, record["text"], document=Document.from_text(record["text"]))
+    variables = {k: v for k, v in record.items() if k not in ("id", "text")}
+    document = Document.from_text(record["text"])
+    return InputDoc(ident, record["text"], document=document, variables=variables)

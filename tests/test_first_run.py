@@ -91,3 +91,12 @@ def test_a_cached_test_double_keeps_its_model_name(tmp_path):
     again = extractor.extract_result(Person, "Ada")
     assert first.model == "double-1" and again.value == Person(name="Ada")
     assert len(model.calls) == 1  # the second answer came from the cache
+
+
+def test_prompt_on_a_directory_renders_its_first_document(no_endpoint, tmp_path):
+    code, out, err = _run("prompt", str(ROOT / "schemas/person.py"), str(ROOT / "schemas/inputs"))
+    assert code == 0, err
+    assert "Jonas Weber" in out  # contact.txt sorts first
+    (tmp_path / "empty").mkdir()
+    code, _, err = _run("prompt", str(ROOT / "schemas/person.py"), str(tmp_path / "empty"))
+    assert code == 2 and "no input documents found in" in err

@@ -59,10 +59,11 @@ class RunPage:
         if not self.wanted:
             yield from inputs
             return
-        for ident, text in inputs:
+        for ident, value in inputs:
+            text = value.get("text") if isinstance(value, dict) else value  # text + variables
             if isinstance(text, str):
                 self._texts[ident] = text
-            yield ident, text
+            yield ident, value
 
     def record(self, record: dict[str, Any], item: Any = None) -> dict[str, Any]:
         """The record to write (with its text under ``--keep-text``); kept for the page,
