@@ -141,3 +141,37 @@ def test_no_constraint_without_documents_or_grounded_fields() -> None:
         }
     )
     assert constraint_for(recursive, [DOC], [b"x"]) is None  # terminates
+
+
+@pytest.mark.parametrize(
+    ("prefix", "allowed"),
+    [
+        ('{"name": "Ann\\u01', False),  # no character of the text after "Ann" is \\u01..
+        ('{"name": "Ann\\u002', False),  # a space comes next, written as it is
+        ('{"name": "Ann\\u0021', False),  # "!" is not in the text there
+        ('{"name": "Z\\u00', True),  # ü is \\u00fc
+        ('{"name": "Z\\u00f', True),
+        ('{"name": "Z\\u00e', False),
+        ('{"name": "Zürich.\\', True),  # \\n comes next in the text
+        ('{"name": "Ann\\', False),  # only a space can come: no escape needed
+        ('{"name": "She said \\', True),  # \\" comes next
+    ],
+)
+def test_unfinished_escapes_must_be_able_to_end_in_the_text(prefix: str, allowed: bool) -> None:
+    if allowed:
+        assert feed(prefix).in_string
+    else:
+        with pytest.raises(Rejected):
+            feed(prefix)
+
+
+def test_a_forced_token_leaves_the_cursor_in_step() -> None:
+    pieces = [b'{"name": "Ann', b" Smith", b'", "tags": ["', b"Paris", b"Lee"]
+    constraint = constraint_for(schema_view(SCHEMA), [DOC], pieces)
+    assert constraint is not None
+    constraint.accept(0)
+    assert not constraint.allows(1)
+    constraint.accept(1)  # the grammar forced it: that string goes unchecked ...
+    constraint.accept(2)
+    assert constraint.cursor.in_grounded_string  # ... and the next one is checked again
+    assert not constraint.allows(3) and constraint.allows(4)

@@ -43,6 +43,8 @@ _SIMPLE_ESCAPES = {
     ord("t"): b"\t",
 }
 _HEX = frozenset(b"0123456789abcdefABCDEF")
+#: Printable characters that a JSON string can only hold escaped.
+_ESCAPED = frozenset('"\\/')
 _WHITESPACE = frozenset(b" \t\n\r")
 
 
@@ -103,6 +105,23 @@ class SubstringIndex:
         """The bytes that may extend the string at ``state``."""
         return {b for b in self._next[state] if b != _SEPARATOR}
 
+    def next_chars(self, state: int) -> set[str]:
+        """The characters that may extend the string at ``state`` (UTF-8 decoded)."""
+        found: set[str] = set()
+        stack = [(state, b"")]
+        while stack:
+            at, prefix = stack.pop()
+            for byte, target in self._next[at].items():
+                if byte == _SEPARATOR:
+                    continue
+                data = prefix + bytes([byte])
+                try:
+                    found.add(data.decode("utf-8"))
+                except UnicodeDecodeError:
+                    if len(data) < 4:
+                        stack.append((target, data))
+        return found
+
     def contains(self, data: bytes | str) -> bool:
         """Whether ``data`` occurs in one of the documents."""
         raw = data.encode("utf-8") if isinstance(data, str) else data
@@ -137,12 +156,16 @@ class JsonCursor:
         "is_key",
         "length",
         "state",
+        "strict",
         "surrogate",
     )
 
     def __init__(self, root: Node, index: SubstringIndex | None = None) -> None:
         #: grounded strings are checked against this (``None``: nothing is grounded)
         self.index = index
+        #: raise :class:`Rejected`; when false, a string that leaves the text just
+        #: stops being checked (following an answer the grammar forced)
+        self.strict = True
         self.frames: list[tuple[str, tuple[Node, ...], str | None, bool, int]] = [
             ("root", (root,), None, False, 0)
         ]
@@ -158,7 +181,7 @@ class JsonCursor:
 
     def clone(self) -> JsonCursor:
         other = JsonCursor.__new__(JsonCursor)
-        other.index = self.index
+        other.index, other.strict = self.index, self.strict
         other.frames = list(self.frames)
         other.in_string, other.is_key, other.grounded = self.in_string, self.is_key, self.grounded
         other.content, other.escape = bytearray(self.content), bytearray(self.escape)
@@ -229,12 +252,18 @@ class JsonCursor:
 
     # -- inside strings -------------------------------------------------------
 
+    def _reject(self) -> None:
+        if self.strict:
+            raise Rejected
+        self.grounded = False
+
     def _string_byte(self, byte: int) -> None:
         if self.escape:
             self.escape.append(byte)
             self._escape_progress()
         elif byte == _BACKSLASH:
             self.escape.append(byte)
+            self._escape_possible()
         elif byte == _QUOTE:
             self._close()
         else:
@@ -246,50 +275,84 @@ class JsonCursor:
             decoded = _SIMPLE_ESCAPES.get(esc[1])
             esc.clear()
             if decoded is None:
-                raise Rejected
+                self._reject()
+                return
             self._content(decoded)
             return
         if len(esc) > 2 and esc[-1] not in _HEX:
-            raise Rejected
+            esc.clear()
+            self._reject()
+            return
         if len(esc) < 6:
+            self._escape_possible()
             return
         code = int(esc[2:6].decode("ascii"), 16)
         esc.clear()
         if 0xD800 <= code < 0xDC00:
             if self.surrogate:
-                raise Rejected
+                self._reject()
             self.surrogate = code
             return
         if 0xDC00 <= code < 0xE000:
             if not self.surrogate:
-                raise Rejected
+                self._reject()
+                return
             code = 0x10000 + ((self.surrogate - 0xD800) << 10) + (code - 0xDC00)
             self.surrogate = 0
         elif self.surrogate:
-            raise Rejected
+            self.surrogate = 0
+            self._reject()
         self._content(chr(code).encode("utf-8"))
+
+    def _escape_possible(self) -> None:
+        """An unfinished escape in a grounded string must be able to end in the text.
+
+        (Checked as it is written: a token that stops inside ``\\u00`` is only
+        allowed when some character of the text, escaped, starts that way.)
+        """
+        if not (self.grounded and self.index is not None):
+            return
+        if self.surrogate:
+            self._reject()  # characters beyond U+FFFF are written as they are
+            return
+        # Printable ASCII is written as it is: ``\\u0041`` for "A" only wastes tokens.
+        chars = {
+            c for c in self.index.next_chars(self.state) if not " " <= c <= "~" or c in _ESCAPED
+        }
+        esc = self.escape
+        if len(esc) == 1:
+            ok = bool(chars)
+        else:
+            digits = esc[2:].decode("ascii").lower()
+            ok = any(ord(c) < 0x10000 and f"{ord(c):04x}".startswith(digits) for c in chars)
+        if not ok:
+            self._reject()
 
     def _content(self, data: bytes) -> None:
         if self.surrogate:
-            raise Rejected
+            self.surrogate = 0
+            self._reject()
         self.length += len(data)
         self.content += data
         if self.grounded and self.index is not None:
             for byte in data:
-                self.state = self.index.step(self.state, byte)
-                if self.state < 0:
-                    raise Rejected
+                state = self.index.step(self.state, byte)
+                if state < 0:
+                    self._reject()
+                    return
+                self.state = state
 
     def _close(self) -> None:
         if self.surrogate:
-            raise Rejected
+            self.surrogate = 0
+            self._reject()
         self.in_string = False
         if self.is_key:
             kind, nodes, _, _, position = self.frames[-1]
             key = self.content.decode("utf-8", "replace")
             self.frames[-1] = (kind, nodes, key, False, position)
         elif self.grounded and self.length == 0:
-            raise Rejected  # an empty value copies nothing: write null, or a passage
+            self._reject()  # an empty value copies nothing: write null, or a passage
 
 
 def _of_kind(nodes: Iterable[Node], kind: str) -> list[Node]:
@@ -325,12 +388,18 @@ class ExtractiveConstraint:
         return True
 
     def accept(self, token: int) -> None:
+        piece = self.pieces[token]
+        trial = self.cursor.clone()
         try:
-            self.cursor.feed(self.pieces[token])
+            trial.feed(piece)
         except Rejected:
             # Only reached when the grammar left no allowed token: follow the
-            # answer anyway (grounding then reports the value).
-            self.cursor.in_string = False
+            # answer anyway, that string unchecked (grounding reports it).
+            self.cursor.strict = False
+            self.cursor.feed(piece)
+            self.cursor.strict = True
+            return
+        self.cursor = trial
 
     def first_bytes(self) -> set[int] | None:
         """The bytes an allowed token may start with, when that is a short list."""
