@@ -99,11 +99,20 @@ def test_grounded_values_copied_from_the_text_pass(answer: str) -> None:
         '{"name": ""}',  # empty copies nothing: write null instead
         '{"name": "Zurich"}',  # the text has Zürich
         '{"name": "Lee.\\nShe"}',  # the escape decodes to a newline that is not there
+        '{"name": "Ann Le"}',  # ends inside the word "Lee"
+        '{"name": "Ann "}',  # trailing whitespace
+        '{"name": " Ann"}',  # leading whitespace
     ],
 )
 def test_invented_values_are_rejected(answer: str) -> None:
     with pytest.raises(Rejected):
         feed(answer)
+
+
+def test_text_without_spaces_is_not_held_back_at_word_ends() -> None:
+    cursor = JsonCursor(schema_view(SCHEMA).root, SubstringIndex(["東京都に住む田中さん"]))
+    cursor.feed('{"name": "東京", "tags": ["田中"]}'.encode())
+    assert not cursor.in_string
 
 
 def test_constraint_asks_about_whole_tokens() -> None:

@@ -16,6 +16,9 @@ the shape of the answer; this is a second, dynamic mask next to it:
   or an ``é`` of the text: the decoded value is an exact substring;
 * :class:`ExtractiveConstraint` -- the two together, asked about whole tokens.
 
+A copied passage may not start or end with whitespace, nor end inside a word
+of the text (``"Oka"`` when the text says ``"Okafor"``; only ASCII letters and
+digits count as word characters, so text without spaces is not held back).
 Nullable fields may still be ``null``; a grounded string may not be empty;
 strings that are not grounded (enums, formats, patterns, ``x-grounding:
 false``) are left to the grammar alone.
@@ -45,7 +48,7 @@ _SIMPLE_ESCAPES = {
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 #: Printable characters that a JSON string can only hold escaped.
 _ESCAPED = frozenset('"\\/')
-_WHITESPACE = frozenset(b" \t\n\r")
+_WHITESPACE = frozenset(b" \t\n\r\f\v")
 
 
 class SubstringIndex:
@@ -57,7 +60,9 @@ class SubstringIndex:
     """
 
     def __init__(self, texts: Iterable[str]) -> None:
-        data = bytes([_SEPARATOR]).join(t.encode("utf-8") for t in texts)
+        # Every document ends with the separator, so "followed by the
+        # separator" means "ends where a document ends".
+        data = b"".join(t.encode("utf-8") + bytes([_SEPARATOR]) for t in texts)
         self.size = len(data)
         self._next: list[dict[int, int]] = [{}]
         self._link: list[int] = [-1]
@@ -121,6 +126,18 @@ class SubstringIndex:
                     if len(data) < 4:
                         stack.append((target, data))
         return found
+
+    def can_end(self, state: int, last: int) -> bool:
+        """Whether a copied passage ending in byte ``last`` at ``state`` ends a word somewhere.
+
+        A passage ending in an ASCII letter or digit must be followed, in one
+        of its occurrences, by something else (or by the end of a document):
+        ``"Oka"`` cannot be closed when the text only has ``"Okafor"``. Text
+        without spaces (CJK) is not held back: only ASCII counts as a word.
+        """
+        if not _is_word_byte(last):
+            return last not in _WHITESPACE
+        return any(not _is_word_byte(b) for b in self._next[state])
 
     def contains(self, data: bytes | str) -> bool:
         """Whether ``data`` occurs in one of the documents."""
@@ -335,6 +352,9 @@ class JsonCursor:
         self.length += len(data)
         self.content += data
         if self.grounded and self.index is not None:
+            if self.length == len(data) and data[0] in _WHITESPACE:
+                self._reject()  # a value does not start with whitespace
+                return
             for byte in data:
                 state = self.index.step(self.state, byte)
                 if state < 0:
@@ -353,6 +373,16 @@ class JsonCursor:
             self.frames[-1] = (kind, nodes, key, False, position)
         elif self.grounded and self.length == 0:
             self._reject()  # an empty value copies nothing: write null, or a passage
+        elif (
+            self.grounded
+            and self.index is not None
+            and not self.index.can_end(self.state, self.content[-1])
+        ):
+            self._reject()  # mid-word, or trailing whitespace
+
+
+def _is_word_byte(byte: int) -> bool:
+    return 0x30 <= byte <= 0x39 or 0x41 <= byte <= 0x5A or 0x61 <= byte <= 0x7A
 
 
 def _of_kind(nodes: Iterable[Node], kind: str) -> list[Node]:
@@ -410,7 +440,7 @@ class ExtractiveConstraint:
         # written escaped (a backslash first); a raw quote closes the string.
         raw = {b for b in self.index.next_bytes(cursor.state) if b >= 0x20}
         allowed = (raw - {_QUOTE}) | {_BACKSLASH}
-        if cursor.length:
+        if cursor.length and self.index.can_end(cursor.state, cursor.content[-1]):
             allowed.add(_QUOTE)
         return allowed
 
