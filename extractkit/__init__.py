@@ -10,19 +10,23 @@ from __future__ import annotations
 from .batch_api import BatchAPI
 from .cache import ResponseCache
 from .decorator import AsyncExtractFunction, ExtractFunction, extract
-from .drivers.batch import ItemResult
+from .drivers.gate import Gate, ThreadGate
+from .drivers.jobs import ItemResult
 from .drivers.stream import Snapshot
 from .errors import (
+    ArgumentsError,
     ConfigurationError,
     ContentFilterError,
     ExtractionError,
     ExtractkitError,
+    FatalError,
     IncompleteOutputError,
     InputError,
     RefusalError,
     SchemaError,
     TemplateError,
 )
+from .eval import EvalReport, evaluate
 from .extractor import AsyncExtractor, Extractor
 from .profiles import Profile, get_profile, register_profile
 from .results import Attempt, Result, Usage
@@ -30,16 +34,20 @@ from .results import Attempt, Result, Usage
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArgumentsError",
     "AsyncExtractFunction",
     "AsyncExtractor",
     "Attempt",
     "BatchAPI",
     "ConfigurationError",
     "ContentFilterError",
+    "EvalReport",
     "ExtractFunction",
     "ExtractionError",
     "ExtractkitError",
     "Extractor",
+    "FatalError",
+    "Gate",
     "IncompleteOutputError",
     "InputError",
     "ItemResult",
@@ -50,8 +58,10 @@ __all__ = [
     "SchemaError",
     "Snapshot",
     "TemplateError",
+    "ThreadGate",
     "Usage",
     "__version__",
+    "evaluate",
     "extract",
     "get_profile",
     "register_profile",

@@ -5,6 +5,8 @@
     extractkit run SCHEMA INPUT... [options]   extract; JSON (one input) or JSON Lines
     extractkit schema SCHEMA...                dry run: the request pieces per schema file
     extractkit prompt SCHEMA INPUT             print the rendered messages
+    extractkit eval SCHEMA DATA.jsonl          score extraction on labelled examples
+    extractkit review RESULTS.jsonl            the HTML review page of a run's records
 
 Exit codes: 0 all ok; 1 an extraction (or an input) failed; 2 usage or
 configuration error.
@@ -27,7 +29,7 @@ from pydantic_core import to_jsonable_python
 from .batch_api import BatchAPI
 from .cache import ResponseCache, request_key
 from .decorator import ExtractFunction
-from .drivers.batch import ItemResult, Tally
+from .drivers.batch import ItemResult
 from .errors import (
     ConfigurationError,
     ExtractionError,
@@ -35,6 +37,7 @@ from .errors import (
     InputError,
     SchemaError,
     TemplateError,
+    is_endpoint_fatal,
 )
 from .extractor import Extractor
 from .loading import InputDoc, SchemaTarget, iter_inputs, load_target
@@ -44,6 +47,7 @@ from .profiles import MODES, profile_names
 from .redact import redact
 from .results import Result
 from .settings import Settings
+from .tally import Tally
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _PROBE_TEXT = "\x00extractkit resume fingerprint\x00"
@@ -84,6 +88,11 @@ def _parser() -> argparse.ArgumentParser:
     endpoint_options(run)
     run.add_argument("--max-retries", type=int, default=None, metavar="N",
                      help="validation re-asks (default 2)")
+    run.add_argument("--transport-retries", type=int, default=None, metavar="N",
+                     help="retries of a request after a 429, 5xx, timeout or dropped connection "
+                          "(default 5)")
+    run.add_argument("--no-coerce", dest="coerce", action="store_false", default=None,
+                     help="strict: no schema-aligned coercion of answers that fail validation")
     run.add_argument("--temperature", type=float, default=None, metavar="T")
     run.add_argument("--max-tokens", type=int, default=None, metavar="N")
     run.add_argument("--output", "-o", metavar="FILE", help="write results here, not stdout")
@@ -98,9 +107,11 @@ def _parser() -> argparse.ArgumentParser:
                      "prompt and model; redo the others (earlier records are kept)")
     run.add_argument("--overwrite", action="store_true",
                      help="replace an --output file that already holds results")
-    run.add_argument("--cache", nargs="?", const="", default=None, metavar="PATH",
+    run.add_argument("--cache", action="store_true",
                      help="answer repeated requests from a response cache on disk "
-                     "(PATH default: ~/.cache/extractkit/responses.sqlite)")
+                     "(default file: ~/.cache/extractkit/responses.sqlite)")
+    run.add_argument("--cache-path", metavar="PATH",
+                     help="the response cache file (implies --cache)")
     run.add_argument("--batch-api", action="store_true",
                      help="send the requests through the provider's Batch API (half price, "
                      "answers within 24 h); answers needing a re-ask are re-asked online")
@@ -109,6 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--price-table", metavar="FILE",
                      help='JSON prices per million tokens, {"MODEL": {"input": $, "output": $}}, '
                      "for the cost in the summary")
+    from .review.cli import add_run_options
+
+    add_run_options(run)  # --keep-text, --html: the review page (extractkit/review/cli.py)
 
     schema = sub.add_parser("schema", help="dry run: the request pieces a schema compiles to")
     schema.add_argument("schemas", metavar="SCHEMA", nargs="+",
@@ -122,6 +136,12 @@ def _parser() -> argparse.ArgumentParser:
     prompt.add_argument("input", metavar="INPUT")
     endpoint_options(prompt)
     prompt.add_argument("--json", action="store_true", help="print the whole request as JSON")
+
+    from .eval.cli import add_eval_parser
+    from .review.cli import add_review_parser
+
+    add_eval_parser(sub, endpoint_options)  # extractkit eval
+    add_review_parser(sub)  # extractkit review
     return parser
 
 
@@ -139,7 +159,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.prompt:
         out["prompt"] = Path(args.prompt) if Path(args.prompt).is_file() else args.prompt
-    for name in ("max_retries", "temperature", "max_tokens"):
+    for name in ("max_retries", "transport_retries", "temperature", "max_tokens", "coerce"):
         value = getattr(args, name, None)
         if value is not None:
             out[name] = value
@@ -206,6 +226,11 @@ def _jsonable(value: Any) -> Any:
     return to_jsonable_python(value)
 
 
+def _named(name: str, text: str) -> str:
+    """``name: text``, naming the input once (input errors already start with it)."""
+    return text if text.startswith(f"{name}:") else f"{name}: {text}"
+
+
 def _error_text(exc: BaseException) -> str:
     return redact(str(exc) or type(exc).__name__)
 
@@ -220,12 +245,37 @@ def _report_attempts(exc: ExtractionError, err: IO[str]) -> None:
             print(redact(f"    error: {error}"), file=err)
 
 
-def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str]) -> dict[str, Any]:
+def _report_coercions(name: str, result: Result[Any], err: IO[str]) -> None:
+    """``-v``: the schema-aligned coercions that made a valid answer (extractkit.coerce)."""
+    for note in result.coercions:
+        print(f"extractkit: {name}: {note}", file=err)
+
+
+def _cache(args: argparse.Namespace) -> ResponseCache | None:
+    if not (args.cache or args.cache_path):
+        return None
+    return ResponseCache(args.cache_path or None)
+
+
+def _one_result(runner: Runner, doc: InputDoc, cache: ResponseCache | None) -> Result[Any]:
+    if cache is None:
+        assert doc.text is not None
+        return runner.result(doc.text)
+    # the batch driver is what applies a cache: run it over the one input
+    item = next(iter(runner.map(iter([(doc.id, doc.text)]), concurrency=1, cache=cache)))
+    if item.error is not None:
+        raise item.error
+    assert item.result is not None
+    return item.result
+
+
+def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str],
+            cache: ResponseCache | None = None) -> dict[str, Any]:
     if doc.error is not None:
         return {"input": doc.id, "ok": False, "error": _error_text(doc.error)}
     assert doc.text is not None
     try:
-        result = runner.result(doc.text)
+        result = _one_result(runner, doc, cache)
     except (TemplateError, ConfigurationError, SchemaError):
         raise  # configuration: stops the whole run with exit code 2
     except ExtractionError as exc:
@@ -235,6 +285,8 @@ def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str]) -> dict[
         return {"input": doc.id, "ok": False, "error": _error_text(exc)}
     except Exception as exc:  # endpoint errors (401, 404...) and the like
         return {"input": doc.id, "ok": False, "error": f"{type(exc).__name__}: {_error_text(exc)}"}
+    if verbose:
+        _report_coercions(doc.id, result, err)
     return {
         "input": doc.id,
         "ok": True,
@@ -261,7 +313,8 @@ def cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         raise UsageError("--resume and --overwrite exclude each other")
     if args.output:
         check_writable(Path(args.output))
-    if args.stream or (len(head) == 1 and not (args.resume or args.batch_api)):
+    records_wanted = args.resume or args.batch_api or args.keep_text or args.html
+    if args.stream or (len(head) == 1 and not records_wanted):
         return _run_each([*head, *docs], runner, args, out, err)
     return _run_batch(itertools.chain(head, docs), runner, args, out, err)
 
@@ -276,11 +329,16 @@ def _run_each(
     try:
         if args.stream:
             return _run_stream(docs, runner, sink, err)
-        record = _record(docs[0], runner, args.verbose, err)
+        cache = _cache(args)
+        try:
+            record = _record(docs[0], runner, args.verbose, err, cache)
+        finally:
+            if cache is not None:
+                cache.close()
         if record["ok"]:
             sink.write(json.dumps(record["value"], indent=2, ensure_ascii=False) + "\n")
             return EXIT_OK
-        print(f"extractkit: {record['input']}: {record['error']}", file=err)
+        print(f"extractkit: {_named(record['input'], record['error'])}", file=err)
         return EXIT_FAILED
     finally:
         if sink is not out:
@@ -302,7 +360,7 @@ def _run_stream(
     for doc in docs:
         if doc.error is not None:
             failed += 1
-            print(f"extractkit: {doc.id}: {_error_text(doc.error)}", file=err)
+            print(f"extractkit: {_named(doc.id, _error_text(doc.error))}", file=err)
             continue
         assert doc.text is not None
         last_at, last_attempt = float("-inf"), 0
@@ -325,7 +383,7 @@ def _run_stream(
             raise  # configuration: stops the whole run with exit code 2
         except ExtractionError as exc:
             failed += 1
-            print(f"extractkit: {doc.id}: {_error_text(exc)}", file=err)
+            print(f"extractkit: {_named(doc.id, _error_text(exc))}", file=err)
         except Exception as exc:  # endpoint errors (401, 404...) and the like
             failed += 1
             print(f"extractkit: {doc.id}: {type(exc).__name__}: {_error_text(exc)}", file=err)
@@ -345,25 +403,43 @@ def _run_batch(
     prices = PriceTable.load(args.price_table) if args.price_table else PriceTable()
     settings = runner.settings
     tally = Tally(prices, model=_model_name(settings), local=settings.uses_local())
-    inputs = _inputs_to_do(docs, done, tally)
-    cache = ResponseCache(args.cache or None) if args.cache is not None else None
+    from .review.cli import RunPage
+
+    page = RunPage(args)
+    inputs = page.inputs(_inputs_to_do(docs, done, tally))
+    cache = _cache(args)
     progress = _BatchProgress(tally, err)
     options: dict[str, Any] = {"concurrency": args.concurrency, "cache": cache}
     if args.batch_api:
         options["batch_api"] = BatchAPI(poll_interval=args.poll_interval,
                                         on_status=progress.batch_status)
+    stopped: BaseException | None = None
     try:
         for item in runner.map(inputs, **options):
-            records.write(_item_record(item, fingerprint))
+            records.write(page.record(_item_record(item, fingerprint), item))
             tally.add(item)
             if not item.ok:
                 progress.failure(item, args.verbose)
+            elif args.verbose and item.result is not None and item.result.coercions:
+                buffer = io.StringIO()
+                _report_coercions(item.id, item.result, buffer)
+                progress.note(buffer.getvalue().rstrip("\n"))
             progress.update()
+    except Exception as exc:
+        if not is_endpoint_fatal(exc):
+            raise
+        stopped = exc  # every further request would fail the same way
     finally:
         progress.stop()
         records.close()
         if cache is not None:
             cache.close()
+    page.finish(err)
+    if stopped is not None:
+        resumable = " (rerun with --resume to do the rest)" if args.output else ""
+        print(f"extractkit: stopped: {_failure_text(stopped)}{resumable}", file=err)
+        print(f"extractkit: {tally.summary()}", file=err)
+        return EXIT_FAILED
     print(f"extractkit: {tally.summary()}", file=err)
     return EXIT_FAILED if tally.failed else EXIT_OK
 
@@ -434,7 +510,7 @@ class _BatchProgress:
 
     def failure(self, item: ItemResult[Any], verbose: bool) -> None:
         assert item.error is not None
-        self.note(f"extractkit: {item.id}: {_failure_text(item.error)}")
+        self.note(f"extractkit: {_named(item.id, _failure_text(item.error))}")
         if verbose and isinstance(item.error, ExtractionError):
             buffer = io.StringIO()
             _report_attempts(item.error, buffer)
@@ -472,7 +548,7 @@ def cmd_schema(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from .profiles import get_profile
 
     profile = get_profile(args.endpoint)
-    failed = 0
+    failed = schema_errors = 0
     for spec in _schema_files(args.schemas):
         try:
             target = load_target(spec)
@@ -491,8 +567,12 @@ def cmd_schema(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 ]
         except ExtractkitError as exc:
             failed += 1
+            # a place in the schema is wrong (a bad $ref, an invalid keyword): exit 2
+            schema_errors += isinstance(exc, SchemaError) and exc.pointer is not None
             record = {"file": spec, "ok": False, "error": _error_text(exc)}
         out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    if schema_errors:
+        return EXIT_USAGE
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -538,7 +618,8 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None,
         return int(exc.code or 0)
     commands = {"run": cmd_run, "schema": cmd_schema, "prompt": cmd_prompt}
     try:
-        return commands[args.command](args, out, err)
+        handler = commands.get(args.command) or args.handler  # eval, review: their own modules
+        return handler(args, out, err)
     except InputError as exc:
         print(f"extractkit: {exc}", file=err)
         return EXIT_FAILED

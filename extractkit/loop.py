@@ -13,7 +13,9 @@ the embedded model), and hands back the response::
 
 Per response: read the raw text (content or tool-call arguments), parse it
 (with local syntax repair), decode the wire shape back to the original
-shape, validate against the validator of record. Then one of:
+shape, validate against the validator of record; an answer that fails gets
+the schema-aligned coercions of :mod:`extractkit.coerce` (unless
+``coerce=False``), kept only when the coerced answer validates. Then one of:
 
 * a valid choice → :class:`~extractkit.results.Result`;
 * every choice refused → :class:`~extractkit.errors.RefusalError`;
@@ -23,6 +25,12 @@ shape, validate against the validator of record. Then one of:
   last failed answer and its errors (only the last one: the prompt does not
   grow with every retry);
 * none left → :class:`~extractkit.errors.ExtractionError` with every attempt.
+
+Transport failures are not the loop's business, but their budget travels
+with the extraction: :attr:`Extraction.transport` is its
+:class:`~extractkit.retry.TransportRetry` (``transport_retries``), which
+every driver asks how long to wait after a failure, and whose count ends up
+in :attr:`Result.transport_retries <extractkit.results.Result.transport_retries>`.
 """
 
 from __future__ import annotations
@@ -33,11 +41,13 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
+from .coerce import coerce_reply
 from .errors import ContentFilterError, ExtractionError, IncompleteOutputError, RefusalError
 from .modes import Plan, UnreadableAnswer
 from .redact import install_log_filter
-from .repair import parse_reply
+from .repair import FIX_SURROUNDING_TEXT, parse_reply
 from .results import Attempt, Result, Usage
+from .retry import TransportRetry
 from .schema import Invalid
 
 T = TypeVar("T")
@@ -47,13 +57,16 @@ install_log_filter(log)
 Feedback = Callable[[list[str], Attempt], str]
 
 
-def default_feedback(errors: list[str], attempt: Attempt) -> str:
-    lines = "\n".join(f"- {e}" for e in errors)
-    return (
-        "Your previous answer was not valid:\n"
-        f"{lines}\n"
-        "Answer again with the corrected JSON only, keeping the values that were right."
-    )
+def _template_feedback(plan: Plan) -> Feedback:
+    """The default re-ask message: ``prompts/reask.j2``, the one source of its wording."""
+    from .prompts import get_prompts
+
+    prompts = get_prompts()
+
+    def feedback(errors: list[str], attempt: Attempt) -> str:
+        return prompts.feedback(plan, errors, attempt)
+
+    return feedback
 
 
 class Extraction(Generic[T]):
@@ -61,6 +74,7 @@ class Extraction(Generic[T]):
 
     __slots__ = (
         "_base",
+        "_coerce",
         "_context",
         "_feedback",
         "_messages",
@@ -68,7 +82,7 @@ class Extraction(Generic[T]):
         "_tail",
         "attempts",
         "plan",
-        "transport_retries",
+        "transport",
         "usage",
     )
 
@@ -82,8 +96,11 @@ class Extraction(Generic[T]):
         max_retries: int = 2,
         context: Any = None,
         feedback: Feedback | None = None,
+        transport: TransportRetry | None = None,
+        coerce: bool = True,
     ) -> None:
         self.plan = plan
+        self._coerce = coerce
         base: dict[str, Any] = {"model": model}
         if params:
             base.update(params)
@@ -93,10 +110,11 @@ class Extraction(Generic[T]):
         self._tail: list[dict[str, Any]] = []
         self._reasks_left = max_retries
         self._context = context
-        self._feedback = feedback or default_feedback
+        self._feedback = feedback or _template_feedback(plan)
         self.attempts: list[Attempt] = []
         self.usage = Usage()
-        self.transport_retries = 0
+        #: the transport retry budget of this extraction (drivers ask it after a failure)
+        self.transport = transport if transport is not None else TransportRetry()
 
     # -- requests -------------------------------------------------------------
 
@@ -108,6 +126,11 @@ class Extraction(Generic[T]):
     @property
     def reasks_left(self) -> int:
         return self._reasks_left
+
+    @property
+    def transport_retries(self) -> int:
+        """Requests retried so far after a transport failure."""
+        return self.transport.failures
 
     @property
     def context(self) -> Any:
@@ -218,7 +241,34 @@ class Extraction(Generic[T]):
                     attempt.errors = exc.errors
                 except Exception as exc:  # a validator raising something odd
                     attempt.errors = [f"(root): {type(exc).__name__}: {exc}"]
+                if self._coerce and attempt.errors:
+                    self._coerce_answer(attempt, raw, data)
+                elif self._coerce and FIX_SURROUNDING_TEXT in fixes:
+                    self._check_other_documents(attempt, raw, data)
         return _finish_rules(attempt, finish_reason)
+
+    def _coerce_answer(self, attempt: Attempt, raw: str, data: Any) -> None:
+        """Schema-aligned coercions (see :mod:`extractkit.coerce`); kept only if valid."""
+        source = self.plan.compiled.source
+        context = self._context
+        coerced = coerce_reply(raw, data, source, lambda d: source.validate(d, context),
+                               decode=self.plan.compiled.decode)
+        if coerced.ok:
+            attempt.value = coerced.value
+            attempt.errors = []
+            attempt.repairs = (*attempt.repairs, *coerced.notes)
+        elif coerced.rejected:
+            attempt.errors = [*attempt.errors, f"(root): not coerced: {coerced.rejected}"]
+
+    def _check_other_documents(self, attempt: Attempt, raw: str, data: Any) -> None:
+        """A reply with prose around its JSON may hold other documents: two that
+        validate to different values make the answer ambiguous (re-ask)."""
+        coerced = coerce_reply(raw, data, self.plan.compiled.source,
+                               lambda d: self.plan.compiled.source.validate(d, self._context),
+                               decode=self.plan.compiled.decode)
+        if not coerced.ok and coerced.rejected:
+            attempt.value = None
+            attempt.errors = [f"(root): not accepted: {coerced.rejected}"]
 
     def _after_failure(
         self, attempt: Attempt, *, choices: list[Any], response: Any

@@ -21,7 +21,8 @@ When a stream ends, the chunks are put together into a ``ChatCompletion``
 A re-ask streams again and ``attempt`` goes up by one.
 
 Transport failures (429, 5xx, timeouts, a connection cut mid-stream) are
-retried with :class:`~extractkit.retry.TransportRetry`; the stream starts
+retried within the extraction's ``transport_retries`` budget (the same
+:class:`~extractkit.drivers.send.Sending` bookkeeping as every driver); the stream starts
 over from nothing with the same ``attempt`` and ``restarts`` up by one, so a
 consumer acting on partial values can tell. A stream that ends quietly
 without a ``finish_reason`` (a cut the HTTP layer did not notice) counts as a
@@ -33,15 +34,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import re
 import time
 import typing
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-import httpx2
-import openai
 from openai.types.chat import ChatCompletion
 from openai.types.chat.chat_completion import Choice
 from openai.types.chat.chat_completion_message import ChatCompletionMessage
@@ -53,12 +51,13 @@ from openai.types.completion_usage import CompletionUsage
 from pydantic import TypeAdapter, ValidationError
 
 from ..errors import IncompleteOutputError
+from ..jsontext import OPENER, fence_body
 from ..loop import Extraction
 from ..modes import Plan, UnreadableAnswer
 from ..partial import ANY, JsonStream, Shape, Unwrap, ValidatedList, build, shape_for
 from ..results import Result, Usage
-from ..retry import TransportRetry
 from ..schema.source import WRAP_KEY, SchemaSource
+from .send import Sending
 
 T = TypeVar("T")
 
@@ -136,11 +135,12 @@ def root_shape(source: SchemaSource, context: Any = None) -> Shape:
 
 # --------------------------------------------------------------------------- text → values
 
-_OPENER = re.compile(r"[\[{]")
-
-
 class _Opening:
-    """Finds where the JSON starts: the first ``{``/``[`` (after the opening fence if fenced)."""
+    """Finds where the JSON starts: the first ``{``/``[`` (after the opening fence if fenced).
+
+    What counts as a JSON fence is :func:`extractkit.jsontext.fence_body`, the
+    rule the repairer applies to the finished answer.
+    """
 
     def __init__(self, fenced: bool) -> None:
         self.fenced = fenced
@@ -169,7 +169,7 @@ class _Opening:
             if self._body is None:
                 return None
             self._scanned = self._body
-        match = _OPENER.search(buf, self._scanned)
+        match = OPENER.search(buf, self._scanned)
         if match is None:
             self._scanned = len(buf)
             return None
@@ -180,15 +180,18 @@ class _Opening:
         stripped = buf.lstrip()
         if stripped[:1] in ("{", "["):
             return len(buf) - len(stripped)
-        fence = buf.find("```", self._fence_from)
-        if fence == -1:
-            self._fence_from = max(0, len(buf) - 2)
-            return None
-        end_of_line = buf.find("\n", fence)
-        if end_of_line == -1:
-            self._fence_from = fence
-            return None
-        return end_of_line
+        while True:
+            fence = buf.find("```", self._fence_from)
+            if fence == -1:
+                self._fence_from = max(0, len(buf) - 2)
+                return None
+            if buf.find("\n", fence) == -1:
+                self._fence_from = fence  # its info word may not be complete yet
+                return None
+            body = fence_body(buf, fence)
+            if body is not None:
+                return body
+            self._fence_from = fence + 3  # not a JSON fence (```python, mid-line)
 
 
 class _View:
@@ -423,14 +426,7 @@ def _construct(data: dict[str, Any]) -> ChatCompletion:
 # --------------------------------------------------------------------------- the session
 
 
-class _CutStream(openai.APIConnectionError):
-    """A stream that ended without ``finish_reason``: retried like a dropped connection."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            message="the stream ended before the model finished (no finish_reason)",
-            request=httpx2.Request("POST", "https://stream.invalid/chat/completions"),
-        )
+_CUT = "the stream ended before the model finished (no finish_reason)"
 
 
 @dataclass(frozen=True)
@@ -445,12 +441,13 @@ class StreamSession:
 
     Per stream: :meth:`begin` (the request), :meth:`feed` each chunk (a
     partial :class:`Snapshot` or ``None``), then :meth:`end` -- or
-    :meth:`failed` when the transport raised.
+    :meth:`failed` when the transport raised. Transport retries use the
+    extraction's own budget (``extraction.transport``), like every driver.
     """
 
-    def __init__(self, extraction: Extraction[Any], retry: TransportRetry | None = None) -> None:
+    def __init__(self, extraction: Extraction[Any]) -> None:
         self.extraction = extraction
-        self.retry = retry or TransportRetry()
+        self._sending = Sending(extraction.transport)
         self.attempt = 1
         self.restarts = 0
         plan = extraction.plan
@@ -475,7 +472,9 @@ class StreamSession:
 
     def failed(self, exc: BaseException) -> float | None:
         """The transport raised: seconds to wait before starting over, or ``None`` (re-raise)."""
-        delay = self.retry.delay_for(exc)
+        return self._restart(self._sending.failed(exc))
+
+    def _restart(self, delay: float | None) -> float | None:
         if delay is not None:
             self.restarts += 1
         return delay
@@ -485,7 +484,6 @@ class StreamSession:
         completion = self._acc.completion()
         if not self._acc.finished:
             return self._cut(completion)
-        self.extraction.transport_retries = self.retry.failures
         result = self.extraction.receive(completion)
         if result is None:
             self.attempt += 1
@@ -493,8 +491,7 @@ class StreamSession:
         return Snapshot(result.value, True, self.attempt, self.restarts, result)
 
     def _cut(self, completion: ChatCompletion) -> _Again:
-        cut = _CutStream()
-        delay = self.failed(cut)
+        delay = self._restart(self._sending.cut())
         if delay is not None:
             return _Again(delay)
         ex = self.extraction
@@ -504,13 +501,13 @@ class StreamSession:
         except UnreadableAnswer:
             raw = None
         attempt = ex.check_text(raw, None, Usage.from_response(completion.usage), completion)
-        attempt.errors = [f"(stream): {cut.message}", *attempt.errors]
+        attempt.errors = [f"(stream): {_CUT}", *attempt.errors]
         raise IncompleteOutputError(
-            f"{cut.message} after {self.retry.failures + 1} tries; the connection was cut "
+            f"{_CUT} after {ex.transport.failures + 1} tries; the connection was cut "
             "before the answer was complete",
             attempts=[*ex.attempts, attempt],
             response=completion,
-        ) from cut
+        )
 
 
 # --------------------------------------------------------------------------- drivers
@@ -562,16 +559,14 @@ class _Pull:
             await aclose()
 
 
-def stream_sync(
-    backend: Any, extraction: Extraction[Any], retry: TransportRetry | None = None
-) -> Iterator[Snapshot[Any]]:
+def stream_sync(backend: Any, extraction: Extraction[Any]) -> Iterator[Snapshot[Any]]:
     """Drive ``extraction`` over ``backend.stream``, yielding :class:`Snapshot` objects.
 
     Raises what :func:`extractkit.drivers.sync.run` raises (plus
     :class:`~extractkit.errors.IncompleteOutputError` for a stream cut too often).
     Closing the generator early closes the HTTP stream.
     """
-    session = StreamSession(extraction, retry)
+    session = StreamSession(extraction)
     while True:
         pull = _Pull(backend, session.begin())
         try:
@@ -595,11 +590,9 @@ def stream_sync(
             time.sleep(outcome.delay)
 
 
-async def stream_async(
-    backend: Any, extraction: Extraction[Any], retry: TransportRetry | None = None
-) -> AsyncIterator[Snapshot[Any]]:
+async def stream_async(backend: Any, extraction: Extraction[Any]) -> AsyncIterator[Snapshot[Any]]:
     """The async twin of :func:`stream_sync` (an async generator)."""
-    session = StreamSession(extraction, retry)
+    session = StreamSession(extraction)
     while True:
         pull = _Pull(backend, session.begin())
         try:
