@@ -8,8 +8,9 @@ this project, schema in ``bench/data/messages.py``) through
 * **on** -- extractive decoding: every grounded string (free-form strings
   here: name, email, phone, city, company, date) can only be a substring of
   the message. Through ``grounding="require"`` when the installed extractkit
-  has it, else by handing the backend the document directly
-  (``extra_body={"extractkit_documents": [text]}``, the same request field).
+  has it, and in any case by handing the backend the document
+  (``extra_body={"extractkit_documents": [text]}``, the request field the
+  loop fills in with ``require``).
 
 Usage::
 
@@ -101,15 +102,18 @@ def extractors(text: str) -> dict[str, Any]:
     """The two contenders for one message: ``off`` and ``on``."""
     from extractkit import Extractor
 
+    documents = {"extractkit_documents": [text]}
     try:
+        # The loop fills in the documents itself with grounding="require"; passing
+        # them too keeps the run extractive whichever side has landed.
         return {
             "off": Extractor(local=True, grounding="check"),
-            "on": Extractor(local=True, grounding="require"),
+            "on": Extractor(local=True, grounding="require", extra_body=documents),
         }
     except Exception:  # this extractkit has no grounding= yet: drive the backend field
         return {
             "off": Extractor(local=True),
-            "on": Extractor(local=True, extra_body={"extractkit_documents": [text]}),
+            "on": Extractor(local=True, extra_body=documents),
         }
 
 
