@@ -40,7 +40,7 @@ from .errors import (
     is_endpoint_fatal,
 )
 from .extractor import Extractor
-from .loading import InputDoc, SchemaTarget, iter_inputs, load_target
+from .loading import InputDoc, SchemaTarget, iter_inputs, load_target, user_facing
 from .output import OutputError, RecordsFile, StdoutRecords, check_writable, refuse_to_replace
 from .pricing import PriceTable
 from .profiles import MODES, profile_names
@@ -253,7 +253,7 @@ def _named(name: str, text: str) -> str:
 
 
 def _error_text(exc: BaseException) -> str:
-    return redact(str(exc) or type(exc).__name__)
+    return user_facing(redact(str(exc) or type(exc).__name__))
 
 
 def _report_attempts(exc: ExtractionError, err: IO[str]) -> None:
@@ -647,13 +647,13 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None,
         handler = commands.get(args.command) or args.handler  # eval, review: their own modules
         return handler(args, out, err)
     except InputError as exc:
-        print(f"extractkit: {exc}", file=err)
+        print(f"extractkit: {user_facing(str(exc))}", file=err)
         return EXIT_FAILED
     except (UsageError, OutputError, ConfigurationError, SchemaError, TemplateError) as exc:
-        print(f"extractkit: error: {exc}", file=err)
+        print(f"extractkit: error: {user_facing(str(exc))}", file=err)
         return EXIT_USAGE
     except ExtractkitError as exc:
-        print(f"extractkit: {exc}", file=err)
+        print(f"extractkit: {user_facing(str(exc))}", file=err)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("extractkit: interrupted", file=err)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import json
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,15 @@ class SchemaTarget:
     function: ExtractFunction[..., Any] | None = None
 
 
+_INTERNAL_NAME = re.compile(r"_extractkit_schema_\d+_\w*?\.(?=\w)|_extractkit_schema_\d+_\w+")
+
+
+def user_facing(text: str) -> str:
+    """``text`` without the internal module names schema files are imported under
+    (``<class '_extractkit_schema_0_person.Person'>`` → ``<class 'Person'>``)."""
+    return _INTERNAL_NAME.sub("", text)
+
+
 def _import_file(path: Path) -> Any:
     module_name = f"_extractkit_schema_{next(_module_ids)}_{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -58,7 +68,8 @@ def _import_file(path: Path) -> Any:
     except Exception as exc:
         sys.modules.pop(module_name, None)
         raise SchemaError(
-            f"importing the schema file failed: {type(exc).__name__}: {exc}", source=str(path)
+            f"importing the schema file failed: {type(exc).__name__}: {user_facing(str(exc))}",
+            source=str(path),
         ) from None
     return module
 
@@ -80,11 +91,20 @@ def _candidates(module: Any) -> tuple[dict[str, type[BaseModel]], dict[str, Any]
     return models, functions
 
 
-def _roots(models: dict[str, type[BaseModel]]) -> list[str]:
+def _json_schema(model: type[BaseModel], file: str) -> dict[str, Any]:
+    """``model``'s JSON Schema, or a :class:`SchemaError` naming the file and the model."""
+    try:
+        return model.model_json_schema()
+    except Exception as exc:  # e.g. PydanticUserError: a forward reference never defined
+        message = user_facing(str(exc)).split("\n\n")[0]  # drop pydantic's help link
+        raise SchemaError(f"model {model.__name__}: {message}", source=file) from None
+
+
+def _roots(models: dict[str, type[BaseModel]], file: str) -> list[str]:
     """Models no other model in the file refers to (the likely extraction targets)."""
     referenced: set[str] = set()
     for model in models.values():
-        defs = model.model_json_schema().get("$defs", {})
+        defs = _json_schema(model, file).get("$defs", {})
         referenced.update(name for name in defs if name != model.__name__)
     return [name for name, model in models.items() if model.__name__ not in referenced]
 
@@ -116,14 +136,14 @@ def load_target(spec: str) -> SchemaTarget:
         fn_name, fn = next(iter(functions.items()))
         return SchemaTarget(file, fn_name, function=fn)
     if not functions:
-        roots = _roots(models)
+        roots = _roots(models, file)
         if len(roots) == 1:
             return SchemaTarget(file, roots[0], schema=models[roots[0]])
         if not models:
             raise SchemaError(
                 "no Pydantic model or @extract function defined in this file", source=file
             )
-    found = ", ".join(sorted([*functions, *(_roots(models) or models)]))
+    found = ", ".join(sorted([*functions, *(_roots(models, file) or models)]))
     raise SchemaError(
         f"several candidates ({found}); pick one with {file}:NAME", source=file
     )

@@ -100,3 +100,39 @@ def test_prompt_on_a_directory_renders_its_first_document(no_endpoint, tmp_path)
     (tmp_path / "empty").mkdir()
     code, _, err = _run("prompt", str(ROOT / "schemas/person.py"), str(tmp_path / "empty"))
     assert code == 2 and "no input documents found in" in err
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("class Q:\n    pass\n\nraise TypeError(Q)\n", "TypeError: <class 'Q'>"),
+        (
+            "from __future__ import annotations\nfrom pydantic import BaseModel\n\n"
+            "class P(BaseModel):\n    other: Undefinedthing\n",
+            "model P: `P` is not fully defined; you should define `Undefinedthing`",
+        ),
+        (
+            'from extractkit import extract\n\n@extract\ndef p(text: str) -> str:\n'
+            '    """{{ role }} {{ text }}"""\n',
+            "template docstring of p: variable 'role' is undefined",
+        ),
+    ],
+    ids=["import-error", "undefined-forward-ref", "template-variable"],
+)
+def test_errors_never_name_internal_module_names(no_endpoint, tmp_path, source, expected):
+    schema = tmp_path / "undef.py"
+    schema.write_text(source, encoding="utf-8")
+    code, out, err = _run("prompt", str(schema), str(ROOT / "schemas/inputs/person.txt"))
+    assert code == 2, out + err
+    assert expected in err and "_extractkit_schema" not in err
+    assert "Traceback" not in err
+
+
+def test_a_json_schema_error_names_what_the_user_wrote(no_endpoint, tmp_path):
+    schema = tmp_path / "bad.json"
+    schema.write_text('{"type": "object", "properties": {"age": {"type": "int"}}}')
+    code, out, err = _run("schema", str(schema))
+    assert code != 0
+    assert "at /properties/age, keyword 'type'" in out + err
+    assert "'int' is not one of ['array', 'boolean', 'integer'" in out + err
+    assert "anyOf" not in out + err and "given schemas" not in out + err

@@ -235,20 +235,38 @@ def _rewrite_root_refs(node: Any) -> Any:
     return node
 
 
+def _meta_schema_problem(cls: Any, document: dict[str, Any]) -> tuple[str, str, str | None] | None:
+    """The most telling meta-schema error, as (message, pointer, keyword) in the user's terms.
+
+    The meta-schema's own ``anyOf``/``$ref`` structure is never named: the error
+    descends to the best match inside it (``best_match``), and the place is the
+    user's schema node (``/properties/age``) with the keyword the user wrote
+    there (``type``).
+    """
+    best = jsonschema.exceptions.best_match(cls(cls.META_SCHEMA).iter_errors(document))
+    if best is None:
+        return None
+    while best.context:
+        best = jsonschema.exceptions.best_match(best.context)
+    path = list(best.absolute_path)
+    while path and not isinstance(path[-1], str):
+        path.pop()  # an item of a keyword's array value: blame the keyword
+    keyword = str(path.pop()) if path else None
+    pointer = "".join(f"/{part}" for part in path)
+    return best.message, pointer, keyword
+
+
 def from_document(document: dict[str, Any], *, origin: str = "<schema>") -> SchemaSource:
     """A JSON Schema document; checked against its meta-schema first."""
     if not isinstance(document, dict):
         raise SchemaError("a JSON Schema document must be a JSON object", source=origin)
     cls = jsonschema.validators.validator_for(document, default=jsonschema.Draft202012Validator)
-    try:
-        cls.check_schema(document)
-    except jsonschema.SchemaError as exc:
-        pointer = "/" + "/".join(str(p) for p in exc.absolute_path) if exc.absolute_path else ""
+    problem = _meta_schema_problem(cls, document)
+    if problem is not None:
+        message, pointer, keyword = problem
         raise SchemaError(
-            f"invalid JSON Schema: {exc.message}", pointer=pointer,
-            keyword=exc.validator if isinstance(exc.validator, str) else None,
-            source=origin,
-        ) from None
+            f"invalid JSON Schema: {message}", pointer=pointer, keyword=keyword, source=origin
+        )
     check_references(document, origin)
     document = copy.deepcopy(document)
     validator = cls(document, format_checker=cls.FORMAT_CHECKER)
