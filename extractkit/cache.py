@@ -244,19 +244,28 @@ class AsyncCachedBackend(_Cached):
 
 
 def cached(
-    backend: Any, cache: ResponseCache | str | Path | None = None
+    backend: Any, cache: ResponseCache | str | Path | None = None, *, endpoint: Any = None
 ) -> CachedBackend | AsyncCachedBackend:
-    """Wrap a backend, or an ``OpenAI`` / ``AsyncOpenAI`` client, with a response cache."""
+    """Wrap a backend, or an ``OpenAI`` / ``AsyncOpenAI`` client, with a response cache.
+
+    ``endpoint`` (a profile name or :class:`~extractkit.profiles.Profile`) says
+    what a client's server accepts, as ``Extractor(endpoint=...)`` does; without
+    it the profile is guessed from the client's base URL (a backend keeps its own).
+    """
     if isinstance(backend, (CachedBackend, AsyncCachedBackend)):
         return backend
     if isinstance(backend, openai.AsyncOpenAI):
         from .backends import AsyncOpenAIBackend
 
-        backend = AsyncOpenAIBackend(backend)
+        backend = AsyncOpenAIBackend(backend, profile=endpoint)
     elif isinstance(backend, openai.OpenAI):
         from .backends import OpenAIBackend
 
-        backend = OpenAIBackend(backend)
-    if inspect.iscoroutinefunction(backend.complete):
-        return AsyncCachedBackend(backend, cache)
-    return CachedBackend(backend, cache)
+        backend = OpenAIBackend(backend, profile=endpoint)
+    wrapped = (AsyncCachedBackend if inspect.iscoroutinefunction(backend.complete)
+               else CachedBackend)(backend, cache)
+    if endpoint is not None:
+        from .profiles import get_profile
+
+        wrapped.profile = get_profile(endpoint)
+    return wrapped

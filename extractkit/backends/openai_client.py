@@ -10,6 +10,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from ..profiles import Profile, get_profile, profile_for_base_url
 from ..redact import register_secret
+from .rejected import raise_if_rejected
 
 _STREAM_OPTIONS = {"include_usage": True}
 
@@ -48,10 +49,18 @@ class OpenAIBackend:
         self._create = client.with_options(max_retries=0).chat.completions.create
 
     def complete(self, request: dict[str, Any]) -> ChatCompletion:
-        return self._create(**request)  # type: ignore[no-any-return]
+        try:
+            return self._create(**request)  # type: ignore[no-any-return]
+        except openai.APIStatusError as exc:
+            raise_if_rejected(exc, request, self.profile)
+            raise
 
     def stream(self, request: dict[str, Any]) -> Iterator[ChatCompletionChunk]:
-        stream = self._create(**request, stream=True, stream_options=_STREAM_OPTIONS)  # type: ignore[call-overload]
+        try:
+            stream = self._create(**request, stream=True, stream_options=_STREAM_OPTIONS)  # type: ignore[call-overload]
+        except openai.APIStatusError as exc:
+            raise_if_rejected(exc, request, self.profile)
+            raise
         with stream:
             yield from stream
 
@@ -74,10 +83,18 @@ class AsyncOpenAIBackend:
         self._create = client.with_options(max_retries=0).chat.completions.create
 
     async def complete(self, request: dict[str, Any]) -> ChatCompletion:
-        return await self._create(**request)  # type: ignore[no-any-return]
+        try:
+            return await self._create(**request)  # type: ignore[no-any-return]
+        except openai.APIStatusError as exc:
+            raise_if_rejected(exc, request, self.profile)
+            raise
 
     async def stream(self, request: dict[str, Any]) -> AsyncIterator[ChatCompletionChunk]:
-        stream = await self._create(**request, stream=True, stream_options=_STREAM_OPTIONS)  # type: ignore[call-overload]
+        try:
+            stream = await self._create(**request, stream=True, stream_options=_STREAM_OPTIONS)  # type: ignore[call-overload]
+        except openai.APIStatusError as exc:
+            raise_if_rejected(exc, request, self.profile)
+            raise
         async with stream:
             async for chunk in stream:
                 yield chunk
