@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .backends import resolve_backend
+from .grounding.check import grounding_check
 from .loop import Extraction
 from .modes import Plan, build_plan
 from .profiles import Profile, get_profile, profile_for_base_url
@@ -123,7 +124,10 @@ class Engine:
         messages: Sequence[dict[str, Any]],
         *,
         context: Any = None,
+        documents: Mapping[str, Any] | None = None,
     ) -> Extraction[Any]:
+        """An extraction of ``plan``; ``documents`` (name → text) are what its values
+        are grounded in (see :mod:`extractkit.grounding`)."""
         feedback = self._feedback.get(plan)
         if feedback is None:
             feedback = self._feedback[plan] = functools.partial(self.prompts.feedback, plan)
@@ -135,5 +139,6 @@ class Engine:
             max_retries=self.settings.resolved_max_retries,
             context=context,
             feedback=feedback,
+            grounding=grounding_check(self.settings.resolved_grounding, plan.source, documents),
         )
 

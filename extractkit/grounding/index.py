@@ -1,0 +1,155 @@
+"""An index over one document: where a (normalized) text occurs, exactly or nearly.
+
+Built once per document per extraction (:class:`DocumentIndex`), queried once
+per value:
+
+* :meth:`DocumentIndex.find_all` -- every position of a normalized needle in
+  the normalized document;
+* :meth:`DocumentIndex.fuzzy` -- the best near match (rapidfuzz
+  ``partial_ratio_alignment``) in the few regions that share the most
+  character trigrams with the needle.
+
+Small documents (up to :data:`SCAN_LIMIT` characters) are searched with
+``str.find``: there a scan costs less than building any index. Larger ones
+get a trigram index: each position's trigram packed into one 63-bit integer
+(21 bits per code point, so the packing is exact and ordered), sorted once
+with numpy. A lookup is a binary search for the needle's rarest trigram and a
+vectorized check of its other trigrams at their offsets -- no scan of the
+document per value. Trigrams of code points work the same for every script:
+no word splitting is involved, so CJK and other unspaced text index like any
+other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from .normalize import NormalizedText, normalize_text
+
+#: Normalized documents up to this many characters are searched by scanning.
+SCAN_LIMIT = 1 << 14
+#: Trigrams occurring more often than this do not seed fuzzy candidates.
+_SEED_LIMIT = 4096
+#: Candidate regions checked per fuzzy lookup.
+_FUZZY_REGIONS = 8
+_B = 21  # bits per code point
+
+
+class DocumentIndex:
+    """The normalized text of one document and a way to look needles up in it."""
+
+    def __init__(self, text: str) -> None:
+        self.original = text
+        self.normalized: NormalizedText = normalize_text(text)
+        self.text = self.normalized.text
+        self._grams: Any = None
+        self._order: Any = None
+        self._sorted: Any = None
+        if len(self.text) > SCAN_LIMIT:
+            self._build()
+
+    def _build(self) -> None:
+        import numpy as np
+
+        codes = np.frombuffer(self.text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        n = len(codes)
+        padded = np.zeros(n + 2, dtype=np.uint64)
+        padded[:n] = codes
+        grams = (padded[:n] << np.uint64(2 * _B)) | (padded[1:n + 1] << np.uint64(_B)) | padded[2:]
+        order = np.argsort(grams, kind="stable")  # equal trigrams: positions ascending
+        self._grams = grams
+        self._order = order
+        self._sorted = grams[order]
+
+    # -- exact (normalized) occurrences ---------------------------------------
+
+    def find_all(self, needle: str, limit: int = 100_000) -> Sequence[int]:
+        """Ascending positions of ``needle`` in the normalized text."""
+        if not needle:
+            return []
+        if self._grams is None:
+            return self._scan(needle, limit)
+        import numpy as np
+
+        m = len(needle)
+        codes = [ord(c) for c in needle]
+        if m < 3:
+            low = codes[0] << (2 * _B)
+            if m == 2:
+                low |= codes[1] << _B
+                high = low + (1 << _B)
+            else:
+                high = low + (1 << (2 * _B))
+            lo, hi = np.searchsorted(self._sorted, np.array([low, high], dtype=np.uint64))
+            return cast(Sequence[int], np.sort(self._order[lo:hi])[:limit])
+        offsets = sorted({*range(0, m - 2, 3), m - 3})
+        hashes = np.array([(codes[o] << 2 * _B) | (codes[o + 1] << _B) | codes[o + 2]
+                           for o in offsets], dtype=np.uint64)
+        lefts = np.searchsorted(self._sorted, hashes, side="left")
+        rights = np.searchsorted(self._sorted, hashes, side="right")
+        counts = rights - lefts
+        best = int(np.argmin(counts))
+        if counts[best] == 0:
+            return []
+        candidates = self._order[lefts[best]:rights[best]] - offsets[best]
+        n = len(self.text)
+        candidates = candidates[(candidates >= 0) & (candidates + m <= n)]
+        for i, offset in enumerate(offsets):
+            if i != best and len(candidates):
+                candidates = candidates[self._grams[candidates + offset] == hashes[i]]
+        return cast(Sequence[int], candidates[:limit])
+
+    def _scan(self, needle: str, limit: int) -> list[int]:
+        found: list[int] = []
+        find = self.text.find
+        at = find(needle)
+        while at >= 0 and len(found) < limit:
+            found.append(at)
+            at = find(needle, at + 1)
+        return found
+
+    # -- near matches -----------------------------------------------------------
+
+    def fuzzy(self, needle: str, threshold: float) -> list[tuple[float, int, int]]:
+        """Near matches ``(score 0-100, start, end)`` of ``needle`` scoring at least
+        ``threshold``, best first (normalized offsets)."""
+        from rapidfuzz.fuzz import partial_ratio_alignment
+
+        if self._grams is None:
+            spans = [(0, len(self.text))] if self.text else []
+        else:
+            spans = self._regions(needle)
+        out: list[tuple[float, int, int]] = []
+        for start, end in spans:
+            found = partial_ratio_alignment(needle, self.text[start:end], score_cutoff=threshold)
+            if found is not None and found.score >= threshold and found.dest_end > found.dest_start:
+                out.append((found.score, start + found.dest_start, start + found.dest_end))
+        out.sort(key=lambda t: (-t[0], t[1]))
+        return out
+
+    def _regions(self, needle: str) -> list[tuple[int, int]]:
+        """Windows around the diagonals where most of the needle's trigrams agree."""
+        import numpy as np
+
+        m = len(needle)
+        if m < 3:
+            return []
+        codes = [ord(c) for c in needle]
+        hashes = np.array([(codes[o] << 2 * _B) | (codes[o + 1] << _B) | codes[o + 2]
+                           for o in range(m - 2)], dtype=np.uint64)
+        lefts = np.searchsorted(self._sorted, hashes, side="left")
+        rights = np.searchsorted(self._sorted, hashes, side="right")
+        pairs = enumerate(zip(lefts.tolist(), rights.tolist(), strict=True))
+        diagonals = [self._order[lo:hi] - o for o, (lo, hi) in pairs if 0 < hi - lo <= _SEED_LIMIT]
+        if not diagonals:
+            return []
+        width = max(m, 8)
+        buckets, votes = np.unique(np.concatenate(diagonals) // width, return_counts=True)
+        top = buckets[np.argsort(-votes, kind="stable")[:_FUZZY_REGIONS]]
+        n = len(self.text)
+        return [(max(0, int(b) * width - m), min(n, int(b) * width + 2 * width + m))
+                for b in top]
+
+
+__all__ = ["SCAN_LIMIT", "DocumentIndex"]

@@ -1,0 +1,145 @@
+"""The normalized copy of a text, with a map back to the original offsets.
+
+Normalizing folds what does not change a value's meaning, character by
+character so that offsets can be mapped back:
+
+* Unicode compatibility decomposition (NFKD) of each character, so that
+  ``é`` and ``e`` + combining acute, ``ﬁ`` and ``fi``, full-width ``Ａ`` and
+  ``A`` compare equal;
+* case folding (``str.casefold``: ``Straße`` → ``strasse``);
+* every run of whitespace (any Unicode space, tabs, line breaks) → one space.
+
+ASCII text (the common case) costs one ``str.lower`` plus a pass of a regular
+expression over its line breaks and double spaces; only characters that
+change length are mapped one by one.
+
+The map is a list of segments. A *linear* segment maps normalized offsets to
+original offsets one to one; any other segment is one original unit (a
+character that expanded, or a whitespace run that collapsed) and maps as a
+whole, so a span never starts or ends inside an original character.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_right
+from dataclasses import dataclass
+
+# Whitespace that is not a single plain space, and runs of non-ASCII text.
+_SPECIAL = re.compile(r"\s{2,}|[^\S ]|[^\x00-\x7f\s]+")
+
+# Stripped from both ends of a value before it is looked up: spaces and
+# punctuation (Unicode categories Z* and P*).
+_EDGE_CATEGORIES = ("Z", "P")
+
+_fold_cache: dict[str, str] = {}
+
+
+def fold_char(char: str) -> str:
+    """One character, normalized (NFKD, then case folded)."""
+    found = _fold_cache.get(char)
+    if found is None:
+        found = unicodedata.normalize("NFKD", char).casefold() or char
+        if len(_fold_cache) < 65536:
+            _fold_cache[char] = found
+    return found
+
+
+@dataclass(frozen=True)
+class NormalizedText:
+    """``text`` normalized, and the way back to ``original`` offsets."""
+
+    original: str
+    text: str
+    _nstart: list[int]
+    _ostart: list[int]
+    _nlen: list[int]
+    _olen: list[int]
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        """The original span ``[start, end)`` of the normalized text covers."""
+        if not self._nstart:
+            return start, end
+        i = bisect_right(self._nstart, start) - 1
+        ostart = self._ostart[i]
+        if self._nlen[i] == self._olen[i]:
+            ostart += start - self._nstart[i]
+        last = max(start, end - 1)
+        j = bisect_right(self._nstart, last) - 1
+        if self._nlen[j] == self._olen[j]:
+            oend = self._ostart[j] + (end - self._nstart[j])
+        else:
+            oend = self._ostart[j] + self._olen[j]
+        return ostart, max(ostart, oend)
+
+
+def normalize_text(text: str) -> NormalizedText:
+    """Normalize ``text`` (see the module docstring) keeping the offset map."""
+    pieces: list[str] = []
+    nstart: list[int] = []
+    ostart: list[int] = []
+    nlen: list[int] = []
+    olen: list[int] = []
+    npos = 0
+
+    def add(piece: str, opos: int, length: int) -> None:
+        nonlocal npos
+        size = len(piece)
+        if size == 0:
+            return
+        if (size == length and nstart and nlen[-1] == olen[-1]
+                and nstart[-1] + nlen[-1] == npos and ostart[-1] + olen[-1] == opos):
+            nlen[-1] += size
+            olen[-1] += size
+        else:
+            nstart.append(npos)
+            ostart.append(opos)
+            nlen.append(size)
+            olen.append(length)
+        pieces.append(piece)
+        npos += size
+
+    pos = 0
+    for match in _SPECIAL.finditer(text):
+        start, end = match.span()
+        if start > pos:
+            add(text[pos:start].lower(), pos, start - pos)
+        run = match.group()
+        if run.isspace():
+            add(" ", start, end - start)
+        else:
+            folded = unicodedata.normalize("NFKD", run).casefold()
+            if len(folded) == len(run):
+                add(folded, start, end - start)
+            else:
+                for offset, char in enumerate(run):
+                    add(fold_char(char), start + offset, 1)
+        pos = end
+    if pos < len(text):
+        add(text[pos:].lower(), pos, len(text) - pos)
+    return NormalizedText(text, "".join(pieces), nstart, ostart, nlen, olen)
+
+
+def fold(text: str) -> str:
+    """The normalized form of a short text (a value to look up)."""
+    return normalize_text(text).text
+
+
+def strip_edges(value: str) -> tuple[str, int, int]:
+    """``value`` without surrounding spaces and punctuation, and how much was cut
+    from the left and from the right."""
+    start, end = 0, len(value)
+    while start < end and unicodedata.category(value[start])[0] in _EDGE_CATEGORIES:
+        start += 1
+    while end > start and unicodedata.category(value[end - 1])[0] in _EDGE_CATEGORIES:
+        end -= 1
+    return value[start:end], start, len(value) - end
+
+
+def is_mark(char: str) -> bool:
+    """A combining mark (it belongs to the character before it)."""
+    return unicodedata.category(char)[0] == "M"
+
+
+__all__ = ["NormalizedText", "fold", "fold_char", "is_mark", "normalize_text", "strip_edges"]
