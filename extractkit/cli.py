@@ -38,6 +38,9 @@ from .errors import (
     TemplateError,
 )
 from .extractor import Extractor
+from .grounding.policy import GROUNDING_MODES
+from .grounding.show import grounding_lines
+from .grounding.spans import Grounding
 from .loading import InputDoc, SchemaTarget, iter_inputs, load_target
 from .pricing import PriceTable
 from .profiles import MODES, profile_names
@@ -103,6 +106,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--price-table", metavar="FILE",
                      help='JSON prices per million tokens, {"MODEL": {"input": $, "output": $}}, '
                      "for the cost in the summary")
+    # -- grounding (extractkit.grounding) --
+    run.add_argument("--grounding", choices=list(GROUNDING_MODES), default=None,
+                     help="trace values to the input: off; check (default: spans in the "
+                     "records, ungrounded values reported); require (an ungrounded value is "
+                     "an error and is re-asked)")
+    run.add_argument("--show-grounding", action="store_true",
+                     help="print each value's span in the input (pointer, status, offsets, "
+                     "quoted text) on stderr")
 
     schema = sub.add_parser("schema", help="dry run: the request pieces a schema compiles to")
     schema.add_argument("schemas", metavar="SCHEMA", nargs="+",
@@ -133,7 +144,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.prompt:
         out["prompt"] = Path(args.prompt) if Path(args.prompt).is_file() else args.prompt
-    for name in ("max_retries", "temperature", "max_tokens"):
+    for name in ("max_retries", "temperature", "max_tokens", "grounding"):
         value = getattr(args, name, None)
         if value is not None:
             out[name] = value
@@ -229,12 +240,25 @@ def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str]) -> dict[
         return {"input": doc.id, "ok": False, "error": _error_text(exc)}
     except Exception as exc:  # endpoint errors (401, 404...) and the like
         return {"input": doc.id, "ok": False, "error": f"{type(exc).__name__}: {_error_text(exc)}"}
-    return {
+    record = {
         "input": doc.id,
         "ok": True,
         "value": _jsonable(result.value),
         "usage": result.usage.as_dict(),
     }
+    if result.grounding is not None:
+        record["grounding"] = result.grounding.as_dict()
+    return record
+
+
+def _show_grounding(doc_id: str, grounding: Any, text: str | None, err: IO[str]) -> None:
+    """``--show-grounding``: the spans of one input's values, on ``err``."""
+    if grounding is None:
+        print(f"extractkit: {doc_id}: no grounding (--grounding off)", file=err)
+        return
+    print(f"extractkit: {doc_id}: grounding", file=err)
+    for line in grounding_lines(grounding, {"text": text or ""}):
+        print(f"  {line}", file=err)
 
 
 # -- commands -----------------------------------------------------------------
@@ -263,10 +287,14 @@ def _run_each(
     sink = open(args.output, "w", encoding="utf-8") if args.output else out  # noqa: SIM115
     try:
         if args.stream:
-            return _run_stream(docs, runner, sink, err)
+            return _run_stream(docs, runner, sink, err, show_grounding=args.show_grounding)
         record = _record(docs[0], runner, args.verbose, err)
         if record["ok"]:
             sink.write(json.dumps(record["value"], indent=2, ensure_ascii=False) + "\n")
+            if args.show_grounding:
+                grounding = record.get("grounding")
+                _show_grounding(record["input"], Grounding.from_dict(grounding)
+                                if grounding is not None else None, docs[0].text, err)
             return EXIT_OK
         print(f"extractkit: {record['input']}: {record['error']}", file=err)
         return EXIT_FAILED
@@ -276,7 +304,8 @@ def _run_each(
 
 
 def _run_stream(
-    docs: list[InputDoc], runner: Runner, sink: IO[str], err: IO[str], interval: float = 0.1
+    docs: list[InputDoc], runner: Runner, sink: IO[str], err: IO[str], interval: float = 0.1,
+    *, show_grounding: bool = False,
 ) -> int:
     """``run --stream``: JSON Lines ``{"input", "attempt", "done", "value"}`` per document.
 
@@ -309,6 +338,8 @@ def _run_stream(
                 }
                 sink.write(json.dumps(line, ensure_ascii=False) + "\n")
                 sink.flush()
+                if snapshot.done and show_grounding and snapshot.result is not None:
+                    _show_grounding(doc.id, snapshot.result.grounding, doc.text, err)
         except (TemplateError, ConfigurationError, SchemaError):
             raise  # configuration: stops the whole run with exit code 2
         except ExtractionError as exc:
@@ -329,7 +360,8 @@ def _run_batch(
     prices = PriceTable.load(args.price_table) if args.price_table else PriceTable()
     settings = runner.settings
     tally = Tally(prices, model=_model_name(settings), local=settings.uses_local())
-    inputs = _inputs_to_do(docs, done, tally)
+    texts: dict[str, str] | None = {} if args.show_grounding else None
+    inputs = _inputs_to_do(docs, done, tally, texts)
     cache = ResponseCache(args.cache or None) if args.cache is not None else None
     records = _RecordFile(args.output, out, append=args.resume)
     progress = _BatchProgress(tally, err)
@@ -341,6 +373,10 @@ def _run_batch(
         for item in runner.map(inputs, **options):
             records.write(_item_record(item, fingerprint))
             tally.add(item)
+            if texts is not None and item.result is not None:
+                buffer = io.StringIO()
+                _show_grounding(item.id, item.result.grounding, texts.pop(item.id, None), buffer)
+                progress.note(buffer.getvalue().rstrip("\n"))
             if not item.ok:
                 progress.failure(item, args.verbose)
             progress.update()
@@ -361,12 +397,15 @@ def _model_name(settings: Settings) -> str | None:
 
 
 def _inputs_to_do(
-    docs: Iterator[InputDoc], done: set[str], tally: Tally
+    docs: Iterator[InputDoc], done: set[str], tally: Tally,
+    texts: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, Any]]:
     for doc in docs:
         if doc.id in done:
             tally.skipped += 1
             continue
+        if texts is not None and doc.text is not None:
+            texts[doc.id] = doc.text  # for --show-grounding, dropped once shown
         yield doc.id, doc.error if doc.error is not None else doc.text
 
 
@@ -382,6 +421,8 @@ def _item_record(item: ItemResult[Any], fingerprint: str) -> dict[str, Any]:
         record["error"] = _failure_text(item.error)
     else:
         record["value"] = _jsonable(item.value)
+        if item.result is not None and item.result.grounding is not None:
+            record["grounding"] = item.result.grounding.as_dict()
     record["usage"] = item.usage.as_dict()
     record["fingerprint"] = fingerprint
     return record

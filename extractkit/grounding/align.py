@@ -26,6 +26,7 @@ the document of the previous value, then the document given first.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -166,7 +167,7 @@ class Aligner:
             near = anchor[1] if anchor is not None and anchor[0] == name else 0
             score, ns, ne = min((m for m in matches if m[0] == top),
                                 key=lambda m: abs(m[1] - near))
-            ns, ne = _trim(index.text, ns, ne, needle)
+            ns, ne = _widen(index.text, *_trim(index.text, ns, ne, needle))
             start, end = index.normalized.to_original(ns, ne)
             found = _Found("fuzzy", score / 100.0, name, start, end, ns)
             best = _better(best, found, anchor)
@@ -194,14 +195,20 @@ class Aligner:
               near: int | None, bounded: Callable[[str, int, int], bool],
               exact: Callable[[int, int], tuple[int, int] | None]) -> _Found | None:
         """The occurrence to report: the nearest exact one among the nearest few,
-        else the nearest normalized one."""
+        else the nearest normalized one. Occurrences that split a character from
+        its combining marks count only when verbatim and nothing else is found."""
         fallback: _Found | None = None
+        loose: _Found | None = None
         seen = 0
         for ns in _nearest_first(positions, near):
             ne = ns + size
-            if not bounded(index.text, ns, ne):
-                continue
             start, end = index.normalized.to_original(ns, ne)
+            if not bounded(index.text, ns, ne):
+                if loose is None and bounded is _mark_bounded:
+                    verbatim = exact(start, end)
+                    if verbatim is not None:
+                        loose = _Found("exact", 1.0, name, verbatim[0], verbatim[1], ns)
+                continue
             verbatim = exact(start, end)
             if verbatim is not None:
                 return _Found("exact", 1.0, name, verbatim[0], verbatim[1], ns)
@@ -210,7 +217,7 @@ class Aligner:
             seen += 1
             if seen >= _NEAREST:
                 break
-        return fallback
+        return fallback or loose
 
 
 def ground_value(value: Any, view: SchemaView, documents: Mapping[str, Any], *,
@@ -316,6 +323,29 @@ def _word_bounded(text: str, start: int, end: int) -> bool:
     if start > 0 and text[start - 1].isalnum():
         return False
     return not (end < len(text) and text[end].isalnum())
+
+
+def _widen(text: str, start: int, end: int, most: int = 3) -> tuple[int, int]:
+    """A fuzzy span cut inside a word, widened to the word's ends (at most ``most``
+    characters each way; not in scripts written without spaces)."""
+    def inside(i: int) -> bool:
+        return 0 <= i < len(text) and text[i].isalnum() and not _unspaced(text[i])
+
+    if inside(start) and inside(start - 1):
+        for _ in range(most):
+            if not inside(start - 1):
+                break
+            start -= 1
+    if inside(end - 1) and inside(end):
+        for _ in range(most):
+            if not inside(end):
+                break
+            end += 1
+    return start, end
+
+
+def _unspaced(char: str) -> bool:
+    return ord(char) > 0x2E7F and unicodedata.east_asian_width(char) in "WF"
 
 
 def _trim(text: str, start: int, end: int, needle: str) -> tuple[int, int]:
