@@ -25,12 +25,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from .normalize import NormalizedText, normalize_text
+from .normalize import LargeNormalizedText, NormalizedText, normalize_text
 
 #: Normalized documents up to this many characters are searched by scanning.
 SCAN_LIMIT = 1 << 14
-#: Trigrams occurring more often than this do not seed fuzzy candidates.
-_SEED_LIMIT = 4096
+#: Trigrams occurring more often than this do not seed fuzzy candidates...
+_SEED_LIMIT = 2048
+#: ...and at most this many of the needle's rarest trigrams do.
+_SEEDS = 12
 #: Candidate regions checked per fuzzy lookup.
 _FUZZY_REGIONS = 8
 _B = 21  # bits per code point
@@ -41,7 +43,7 @@ class DocumentIndex:
 
     def __init__(self, text: str) -> None:
         self.original = text
-        self.normalized: NormalizedText = normalize_text(text)
+        self.normalized: NormalizedText | LargeNormalizedText = normalize_text(text)
         self.text = self.normalized.text
         self._grams: Any = None
         self._order: Any = None
@@ -86,8 +88,9 @@ class DocumentIndex:
         offsets = sorted({*range(0, m - 2, 3), m - 3})
         hashes = np.array([(codes[o] << 2 * _B) | (codes[o + 1] << _B) | codes[o + 2]
                            for o in offsets], dtype=np.uint64)
-        lefts = np.searchsorted(self._sorted, hashes, side="left")
-        rights = np.searchsorted(self._sorted, hashes, side="right")
+        k = len(offsets)
+        bounds = np.searchsorted(self._sorted, np.concatenate([hashes, hashes + np.uint64(1)]))
+        lefts, rights = bounds[:k], bounds[k:]
         counts = rights - lefts
         best = int(np.argmin(counts))
         if counts[best] == 0:
@@ -129,7 +132,7 @@ class DocumentIndex:
         return out
 
     def _regions(self, needle: str) -> list[tuple[int, int]]:
-        """Windows around the diagonals where most of the needle's trigrams agree."""
+        """Windows around the diagonals where most of the needle's rarer trigrams agree."""
         import numpy as np
 
         m = len(needle)
@@ -138,18 +141,20 @@ class DocumentIndex:
         codes = [ord(c) for c in needle]
         hashes = np.array([(codes[o] << 2 * _B) | (codes[o + 1] << _B) | codes[o + 2]
                            for o in range(m - 2)], dtype=np.uint64)
-        lefts = np.searchsorted(self._sorted, hashes, side="left")
-        rights = np.searchsorted(self._sorted, hashes, side="right")
-        pairs = enumerate(zip(lefts.tolist(), rights.tolist(), strict=True))
-        diagonals = [self._order[lo:hi] - o for o, (lo, hi) in pairs if 0 < hi - lo <= _SEED_LIMIT]
-        if not diagonals:
+        bounds = np.searchsorted(self._sorted, np.concatenate([hashes, hashes + np.uint64(1)]))
+        lefts, rights = bounds[:m - 2], bounds[m - 2:]
+        counts = rights - lefts
+        seeds = [int(o) for o in np.argsort(counts, kind="stable")[:_SEEDS]
+                 if 0 < counts[o] <= _SEED_LIMIT]
+        if not seeds:
             return []
         width = max(m, 8)
-        buckets, votes = np.unique(np.concatenate(diagonals) // width, return_counts=True)
-        top = buckets[np.argsort(-votes, kind="stable")[:_FUZZY_REGIONS]]
+        diagonals = np.concatenate([self._order[lefts[o]:rights[o]] - o for o in seeds])
+        votes = np.bincount(np.clip(diagonals, 0, None) // width)
+        top = np.argsort(-votes, kind="stable")[:_FUZZY_REGIONS]
         n = len(self.text)
         return [(max(0, int(b) * width - m), min(n, int(b) * width + 2 * width + m))
-                for b in top]
+                for b in top if votes[b] > 0]
 
 
 __all__ = ["SCAN_LIMIT", "DocumentIndex"]

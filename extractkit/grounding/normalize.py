@@ -25,6 +25,7 @@ import re
 import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
+from typing import Any
 
 # Whitespace that is not a single plain space, and runs of non-ASCII text.
 _SPECIAL = re.compile(r"\s{2,}|[^\S ]|[^\x00-\x7f\s]+")
@@ -37,10 +38,17 @@ _fold_cache: dict[str, str] = {}
 
 
 def fold_char(char: str) -> str:
-    """One character, normalized (NFKD, then case folded)."""
+    """One character, normalized (NFKD, then case folded; a whitespace character is a
+    space, and a folding that would bring in a space -- ``¨`` → ``" \u0308"`` --
+    is not used)."""
     found = _fold_cache.get(char)
     if found is None:
-        found = unicodedata.normalize("NFKD", char).casefold() or char
+        if char.isspace():
+            found = " "
+        else:
+            found = unicodedata.normalize("NFKD", char).casefold() or char
+            if not found.isprintable() or any(c.isspace() for c in found):
+                found = char.casefold()
         if len(_fold_cache) < 65536:
             _fold_cache[char] = found
     return found
@@ -74,8 +82,19 @@ class NormalizedText:
         return ostart, max(ostart, oend)
 
 
-def normalize_text(text: str) -> NormalizedText:
+#: Texts longer than this are normalized with ``str.translate`` and numpy.
+LARGE = 1 << 14
+_RUNS = re.compile(" {2,}")
+
+
+def normalize_text(text: str) -> NormalizedText | LargeNormalizedText:
     """Normalize ``text`` (see the module docstring) keeping the offset map."""
+    if len(text) > LARGE:
+        return _normalize_large(text)
+    return _normalize_small(text)
+
+
+def _normalize_small(text: str) -> NormalizedText:
     pieces: list[str] = []
     nstart: list[int] = []
     ostart: list[int] = []
@@ -109,7 +128,7 @@ def normalize_text(text: str) -> NormalizedText:
         if run.isspace():
             add(" ", start, end - start)
         else:
-            folded = unicodedata.normalize("NFKD", run).casefold()
+            folded = "".join(map(fold_char, run))
             if len(folded) == len(run):
                 add(folded, start, end - start)
             else:
@@ -119,6 +138,71 @@ def normalize_text(text: str) -> NormalizedText:
     if pos < len(text):
         add(text[pos:].lower(), pos, len(text) - pos)
     return NormalizedText(text, "".join(pieces), nstart, ostart, nlen, olen)
+
+
+class LargeNormalizedText:
+    """:class:`NormalizedText` for large texts: the map is one array of the
+    normalized start of every original character (numpy)."""
+
+    __slots__ = ("_lengths", "_starts", "original", "text")
+
+    def __init__(self, original: str, text: str, starts: Any, lengths: Any) -> None:
+        self.original = original
+        self.text = text
+        self._starts = starts
+        self._lengths = lengths
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        starts = self._starts
+        ostart = int(starts.searchsorted(start, "right")) - 1
+        last = int(starts.searchsorted(max(start, end - 1), "right")) - 1
+        stop = int(starts[last] + self._lengths[last])
+        oend = int(starts.searchsorted(stop, "right")) - 1
+        return ostart, max(ostart, oend)
+
+
+def _normalize_large(text: str) -> NormalizedText | LargeNormalizedText:
+    import numpy as np
+
+    table: dict[int, str] = {}
+    expanded: dict[int, int] = {}
+    spaces: list[int] = []
+    for char in set(text):
+        code = ord(char)
+        if char.isspace():
+            spaces.append(code)
+            table[code] = " "
+        elif code < 128:
+            if "A" <= char <= "Z":
+                table[code] = char.lower()
+        else:
+            folded = fold_char(char)
+            if folded != char:
+                table[code] = folded
+            if len(folded) != 1:
+                expanded[code] = len(folded)
+    normalized = _RUNS.sub(" ", text.translate(table))
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    top = int(codes.max()) + 1 if len(codes) else 1
+    lengths = np.ones(len(text) + 1, dtype=np.int64)
+    lengths[-1] = 0  # a sentinel character just past the end
+    if expanded:
+        lut = np.ones(top, dtype=np.int64)
+        lut[list(expanded)] = list(expanded.values())
+        lengths[:-1] = lut[codes]
+    if spaces:
+        is_space = np.zeros(top, dtype=bool)
+        is_space[spaces] = True
+        ws = is_space[codes]
+        follows = np.zeros(len(text), dtype=bool)
+        follows[1:] = ws[1:] & ws[:-1]
+        lengths[:-1][ws] = 1
+        lengths[:-1][follows] = 0
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    if int(ends[-1]) != len(normalized):  # pragma: no cover - a folding broke the map
+        return _normalize_small(text)
+    return LargeNormalizedText(text, normalized, starts, lengths)
 
 
 def fold(text: str) -> str:
@@ -142,4 +226,4 @@ def is_mark(char: str) -> bool:
     return unicodedata.category(char)[0] == "M"
 
 
-__all__ = ["NormalizedText", "fold", "fold_char", "is_mark", "normalize_text", "strip_edges"]
+__all__ = ["LargeNormalizedText", "NormalizedText", "fold", "fold_char", "is_mark", "normalize_text", "strip_edges"]
