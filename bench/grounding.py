@@ -34,10 +34,11 @@ from extractkit.grounding import index as index_mod
 from extractkit.grounding.align import Aligner
 from extractkit.schema.view import schema_view
 
-WORDS = ("the contract party invoice total amount delivery date payment terms shall be "
+_WORDS = ("the contract party invoice total amount delivery date payment terms shall be "
          "within thirty days of receipt seller buyer warranty liability notice clause "
          "agreement annex schedule price quantity unit office street city country "
-         "Straße Gebühr Zürich όρος σύμβαση חוזה תשלום 契約 支払い 東京都").split()
+         "Straße Gebühr Zürich όρος σύμβαση חוזה תשלום 契約 支払い 東京都")
+WORDS = _WORDS.split()
 NAMES = ("Maria Lopez", "Acme Tools GmbH", "Jean-Luc Picard", "Zeta Holdings AG",
          "Müller & Söhne KG", "山田太郎", "Ann Smith", "Nikolaos Papadopoulos")
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from extractkit.grounding import Grounding
 from extractkit.grounding.align import ground_value
-from extractkit.grounding.forms import date_forms, number_forms
+from extractkit.grounding.forms import date_forms, number_values, numbers_in
 from extractkit.grounding.index import SCAN_LIMIT, DocumentIndex
 from extractkit.grounding.normalize import fold, normalize_text
 from extractkit.markers import Grounded
@@ -168,13 +168,16 @@ def test_numbers_in_their_textual_forms_but_not_inside_longer_numbers():
     assert g["/f"].status == "ungrounded"
 
 
-def test_number_forms_are_documented_ones():
-    assert number_forms(34)[0] == "34"
-    forms = number_forms(1250.0)
-    for form in ("1250", "1,250", "1.250", "1 250", "1,250.00", "1.250,00", "1 250,00"):
-        assert form in forms
-    assert "12.50" in number_forms(12.5) and "12,5" in number_forms(12.5)
-    assert number_forms(-3)[0] == "-3"
+def test_written_numbers_are_read_as_documented():
+    for written in ("1250", "1,250", "1.250", "1 250", "1'250", "1,250.00", "1.250,00"):
+        assert 1250 in number_values(written), written
+    assert number_values("12.50") == [12.5] and number_values("1.250") == [1.25, 1250]
+    assert number_values("12,5") == [12.5]
+    assert number_values("-3") == [-3]
+    assert number_values("1,25,000") == [] and number_values("20.05.2014") == []
+    table = numbers_in("call 555 0100 on 20.05.2014, pay -3")
+    assert table[555.0] == [(5, 8)] and table[2014.0] == [(23, 27)]
+    assert table[-3.0] == [(33, 35)] and table[3.0] == [(34, 35)]
 
 
 def test_dates_in_their_textual_forms():

@@ -34,7 +34,7 @@ from typing import Any
 
 from ..markers import GROUNDING_KEY
 from ..schema.view import Node, SchemaView, is_number
-from .forms import ISO_DATE, boolean_forms, date_forms, number_forms
+from .forms import ISO_DATE, boolean_forms, canonical_number, date_forms
 from .index import DocumentIndex
 from .normalize import fold, is_mark, strip_edges
 from .policy import is_grounded
@@ -111,7 +111,7 @@ class Aligner:
                     continue
                 found = self._forms(boolean_forms(v), anchor, _word_bounded)
             elif is_number(v):
-                found = self._forms(number_forms(v), anchor, _number_bounded)
+                found = self._number(v, anchor)
             elif isinstance(v, str):
                 if not v.strip():
                     continue
@@ -171,6 +171,30 @@ class Aligner:
             start, end = index.normalized.to_original(ns, ne)
             found = _Found("fuzzy", score / 100.0, name, start, end, ns)
             best = _better(best, found, anchor)
+        return best
+
+    def _number(self, value: float, anchor: tuple[str, int] | None) -> _Found | None:
+        canonical = canonical_number(value)
+        best: _Found | None = None
+        for name in self._texts:
+            index = self.index(name)
+            spans = index.numbers(value)
+            if not spans:
+                continue
+            near = anchor[1] if anchor is not None and anchor[0] == name else None
+            order = _nearest_first([s for s, _ in spans], near)
+            fallback: _Found | None = None
+            by_start = dict(spans)
+            for count, ns in enumerate(order):
+                start, end = index.normalized.to_original(ns, by_start[ns])
+                if index.original[start:end] == canonical:
+                    fallback = _Found("exact", 1.0, name, start, end, ns)
+                    break
+                if fallback is None:
+                    fallback = _Found("normalized", 1.0, name, start, end, ns)
+                if count >= _NEAREST:
+                    break
+            best = _better(best, fallback, anchor)
         return best
 
     def _forms(self, forms: Sequence[str], anchor: tuple[str, int] | None,

@@ -28,7 +28,7 @@ from ..schema.source import WRAP_KEY, SchemaSource
 from ..schema.view import SchemaView, schema_view
 from .align import Aligner
 from .policy import GROUNDING_MODES
-from .spans import Grounding
+from .spans import Grounding, LazyLeaves
 
 log = logging.getLogger("extractkit")
 
@@ -70,7 +70,15 @@ class GroundingCheck:
         return self._aligner.ground(data, self._view)
 
     def apply(self, attempt: Any) -> None:
-        """Ground a valid attempt; under ``require`` ungrounded values become its errors."""
+        """Ground a valid attempt; under ``require`` ungrounded values become its errors.
+
+        Under ``check`` with INFO logging off nothing is reported, so the
+        alignment waits until the grounding is first read.
+        """
+        if self.mode == "check" and not log.isEnabledFor(logging.INFO):
+            value = attempt.value
+            attempt.grounding = Grounding(LazyLeaves(lambda: self.ground(value).leaves))
+            return
         grounding = self.ground(attempt.value)
         attempt.grounding = grounding
         missing = grounding.ungrounded

@@ -1,17 +1,20 @@
 """The textual forms a number, a date or a boolean may take in a document.
 
-All forms are lower case (they are looked up in the normalized text, see
-:mod:`.normalize`). The first form is the canonical one (the JSON spelling,
-or ISO 8601 for a date): a value found in that form is ``exact``, in another
-form ``normalized``.
+Forms are lower case (they are looked up in the normalized text, see
+:mod:`.normalize`). A value found in its canonical form (the JSON spelling,
+ISO 8601 for a date) is ``exact``, in another form ``normalized``.
 
 Numbers (``34``, ``-3``, ``1250``, ``1250.5``)
-    the JSON spelling; the integer part grouped by thousands with ``,``,
-    ``.``, a space or ``'`` (when it has more than three digits); the
-    fraction after ``.`` or ``,`` (the separator not used for grouping), also
-    padded to two decimals (``12.50``); an integral value also with ``.00``
-    / ``,00``. So ``1250.0`` is found as ``1250``, ``1,250``, ``1.250``,
-    ``1 250``, ``1,250.00``, ``1.250,00``, ``1 250,00``...
+    any number written in the text with the same value: digits, optionally
+    grouped by thousands with ``,``, ``.``, a space or ``'`` (the same
+    separator throughout, groups of three), optionally a fraction after ``.``
+    or ``,`` (the one not used for grouping), any number of decimals, an
+    optional ``-``. So ``1250`` is found as ``1250``, ``1,250``, ``1.250``,
+    ``1 250``, ``1'250``, ``1,250.00``, ``1.250,00``; ``12.5`` as ``12.5``,
+    ``12.50``, ``12,5``. A written number is read whole: ``34`` is not found
+    in ``1234`` or ``34.5``; digit runs that are not one number (``20.05.2014``,
+    ``+1 555 0100``) count as separate numbers. The numbers of a document are
+    read once into a table (value → spans), so a lookup costs one dict access.
 Dates (``2014-05-20``: a string of format ``date``, or any string that is an ISO date)
     ``2014-05-20``, ``2014/05/20``, ``2014.05.20``, ``20.05.2014``,
     ``20.5.2014``, ``20/05/2014``, ``20/5/2014``, ``05/20/2014``,
@@ -27,46 +30,57 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from decimal import Decimal
 
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
            "september", "october", "november", "december")
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def number_forms(value: int | float) -> list[str]:
-    """Textual forms of a number, canonical first."""
-    canonical = str(value) if isinstance(value, int) else repr(float(value))
-    dec = Decimal(canonical)
-    sign = "-" if dec < 0 else ""
-    digits = format(abs(dec), "f")
-    whole, _, frac = digits.partition(".")
-    if frac and set(frac) == {"0"}:
-        frac = ""
-    fractions = [frac] if frac else [""]
-    if len(frac) == 1:
-        fractions.append(frac + "0")
-    if not frac:
-        fractions.append("00")
-    out = [canonical.lower()]
-    groupings: list[tuple[str, str]] = [("", "."), ("", ",")]
-    if len(whole) > 3:
-        groupings += [(",", "."), (" ", "."), ("'", "."), (".", ","), (" ", ",")]
-    for group, point in groupings:
-        head = _grouped(whole, group)
-        for f in fractions:
-            form = sign + head + (point + f if f else "")
-            if form not in out:
-                out.append(form)
+_NUMBER_TOKEN = re.compile(r"-?\d+(?:[.,']\d+| \d{3}(?!\d))*")
+_DOT_DECIMAL = re.compile(r"\d{1,3}(?:([,' ])\d{3}(?:\1\d{3})*)?(?:\.\d+)?|\d+(?:\.\d+)?")
+_COMMA_DECIMAL = re.compile(r"\d{1,3}(?:([.' ])\d{3}(?:\1\d{3})*)?(?:,\d+)?|\d+(?:,\d+)?")
+_DIGITS = re.compile(r"\d+")
+
+
+def number_values(token: str) -> list[float]:
+    """The numbers a written number can mean (``1.250`` is 1.25 or 1250); ``[]`` if
+    it is not one number (``20.05.2014``)."""
+    sign = -1.0 if token.startswith("-") else 1.0
+    body = token.lstrip("-")
+    out: list[float] = []
+    if _DOT_DECIMAL.fullmatch(body):
+        out.append(sign * float(re.sub(r"[,' ]", "", body)))
+    if _COMMA_DECIMAL.fullmatch(body):
+        value = sign * float(re.sub(r"[.' ]", "", body).replace(",", "."))
+        if value not in out:
+            out.append(value)
     return out
 
 
-def _grouped(whole: str, sep: str) -> str:
-    if not sep:
-        return whole
-    first = len(whole) % 3 or 3
-    parts = [whole[:first]] + [whole[i:i + 3] for i in range(first, len(whole), 3)]
-    return sep.join(parts)
+def numbers_in(text: str) -> dict[float, list[tuple[int, int]]]:
+    """Every number written in ``text`` (see the module docstring): value → spans,
+    in text order. A run of digits and separators that is not one number (a
+    date, a phone number) counts as its separate digit runs."""
+    found: dict[float, list[tuple[int, int]]] = {}
+    for match in _NUMBER_TOKEN.finditer(text):
+        start, end = match.span()
+        token = match.group()
+        values = number_values(token)
+        if values:
+            for value in values:
+                found.setdefault(value, []).append((start, end))
+                if token.startswith("-"):  # "-3" also holds 3 (a range: "10-3")
+                    found.setdefault(-value, []).append((start + 1, end))
+            continue
+        for run in _DIGITS.finditer(token):
+            found.setdefault(float(run.group()), []).append((start + run.start(),
+                                                             start + run.end()))
+    return found
+
+
+def canonical_number(value: int | float) -> str:
+    """The JSON spelling of a number (what an ``exact`` match is)."""
+    return str(value) if isinstance(value, int) else repr(float(value))
 
 
 def date_forms(value: str) -> list[str]:
@@ -99,4 +113,5 @@ def boolean_forms(value: bool) -> list[str]:
     return ["true", "yes"] if value else ["false", "no"]
 
 
-__all__ = ["ISO_DATE", "boolean_forms", "date_forms", "number_forms"]
+__all__ = ["ISO_DATE", "boolean_forms", "canonical_number", "date_forms", "number_values",
+           "numbers_in"]

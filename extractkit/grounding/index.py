@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
+from .forms import numbers_in
 from .normalize import LargeNormalizedText, NormalizedText, normalize_text
 
 #: Normalized documents up to this many characters are searched by scanning.
@@ -48,6 +49,7 @@ class DocumentIndex:
         self._grams: Any = None
         self._order: Any = None
         self._sorted: Any = None
+        self._numbers: dict[float, list[tuple[int, int]]] | None = None
         if len(self.text) > SCAN_LIMIT:
             self._build()
 
@@ -111,6 +113,12 @@ class DocumentIndex:
             found.append(at)
             at = find(needle, at + 1)
         return found
+
+    def numbers(self, value: float) -> list[tuple[int, int]]:
+        """Spans (normalized offsets) of the numbers written in the text equal to ``value``."""
+        if self._numbers is None:
+            self._numbers = numbers_in(self.text)
+        return self._numbers.get(value, [])
 
     # -- near matches -----------------------------------------------------------
 

@@ -205,8 +205,13 @@ def _normalize_large(text: str) -> NormalizedText | LargeNormalizedText:
     return LargeNormalizedText(text, normalized, starts, lengths)
 
 
+_ODD_ASCII_SPACE = re.compile(r"[\t\n\r\x0b\x0c\x1c-\x1f\x85]|  ")
+
+
 def fold(text: str) -> str:
     """The normalized form of a short text (a value to look up)."""
+    if text.isascii() and not _ODD_ASCII_SPACE.search(text):
+        return text.lower()
     return normalize_text(text).text
 
 
