@@ -369,10 +369,15 @@ def _run_batch(
     if args.batch_api:
         options["batch_api"] = BatchAPI(poll_interval=args.poll_interval,
                                         on_status=progress.batch_status)
+    ungrounded = [0, 0]  # values of grounded fields not found; inputs with any
     try:
         for item in runner.map(inputs, **options):
             records.write(_item_record(item, fingerprint))
             tally.add(item)
+            if item.result is not None and item.result.grounding is not None:
+                missing = len(item.result.grounding.ungrounded)
+                ungrounded[0] += missing
+                ungrounded[1] += 1 if missing else 0
             if texts is not None and item.result is not None:
                 buffer = io.StringIO()
                 _show_grounding(item.id, item.result.grounding, texts.pop(item.id, None), buffer)
@@ -386,6 +391,9 @@ def _run_batch(
         if cache is not None:
             cache.close()
     print(f"extractkit: {tally.summary()}", file=err)
+    if ungrounded[0]:
+        print(f"extractkit: grounding: {ungrounded[0]} value(s) in {ungrounded[1]} input(s) "
+              "do not appear in their input (see \"grounding\" in the records)", file=err)
     return EXIT_FAILED if tally.failed else EXIT_OK
 
 

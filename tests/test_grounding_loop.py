@@ -225,6 +225,7 @@ def test_cli_records_carry_grounding(remote, files, tmp_path):
     assert grounding["/name"]["spans"][0]["start"] == TEXT.index("Ann Smith")
     assert records[str(other)]["grounding"]["/name"]["status"] == "ungrounded"
     assert "'Ann Smith' (not in the document)" in err
+    assert "grounding: 2 value(s) in 1 input(s) do not appear in their input" in err
 
 
 def test_cli_require_fails_the_input_when_the_value_never_appears(remote, files):
