@@ -17,7 +17,6 @@ import contextlib
 import io
 import itertools
 import json
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -28,7 +27,7 @@ from pydantic_core import to_jsonable_python
 from .batch_api import BatchAPI
 from .cache import ResponseCache, request_key
 from .decorator import ExtractFunction
-from .drivers.batch import ItemResult, Tally
+from .drivers.batch import ItemResult
 from .errors import (
     ConfigurationError,
     ExtractionError,
@@ -36,16 +35,20 @@ from .errors import (
     InputError,
     SchemaError,
     TemplateError,
+    is_endpoint_fatal,
 )
 from .extractor import Extractor
 from .grounding.policy import GROUNDING_MODES
 from .grounding.show import grounding_lines
 from .grounding.spans import Grounding
 from .loading import InputDoc, SchemaTarget, iter_inputs, load_target
+from .output import OutputError, RecordsFile, StdoutRecords, check_writable, refuse_to_replace
 from .pricing import PriceTable
 from .profiles import MODES, profile_names
+from .redact import redact
 from .results import Result
 from .settings import Settings
+from .tally import Tally
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _PROBE_TEXT = "\x00extractkit resume fingerprint\x00"
@@ -61,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Typed structured extraction from LLMs (OpenAI-compatible endpoints or "
         "the embedded local model).",
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"extractkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def endpoint_options(p: argparse.ArgumentParser) -> None:
@@ -93,11 +99,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--concurrency", type=int, default=1, metavar="N",
                      help="extractions in flight at once over several inputs (default 1)")
     run.add_argument("--resume", action="store_true",
-                     help="keep the records in --output that succeeded with the same schema, "
-                     "prompt and model; redo only the other inputs")
-    run.add_argument("--cache", nargs="?", const="", default=None, metavar="PATH",
+                     help="continue --output: skip inputs already done with the same schema, "
+                     "prompt and model; redo the others (earlier records are kept)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace an --output file that already holds results")
+    run.add_argument("--cache", action="store_true",
                      help="answer repeated requests from a response cache on disk "
-                     "(PATH default: ~/.cache/extractkit/responses.sqlite)")
+                     "(default file: ~/.cache/extractkit/responses.sqlite)")
+    run.add_argument("--cache-path", metavar="PATH",
+                     help="the response cache file (implies --cache)")
     run.add_argument("--batch-api", action="store_true",
                      help="send the requests through the provider's Batch API (half price, "
                      "answers within 24 h); answers needing a re-ask are re-asked online")
@@ -212,25 +222,44 @@ def _jsonable(value: Any) -> Any:
 
 
 def _error_text(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
+    return redact(str(exc) or type(exc).__name__)
 
 
 def _report_attempts(exc: ExtractionError, err: IO[str]) -> None:
     for number, attempt in enumerate(exc.attempts, 1):
         print(f"  attempt {number}: finish_reason={attempt.finish_reason}", file=err)
-        print(f"    raw: {attempt.raw!r}", file=err)
+        print(redact(f"    raw: {attempt.raw!r}"), file=err)
         for repair in attempt.repairs:
-            print(f"    repaired: {repair}", file=err)
+            print(redact(f"    repaired: {repair}"), file=err)
         for error in attempt.errors:
-            print(f"    error: {error}", file=err)
+            print(redact(f"    error: {error}"), file=err)
 
 
-def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str]) -> dict[str, Any]:
+def _cache(args: argparse.Namespace) -> ResponseCache | None:
+    if not (args.cache or args.cache_path):
+        return None
+    return ResponseCache(args.cache_path or None)
+
+
+def _one_result(runner: Runner, doc: InputDoc, cache: ResponseCache | None) -> Result[Any]:
+    if cache is None:
+        assert doc.text is not None
+        return runner.result(doc.text)
+    # the batch driver is what applies a cache: run it over the one input
+    item = next(iter(runner.map(iter([(doc.id, doc.text)]), concurrency=1, cache=cache)))
+    if item.error is not None:
+        raise item.error
+    assert item.result is not None
+    return item.result
+
+
+def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str],
+            cache: ResponseCache | None = None) -> dict[str, Any]:
     if doc.error is not None:
         return {"input": doc.id, "ok": False, "error": _error_text(doc.error)}
     assert doc.text is not None
     try:
-        result = runner.result(doc.text)
+        result = _one_result(runner, doc, cache)
     except (TemplateError, ConfigurationError, SchemaError):
         raise  # configuration: stops the whole run with exit code 2
     except ExtractionError as exc:
@@ -275,6 +304,10 @@ def cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         raise UsageError("--concurrency must be at least 1")
     if args.resume and not args.output:
         raise UsageError("--resume needs --output FILE (the records to resume from)")
+    if args.resume and args.overwrite:
+        raise UsageError("--resume and --overwrite exclude each other")
+    if args.output:
+        check_writable(Path(args.output))
     if args.stream or (len(head) == 1 and not (args.resume or args.batch_api)):
         return _run_each([*head, *docs], runner, args, out, err)
     return _run_batch(itertools.chain(head, docs), runner, args, out, err)
@@ -284,11 +317,18 @@ def _run_each(
     docs: list[InputDoc], runner: Runner, args: argparse.Namespace, out: IO[str], err: IO[str]
 ) -> int:
     """One input (printed as JSON), or ``--stream``."""
+    if args.output and not args.overwrite:
+        refuse_to_replace(Path(args.output))
     sink = open(args.output, "w", encoding="utf-8") if args.output else out  # noqa: SIM115
     try:
         if args.stream:
             return _run_stream(docs, runner, sink, err, show_grounding=args.show_grounding)
-        record = _record(docs[0], runner, args.verbose, err)
+        cache = _cache(args)
+        try:
+            record = _record(docs[0], runner, args.verbose, err, cache)
+        finally:
+            if cache is not None:
+                cache.close()
         if record["ok"]:
             sink.write(json.dumps(record["value"], indent=2, ensure_ascii=False) + "\n")
             if args.show_grounding:
@@ -356,20 +396,24 @@ def _run_batch(
 ) -> int:
     """Several inputs: one JSON Lines record per input, written as each completes."""
     fingerprint = runner.fingerprint()
-    done = _resume_records(Path(args.output), fingerprint) if args.resume else set()
+    records: RecordsFile | StdoutRecords = (
+        RecordsFile(args.output, resume=args.resume, overwrite=args.overwrite)
+        if args.output else StdoutRecords(out)
+    )
+    done = records.done(fingerprint)
     prices = PriceTable.load(args.price_table) if args.price_table else PriceTable()
     settings = runner.settings
     tally = Tally(prices, model=_model_name(settings), local=settings.uses_local())
     texts: dict[str, str] | None = {} if args.show_grounding else None
     inputs = _inputs_to_do(docs, done, tally, texts)
-    cache = ResponseCache(args.cache or None) if args.cache is not None else None
-    records = _RecordFile(args.output, out, append=args.resume)
+    cache = _cache(args)
     progress = _BatchProgress(tally, err)
     options: dict[str, Any] = {"concurrency": args.concurrency, "cache": cache}
     if args.batch_api:
         options["batch_api"] = BatchAPI(poll_interval=args.poll_interval,
                                         on_status=progress.batch_status)
     ungrounded = [0, 0]  # values of grounded fields not found; inputs with any
+    stopped: BaseException | None = None
     try:
         for item in runner.map(inputs, **options):
             records.write(_item_record(item, fingerprint))
@@ -385,11 +429,20 @@ def _run_batch(
             if not item.ok:
                 progress.failure(item, args.verbose)
             progress.update()
+    except Exception as exc:
+        if not is_endpoint_fatal(exc):
+            raise
+        stopped = exc  # every further request would fail the same way
     finally:
         progress.stop()
         records.close()
         if cache is not None:
             cache.close()
+    if stopped is not None:
+        resumable = " (rerun with --resume to do the rest)" if args.output else ""
+        print(f"extractkit: stopped: {_failure_text(stopped)}{resumable}", file=err)
+        print(f"extractkit: {tally.summary()}", file=err)
+        return EXIT_FAILED
     print(f"extractkit: {tally.summary()}", file=err)
     if ungrounded[0]:
         print(f"extractkit: grounding: {ungrounded[0]} value(s) in {ungrounded[1]} input(s) "
@@ -434,74 +487,6 @@ def _item_record(item: ItemResult[Any], fingerprint: str) -> dict[str, Any]:
     record["usage"] = item.usage.as_dict()
     record["fingerprint"] = fingerprint
     return record
-
-
-class _RecordFile:
-    """JSON Lines records, each written whole with one ``write`` as it comes.
-
-    A killed run leaves complete lines only (but for a line cut mid-``write``,
-    which :func:`_resume_records` trims).
-    """
-
-    def __init__(self, path: str | None, out: IO[str], *, append: bool) -> None:
-        self._out = out
-        self._fd: int | None = None
-        if path:
-            mode = os.O_APPEND if append else os.O_TRUNC
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | mode, 0o644)
-
-    def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False) + "\n"
-        if self._fd is None:
-            self._out.write(line)
-            self._out.flush()
-            return
-        data = memoryview(line.encode("utf-8"))
-        while data:
-            data = data[os.write(self._fd, data):]
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
-def _resume_records(path: Path, fingerprint: str) -> set[str]:
-    """Ids recorded ok with ``fingerprint`` in ``path``.
-
-    Every other line -- failures, records of another schema, prompt or model,
-    repeats, a torn last line -- is dropped, so that after the rerun each
-    input has one record. The file is rewritten (atomically) only if needed.
-    """
-    if not path.exists():
-        return set()
-    done: set[str] = set()
-    dropped = 0
-    tmp = path.with_name(path.name + ".resume-tmp")
-    with path.open("rb") as src, tmp.open("wb") as dst:
-        for line in src:
-            record = _parse_record(line)
-            if (record is None or not record.get("ok") or record.get("fingerprint") != fingerprint
-                    or str(record.get("input")) in done):
-                dropped += 1
-                continue
-            done.add(str(record["input"]))
-            dst.write(line)
-    if dropped:
-        os.replace(tmp, path)
-    else:
-        tmp.unlink()
-    return done
-
-
-def _parse_record(line: bytes) -> dict[str, Any] | None:
-    if not line.endswith(b"\n"):
-        return None  # the last write of a killed run
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) else None
 
 
 class _BatchProgress:
@@ -574,7 +559,7 @@ def cmd_schema(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from .profiles import get_profile
 
     profile = get_profile(args.endpoint)
-    failed = 0
+    failed = schema_errors = 0
     for spec in _schema_files(args.schemas):
         try:
             target = load_target(spec)
@@ -593,8 +578,12 @@ def cmd_schema(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 ]
         except ExtractkitError as exc:
             failed += 1
+            # a place in the schema is wrong (a bad $ref, an invalid keyword): exit 2
+            schema_errors += isinstance(exc, SchemaError) and exc.pointer is not None
             record = {"file": spec, "ok": False, "error": _error_text(exc)}
         out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    if schema_errors:
+        return EXIT_USAGE
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -619,10 +608,19 @@ def cmd_prompt(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     return EXIT_OK
 
 
+def _safe_stream(stream: IO[str]) -> IO[str]:
+    """Text that cannot be encoded is written as backslash escapes, never a crash."""
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        with contextlib.suppress(Exception):
+            reconfigure(errors="backslashreplace")
+    return stream
+
+
 def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None,
          err: IO[str] | None = None) -> int:
-    out = out or sys.stdout
-    err = err or sys.stderr
+    out = out or _safe_stream(sys.stdout)
+    err = err or _safe_stream(sys.stderr)
     parser = _parser()
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
@@ -635,7 +633,7 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None,
     except InputError as exc:
         print(f"extractkit: {exc}", file=err)
         return EXIT_FAILED
-    except (UsageError, ConfigurationError, SchemaError, TemplateError) as exc:
+    except (UsageError, OutputError, ConfigurationError, SchemaError, TemplateError) as exc:
         print(f"extractkit: error: {exc}", file=err)
         return EXIT_USAGE
     except ExtractkitError as exc:

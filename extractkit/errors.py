@@ -14,14 +14,30 @@ if TYPE_CHECKING:
 
 
 class ExtractkitError(Exception):
-    """Base class of every extractkit error."""
+    """Base class of every extractkit error. Its text never carries an API key."""
+
+    def __str__(self) -> str:
+        from .redact import redact
+
+        return redact(super().__str__())
 
 
-class ConfigurationError(ExtractkitError):
+class FatalError(ExtractkitError):
+    """An error that would fail every input alike (settings, schema, template).
+
+    A batch (``map``, ``extractkit run``) ends at the first one, raised from
+    its iterator, instead of reporting it once per item. Other extractkit
+    errors and the endpoint's own errors (``openai.APIError``) are one
+    item's failure; any other exception is a bug and ends the batch with
+    its traceback (see :func:`is_item_failure`).
+    """
+
+
+class ConfigurationError(FatalError):
     """Settings that cannot work: no model, a mode the endpoint lacks, a missing extra."""
 
 
-class SchemaError(ExtractkitError):
+class SchemaError(FatalError):
     """A schema that is invalid, or that cannot be expressed for a target.
 
     ``pointer`` is the JSON pointer of the offending place in the schema (``""``
@@ -49,7 +65,7 @@ class SchemaError(ExtractkitError):
         super().__init__(f"{message} ({', '.join(where)})" if where else message)
 
 
-class TemplateError(ExtractkitError):
+class TemplateError(FatalError):
     """A prompt template that cannot be loaded or rendered.
 
     ``template`` names the template (file path or name), ``line`` the line of a
@@ -76,6 +92,14 @@ class InputError(ExtractkitError):
     def __init__(self, message: str, *, path: str | None = None) -> None:
         self.path = path
         super().__init__(message)
+
+
+class ArgumentsError(InputError, TypeError):
+    """Arguments that do not fit an ``@extract`` function's signature.
+
+    A ``TypeError`` like any bad call, and an :class:`InputError`, so one bad
+    input of ``fn.map(...)`` is that item's failure, not the batch's.
+    """
 
 
 class ExtractionError(ExtractkitError):
@@ -121,13 +145,57 @@ class RefusalError(ExtractionError):
         self.response = response
 
 
+class ContentFilterError(RefusalError):
+    """The endpoint's content filter stopped the answer (``finish_reason="content_filter"``).
+
+    Whatever text arrived is in ``attempts`` and ``response``; it is never
+    repaired into a success.
+    """
+
+
+def is_item_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is one input's failure (reported on its item) rather than
+    a fatal error or a bug (which end a batch).
+
+    One input's failures are extractkit's non-fatal errors (no valid answer,
+    a refusal, a cut answer, an unreadable input) and the endpoint's errors
+    about this request (``openai.APIError``: a 400, retries exhausted on a 5xx...).
+    The endpoint's errors that would fail every request alike end the batch:
+    see :func:`is_endpoint_fatal`.
+    """
+    if isinstance(exc, FatalError):
+        return False
+    if isinstance(exc, ExtractkitError):
+        return True
+    import openai
+
+    return isinstance(exc, openai.APIError) and not is_endpoint_fatal(exc)
+
+
+def is_endpoint_fatal(exc: BaseException) -> bool:
+    """An endpoint error that every further request would meet too: the key is
+    refused (401), not allowed (403), the model or URL does not exist (404), or
+    the endpoint cannot be reached at all (connection refused after every
+    transport retry). A batch stops at the first one instead of trying each input."""
+    import openai
+
+    return isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError,
+                            openai.NotFoundError, openai.APIConnectionError)) and not isinstance(
+        exc, openai.APITimeoutError)
+
+
 __all__ = [
+    "ArgumentsError",
     "ConfigurationError",
+    "ContentFilterError",
     "ExtractionError",
     "ExtractkitError",
+    "FatalError",
     "IncompleteOutputError",
     "InputError",
     "RefusalError",
     "SchemaError",
     "TemplateError",
+    "is_endpoint_fatal",
+    "is_item_failure",
 ]

@@ -23,18 +23,28 @@ shape, validate against the validator of record. Then one of:
   last failed answer and its errors (only the last one: the prompt does not
   grow with every retry);
 * none left → :class:`~extractkit.errors.ExtractionError` with every attempt.
+
+Transport failures are not the loop's business, but their budget travels
+with the extraction: :attr:`Extraction.transport` is its
+:class:`~extractkit.retry.TransportRetry` (``transport_retries``), which
+every driver asks how long to wait after a failure, and whose count ends up
+in :attr:`Result.transport_retries <extractkit.results.Result.transport_retries>`.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from .errors import ExtractionError, IncompleteOutputError, RefusalError
-from .modes import Plan
+from .errors import ContentFilterError, ExtractionError, IncompleteOutputError, RefusalError
+from .modes import Plan, UnreadableAnswer
+from .redact import install_log_filter
 from .repair import parse_reply
 from .results import Attempt, Result, Usage
+from .retry import TransportRetry
 from .schema import Invalid
 
 if TYPE_CHECKING:
@@ -42,17 +52,21 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 log = logging.getLogger("extractkit")
+install_log_filter(log)
 
 Feedback = Callable[[list[str], Attempt], str]
 
 
-def default_feedback(errors: list[str], attempt: Attempt) -> str:
-    lines = "\n".join(f"- {e}" for e in errors)
-    return (
-        "Your previous answer was not valid:\n"
-        f"{lines}\n"
-        "Answer again with the corrected JSON only, keeping the values that were right."
-    )
+def _template_feedback(plan: Plan) -> Feedback:
+    """The default re-ask message: ``prompts/reask.j2``, the one source of its wording."""
+    from .prompts import get_prompts
+
+    prompts = get_prompts()
+
+    def feedback(errors: list[str], attempt: Attempt) -> str:
+        return prompts.feedback(plan, errors, attempt)
+
+    return feedback
 
 
 class Extraction(Generic[T]):
@@ -68,7 +82,7 @@ class Extraction(Generic[T]):
         "_tail",
         "attempts",
         "plan",
-        "transport_retries",
+        "transport",
         "usage",
     )
 
@@ -83,6 +97,7 @@ class Extraction(Generic[T]):
         context: Any = None,
         feedback: Feedback | None = None,
         grounding: GroundingCheck | None = None,
+        transport: TransportRetry | None = None,
     ) -> None:
         self.plan = plan
         base: dict[str, Any] = {"model": model}
@@ -101,10 +116,11 @@ class Extraction(Generic[T]):
         self._tail: list[dict[str, Any]] = []
         self._reasks_left = max_retries
         self._context = context
-        self._feedback = feedback or default_feedback
+        self._feedback = feedback or _template_feedback(plan)
         self.attempts: list[Attempt] = []
         self.usage = Usage()
-        self.transport_retries = 0
+        #: the transport retry budget of this extraction (drivers ask it after a failure)
+        self.transport = transport if transport is not None else TransportRetry()
 
     # -- requests -------------------------------------------------------------
 
@@ -116,6 +132,11 @@ class Extraction(Generic[T]):
     @property
     def reasks_left(self) -> int:
         return self._reasks_left
+
+    @property
+    def transport_retries(self) -> int:
+        """Requests retried so far after a transport failure."""
+        return self.transport.failures
 
     @property
     def context(self) -> Any:
@@ -155,7 +176,8 @@ class Extraction(Generic[T]):
                 refusals.append(attempt.refusal)
             failures.append((choice, attempt))
         if len(refusals) == len(choices):
-            raise RefusalError(
+            filtered = all(c.finish_reason == "content_filter" for c in choices)
+            raise (ContentFilterError if filtered else RefusalError)(
                 f"the model refused: {refusals[0]}",
                 refusal=refusals[0],
                 attempts=self.attempts,
@@ -172,7 +194,13 @@ class Extraction(Generic[T]):
     ) -> Attempt:
         """Parse, repair, decode and validate one message into an :class:`Attempt`."""
         refusal = getattr(message, "refusal", None)
-        raw = self.plan.mode.read(message)
+        try:
+            raw = self.plan.read(message)
+        except UnreadableAnswer as exc:
+            attempt = Attempt(None, errors=[f"(response): {exc}"], usage=usage,
+                              finish_reason=finish_reason, response=response)
+            attempt.message = message
+            return attempt
         if refusal and not raw:
             attempt = Attempt(None, errors=[f"(refusal): {refusal}"], usage=usage,
                               finish_reason=finish_reason, response=response)
@@ -195,6 +223,12 @@ class Extraction(Generic[T]):
         self, raw: str | None, finish_reason: str | None, usage: Usage, response: Any
     ) -> Attempt:
         attempt = Attempt(raw, usage=usage, finish_reason=finish_reason, response=response)
+        if finish_reason == "content_filter":
+            # whatever text there is was cut by the filter: never a success
+            attempt.errors = ["(response): the endpoint's content filter stopped the answer"]
+            attempt.refusal = "the endpoint's content filter stopped the answer " \
+                "(finish_reason=content_filter)"
+            return attempt
         if not raw or not raw.strip():
             attempt.errors = ["(root): the model returned no JSON"]
         else:
@@ -204,9 +238,10 @@ class Extraction(Generic[T]):
             if fast is not None and decode is None:
                 try:
                     attempt.value = fast(raw, self._context)
-                    return attempt
                 except Exception:
                     pass  # slow path below finds out why, with repair
+                else:
+                    return _finish_rules(attempt, finish_reason)
             try:
                 data, fixes = parse_reply(raw)
             except ValueError as exc:
@@ -221,12 +256,7 @@ class Extraction(Generic[T]):
                     attempt.errors = exc.errors
                 except Exception as exc:  # a validator raising something odd
                     attempt.errors = [f"(root): {type(exc).__name__}: {exc}"]
-        if finish_reason == "length":
-            attempt.errors = [
-                "(root): the answer was cut off at the token limit",
-                *attempt.errors,
-            ]
-        return attempt
+        return _finish_rules(attempt, finish_reason)
 
     def _after_failure(
         self, attempt: Attempt, *, choices: list[Any], response: Any
@@ -250,3 +280,50 @@ class Extraction(Generic[T]):
         feedback = self._feedback(attempt.errors, attempt)
         self._tail = self.plan.mode.reask(message, attempt.raw, feedback)
         return None
+
+
+def _finish_rules(attempt: Attempt, finish_reason: str | None) -> Attempt:
+    """The same rules whichever path validated: an answer cut at the token limit is
+    never a success, even when what arrived happens to validate; a value must be
+    strict JSON (finite numbers, well-formed Unicode) to be one."""
+    if attempt.ok and attempt.raw and _MAYBE_UNSAFE.search(attempt.raw):
+        problems = _unsafe_values(attempt.value)
+        if problems:
+            attempt.errors = problems
+            attempt.value = None
+    if finish_reason == "length":
+        attempt.errors = ["(root): the answer was cut off at the token limit", *attempt.errors]
+    return attempt
+
+
+#: Cheap test of the raw text: only answers that match it are walked for
+#: non-finite numbers (``NaN``, ``Infinity``, ``1e999``) and lone surrogates
+#: (``"\ud800"``, or one decoded into the text).
+_MAYBE_UNSAFE = re.compile(r"NaN|Infinity|[eE]\+?\d{3}|\\[uU][dD][89a-fA-F]|[\ud800-\udfff]")
+
+
+def _unsafe_values(value: Any) -> list[str]:
+    from pydantic_core import to_jsonable_python
+
+    problems: list[str] = []
+    stack: list[tuple[Any, str]] = [(to_jsonable_python(value), "")]
+    while stack and len(problems) < 5:
+        item, path = stack.pop()
+        where = path.lstrip(".") or "(root)"
+        if isinstance(item, float) and not math.isfinite(item):
+            problems.append(f"{where}: {item!r} is not a JSON number (NaN and infinities "
+                            "are not allowed)")
+        elif isinstance(item, str) and _LONE_SURROGATE.search(item):
+            problems.append(f"{where}: the text contains a lone surrogate (an invalid "
+                            "\\u escape such as \\ud800); write the character itself")
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                if isinstance(key, str) and _LONE_SURROGATE.search(key):
+                    problems.append(f"{where}: a key contains a lone surrogate")
+                stack.append((sub, f"{path}.{key}"))
+        elif isinstance(item, list):
+            stack.extend((sub, f"{path}.{i}") for i, sub in enumerate(item))
+    return problems
+
+
+_LONE_SURROGATE = re.compile(r"[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]")

@@ -71,8 +71,9 @@ def test_require_gives_up_like_any_validation_error(server, client):
 
 def test_require_in_tools_mode_reasks_as_a_tool_result(server, client):
     server.push(
-        completion(tool_args='{"name": "Zed", "email": "ann@example.org"}'),
-        completion(tool_args='{"name": "Ann Smith", "email": "ann@example.org"}'),
+        completion(tool_args='{"name": "Zed", "email": "ann@example.org"}', tool_name="Contact"),
+        completion(tool_args='{"name": "Ann Smith", "email": "ann@example.org"}',
+                   tool_name="Contact"),
     )
     ex = Extractor(client, model="m", mode="tools", grounding="require")
     assert ex.extract(Contact, TEXT).name == "Ann Smith"
