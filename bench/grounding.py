@@ -102,6 +102,28 @@ def timed(text: str, values: list[object], rounds: int) -> tuple[float, float]:
     return best
 
 
+def hostile(rng: random.Random) -> bool:
+    """Inputs built to be slow: each must stay within 1 s at 1 MB, and scale linearly."""
+    print("hostile inputs (seconds at 0.25 / 1 MB, and the ratio; 4.0 = linear):")
+    cases = {
+        "one repeated letter, values of it": (lambda n: "a" * n, ["aaaa", "a" * 40, "aab"] * 50),
+        "a 400-char invented value": (lambda n: make_document(n, rng),
+                                      ["".join(rng.choice("qwzx ") for _ in range(400))] * 20),
+        "a 100 kB value": (lambda n: make_document(n, rng), ["xq" * 50_000]),
+        "2,000 leaves of one digit": (lambda n: "1 2 3 " * (n // 6), list(range(1, 4)) * 666),
+    }
+    ok = True
+    for name, (make, values) in cases.items():
+        times = []
+        for mb in (0.25, 1.0):
+            text = make(int(mb * 1_000_000))
+            times.append(sum(timed(text, values, 1)))
+        ratio = times[1] / times[0] if times[0] else float("nan")
+        ok = ok and times[1] <= 1.0
+        print(f"  {name:36} {times[0]:7.3f} {times[1]:7.3f}   x{ratio:.1f}")
+    return ok
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--values", type=int, default=1000)
@@ -139,6 +161,7 @@ def main() -> int:
         ratios = ", ".join(f"{mb} MB: {build_per_mb[mb] / base:.2f}" for mb in sizes)
         print(f"index build cost per MB relative to {sizes[0]} MB (1.00 = linear): {ratios}")
     print(f"fuzzy threshold {align_mod.FUZZY_THRESHOLD}, scan limit {index_mod.SCAN_LIMIT} chars")
+    ok = hostile(rng) and ok
     print("budget (1 MB ≤ 1 s):", "ok" if ok else "OVER")
     return 0 if ok else 1
 

@@ -176,8 +176,8 @@ def test_written_numbers_are_read_as_documented():
     assert number_values("-3") == [-3]
     assert number_values("1,25,000") == [] and number_values("20.05.2014") == []
     table = numbers_in("call 555 0100 on 20.05.2014, pay -3")
-    assert table[555.0] == [(5, 8)] and table[2014.0] == [(23, 27)]
-    assert table[-3.0] == [(33, 35)] and table[3.0] == [(34, 35)]
+    assert table[555.0] == ([5], [8]) and table[2014.0] == ([23], [27])
+    assert table[-3.0] == ([33], [35]) and table[3.0] == ([34], [35])
 
 
 def test_dates_in_their_textual_forms():
@@ -279,7 +279,15 @@ def test_the_index_finds_what_a_scan_finds_on_a_large_document():
         while at >= 0:
             expected.append(at)
             at = index.text.find(needle, at + 1)
-        assert [int(p) for p in index.find_all(needle)] == expected
+        near = rng.randrange(len(index.text))
+        found = [int(p) for p in index.find_all(needle, near)]
+        if len(expected) <= 4096:
+            assert found == expected
+        else:  # very frequent: the neighbourhood of `near`, with the nearest on each side
+            assert set(found) <= set(expected)
+            before = [p for p in expected if p < near]
+            after = [p for p in expected if p >= near]
+            assert (not before or before[-1] in found) and (not after or after[0] in found)
 
 
 def test_fuzzy_matches_on_a_large_document():

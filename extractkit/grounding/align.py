@@ -8,8 +8,8 @@ finds each scalar in the documents:
   case folding, Unicode NFKC/NFKD compatibility folding, whitespace runs
   collapsed and surrounding spaces/punctuation of the value ignored), else
   ``fuzzy`` (rapidfuzz ``partial_ratio_alignment`` score ≥ the threshold,
-  default :data:`FUZZY_THRESHOLD`; values of at least
-  :data:`FUZZY_MIN_LENGTH` characters), else ``ungrounded``;
+  default :data:`FUZZY_THRESHOLD`; values of :data:`FUZZY_MIN_LENGTH` to
+  :data:`FUZZY_MAX_LENGTH` characters), else ``ungrounded``;
 * a number, a date (a ``format: date`` string or any ISO date string), a
   boolean of a field marked grounded: one of its textual forms
   (:mod:`.forms`), not inside a longer number or word;
@@ -42,8 +42,10 @@ from .spans import STATUSES, Grounding, LeafGrounding, Span
 
 #: Lowest rapidfuzz score (0-100) that counts as a ``fuzzy`` match.
 FUZZY_THRESHOLD = 90.0
-#: Shorter values (normalized) are found exactly or not at all.
+#: Shorter values (normalized) are found exactly or not at all...
 FUZZY_MIN_LENGTH = 5
+#: ...and so are longer ones (a fuzzy alignment costs value length × window).
+FUZZY_MAX_LENGTH = 500
 #: Occurrences examined, nearest first, when choosing among repeated ones.
 _NEAREST = 32
 
@@ -151,12 +153,12 @@ class Aligner:
                 near = anchor[1] if anchor is not None and anchor[0] == name else None
                 exact = partial(_exact_text, index, value=value, core=expected, lead=left,
                                 trail=right)
-                found = self._pick(name, index, index.find_all(text), len(text), near,
+                found = self._pick(name, index, index.find_all(text, near), len(text), near,
                                    _mark_bounded, exact)
                 best = _better(best, found, anchor)
             if best is not None:
                 return best
-        if best is not None or len(needle) < FUZZY_MIN_LENGTH:
+        if best is not None or not FUZZY_MIN_LENGTH <= len(needle) <= FUZZY_MAX_LENGTH:
             return best
         for name in self._texts:
             index = self.index(name)
@@ -178,15 +180,14 @@ class Aligner:
         best: _Found | None = None
         for name in self._texts:
             index = self.index(name)
-            spans = index.numbers(value)
-            if not spans:
+            starts, ends = index.numbers(value)
+            if not starts:
                 continue
             near = anchor[1] if anchor is not None and anchor[0] == name else None
-            order = _nearest_first([s for s, _ in spans], near)
             fallback: _Found | None = None
-            by_start = dict(spans)
-            for count, ns in enumerate(order):
-                start, end = index.normalized.to_original(ns, by_start[ns])
+            for count, i in enumerate(_nearest_first(starts, near)):
+                ns = starts[i]
+                start, end = index.normalized.to_original(ns, ends[i])
                 if index.original[start:end] == canonical:
                     fallback = _Found("exact", 1.0, name, start, end, ns)
                     break
@@ -208,7 +209,7 @@ class Aligner:
             near = anchor[1] if anchor is not None and anchor[0] == name else None
             for form in forms:
                 needle = fold(form)
-                found = self._pick(name, index, index.find_all(needle), len(needle), near,
+                found = self._pick(name, index, index.find_all(needle, near), len(needle), near,
                                    bounded, partial(_exact_form, index, canonical=canonical))
                 best = _better(best, found, anchor)
                 if best is not None and best.status == "exact":
@@ -224,7 +225,8 @@ class Aligner:
         fallback: _Found | None = None
         loose: _Found | None = None
         seen = 0
-        for ns in _nearest_first(positions, near):
+        for i in _nearest_first(positions, near):
+            ns = int(positions[i])
             ne = ns + size
             start, end = index.normalized.to_original(ns, ne)
             if not bounded(index.text, ns, ne):
@@ -261,11 +263,10 @@ def ground_value(value: Any, view: SchemaView, documents: Mapping[str, Any], *,
 
 
 def _nearest_first(positions: Sequence[int], near: int | None) -> Iterator[int]:
-    """Ascending ``positions`` reordered by distance to ``near`` (ties: the later one)."""
+    """Indexes of ascending ``positions``, nearest to ``near`` first (ties: the later one)."""
     n = len(positions)
     if near is None:
-        for i in range(n):
-            yield int(positions[i])
+        yield from range(n)
         return
     lo, hi = 0, n
     while lo < hi:
@@ -277,10 +278,10 @@ def _nearest_first(positions: Sequence[int], near: int | None) -> Iterator[int]:
     before, after = lo - 1, lo
     while before >= 0 or after < n:
         if after < n and (before < 0 or positions[after] - near <= near - positions[before]):
-            yield int(positions[after])
+            yield after
             after += 1
         else:
-            yield int(positions[before])
+            yield before
             before -= 1
 
 
@@ -382,4 +383,4 @@ def _trim(text: str, start: int, end: int, needle: str) -> tuple[int, int]:
     return start, max(start, end)
 
 
-__all__ = ["FUZZY_MIN_LENGTH", "FUZZY_THRESHOLD", "Aligner", "ground_value"]
+__all__ = ["FUZZY_MAX_LENGTH", "FUZZY_MIN_LENGTH", "FUZZY_THRESHOLD", "Aligner", "ground_value"]

@@ -57,24 +57,35 @@ def number_values(token: str) -> list[float]:
     return out
 
 
-def numbers_in(text: str) -> dict[float, list[tuple[int, int]]]:
-    """Every number written in ``text`` (see the module docstring): value → spans,
-    in text order. A run of digits and separators that is not one number (a
-    date, a phone number) counts as its separate digit runs."""
-    found: dict[float, list[tuple[int, int]]] = {}
+def numbers_in(text: str) -> dict[float, tuple[list[int], list[int]]]:
+    """Every number written in ``text`` (see the module docstring): value → the starts
+    and the ends of its spans, in text order. A run of digits and separators
+    that is not one number (a date, a phone number) counts as its separate
+    digit runs."""
+    found: dict[float, tuple[list[int], list[int]]] = {}
+
+    def add(value: float, start: int, end: int) -> None:
+        spans = found.get(value)
+        if spans is None:
+            spans = found[value] = ([], [])
+        spans[0].append(start)
+        spans[1].append(end)
+
     for match in _NUMBER_TOKEN.finditer(text):
         start, end = match.span()
         token = match.group()
+        if token.isdigit():  # the common case, read without the patterns
+            add(float(token), start, end)
+            continue
         values = number_values(token)
         if values:
             for value in values:
-                found.setdefault(value, []).append((start, end))
+                add(value, start, end)
                 if token.startswith("-"):  # "-3" also holds 3 (a range: "10-3")
-                    found.setdefault(-value, []).append((start + 1, end))
+                    add(-value, start + 1, end)
             continue
         for run in _DIGITS.finditer(token):
-            found.setdefault(float(run.group()), []).append((start + run.start(),
-                                                             start + run.end()))
+            add(float(run.group()), start + run.start(), start + run.end())
     return found
 
 

@@ -34,6 +34,9 @@ SCAN_LIMIT = 1 << 14
 _SEED_LIMIT = 2048
 #: ...and at most this many of the needle's rarest trigrams do.
 _SEEDS = 12
+#: A needle with more occurrences than this is looked up around its neighbour.
+_FREQUENT = 4096
+_SCAN_FREQUENT = 256
 #: Candidate regions checked per fuzzy lookup.
 _FUZZY_REGIONS = 8
 _B = 21  # bits per code point
@@ -49,7 +52,7 @@ class DocumentIndex:
         self._grams: Any = None
         self._order: Any = None
         self._sorted: Any = None
-        self._numbers: dict[float, list[tuple[int, int]]] | None = None
+        self._numbers: dict[float, tuple[list[int], list[int]]] | None = None
         if len(self.text) > SCAN_LIMIT:
             self._build()
 
@@ -68,12 +71,18 @@ class DocumentIndex:
 
     # -- exact (normalized) occurrences ---------------------------------------
 
-    def find_all(self, needle: str, limit: int = 100_000) -> Sequence[int]:
-        """Ascending positions of ``needle`` in the normalized text."""
+    def find_all(self, needle: str, near: int | None = None) -> Sequence[int]:
+        """Ascending positions of ``needle`` in the normalized text.
+
+        With ``near``, a needle that occurs very often yields only the
+        occurrences around ``near`` (at least the nearest one on each side
+        that has any): the cost of a lookup stays bounded by the
+        neighbourhood, not by how repetitive the document is.
+        """
         if not needle:
             return []
         if self._grams is None:
-            return self._scan(needle, limit)
+            return self._scan(needle, near)
         import numpy as np
 
         m = len(needle)
@@ -86,7 +95,9 @@ class DocumentIndex:
             else:
                 high = low + (1 << (2 * _B))
             lo, hi = np.searchsorted(self._sorted, np.array([low, high], dtype=np.uint64))
-            return cast(Sequence[int], np.sort(self._order[lo:hi])[:limit])
+            if hi - lo > _FREQUENT:  # a frequent short needle: its neighbours, found directly
+                return self._around(needle, near or 0)
+            return cast(Sequence[int], np.sort(self._order[lo:hi]))
         offsets = sorted({*range(0, m - 2, 3), m - 3})
         hashes = np.array([(codes[o] << 2 * _B) | (codes[o + 1] << _B) | codes[o + 2]
                            for o in offsets], dtype=np.uint64)
@@ -97,28 +108,55 @@ class DocumentIndex:
         best = int(np.argmin(counts))
         if counts[best] == 0:
             return []
-        candidates = self._order[lefts[best]:rights[best]] - offsets[best]
+        candidates = self._order[lefts[best]:rights[best]] - offsets[best]  # ascending
+        others = [(o, hashes[i]) for i, o in enumerate(offsets) if i != best]
+        total = len(candidates)
+        if total <= _FREQUENT:
+            return cast(Sequence[int], self._verify(candidates, m, others))
+        centre = int(np.searchsorted(candidates, near or 0))
+        width = _FREQUENT // 4
+        while True:
+            lo, hi = max(0, centre - width), min(total, centre + width)
+            found = self._verify(candidates[lo:hi], m, others)
+            point = near or 0
+            left_ok = lo == 0 or (len(found) and int(found[0]) < point)
+            right_ok = hi == total or (len(found) and int(found[-1]) >= point)
+            if left_ok and right_ok:
+                return cast(Sequence[int], found)
+            width *= 4
+
+    def _verify(self, candidates: Any, m: int, others: list[tuple[int, Any]]) -> Any:
+        """The candidates where every other trigram of the needle matches too."""
         n = len(self.text)
         candidates = candidates[(candidates >= 0) & (candidates + m <= n)]
-        for i, offset in enumerate(offsets):
-            if i != best and len(candidates):
-                candidates = candidates[self._grams[candidates + offset] == hashes[i]]
-        return cast(Sequence[int], candidates[:limit])
+        for offset, value in others:
+            if not len(candidates):
+                break
+            candidates = candidates[self._grams[candidates + offset] == value]
+        return candidates
 
-    def _scan(self, needle: str, limit: int) -> list[int]:
+    def _around(self, needle: str, near: int) -> list[int]:
+        before = self.text.rfind(needle, 0, near + len(needle) - 1)
+        after = self.text.find(needle, near)
+        return sorted({p for p in (before, after) if p >= 0})
+
+    def _scan(self, needle: str, near: int | None) -> list[int]:
         found: list[int] = []
         find = self.text.find
         at = find(needle)
-        while at >= 0 and len(found) < limit:
+        while at >= 0:
+            if len(found) >= _SCAN_FREQUENT:
+                return self._around(needle, near or 0)
             found.append(at)
             at = find(needle, at + 1)
         return found
 
-    def numbers(self, value: float) -> list[tuple[int, int]]:
-        """Spans (normalized offsets) of the numbers written in the text equal to ``value``."""
+    def numbers(self, value: float) -> tuple[list[int], list[int]]:
+        """Starts and ends (ascending, normalized offsets) of the numbers written in the
+        text that equal ``value``."""
         if self._numbers is None:
             self._numbers = numbers_in(self.text)
-        return self._numbers.get(value, [])
+        return self._numbers.get(value, ([], []))
 
     # -- near matches -----------------------------------------------------------
 
