@@ -196,11 +196,12 @@ class DocumentIndex:
             return []
         width = max(m, 8)
         diagonals = np.concatenate([self._order[lefts[o]:rights[o]] - o for o in seeds])
-        votes = np.bincount(np.clip(diagonals, 0, None) // width)
-        top = np.argsort(-votes, kind="stable")[:_FUZZY_REGIONS]
+        # votes per diagonal bucket, counted over the seeds' hits only (never the whole text)
+        buckets, votes = np.unique(np.clip(diagonals, 0, None) // width, return_counts=True)
+        top = buckets[np.argsort(-votes, kind="stable")[:_FUZZY_REGIONS]]
         n = len(self.text)
         return [(max(0, int(b) * width - m), min(n, int(b) * width + 2 * width + m))
-                for b in top if votes[b] > 0]
+                for b in top]
 
 
 __all__ = ["SCAN_LIMIT", "DocumentIndex"]
