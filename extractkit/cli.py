@@ -276,8 +276,15 @@ def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str],
         "usage": result.usage.as_dict(),
     }
     if result.grounding is not None:
-        record["grounding"] = result.grounding.as_dict()
+        record["grounding"] = _paged(result.grounding, doc.document).as_dict()
     return record
+
+
+def _paged(grounding: Grounding, document: Any) -> Grounding:
+    """Spans of a paged input document (PDF, DOCX) get their page numbers."""
+    if document is None or not getattr(document, "pages", None):
+        return grounding
+    return grounding.with_pages(document.page_of)
 
 
 def _show_grounding(doc_id: str, grounding: Any, text: str | None, err: IO[str]) -> None:
@@ -405,7 +412,8 @@ def _run_batch(
     settings = runner.settings
     tally = Tally(prices, model=_model_name(settings), local=settings.uses_local())
     texts: dict[str, str] | None = {} if args.show_grounding else None
-    inputs = _inputs_to_do(docs, done, tally, texts)
+    paged: dict[str, Any] = {}  # documents with pages, until their record is written
+    inputs = _inputs_to_do(docs, done, tally, texts, paged)
     cache = _cache(args)
     progress = _BatchProgress(tally, err)
     options: dict[str, Any] = {"concurrency": args.concurrency, "cache": cache}
@@ -416,7 +424,7 @@ def _run_batch(
     stopped: BaseException | None = None
     try:
         for item in runner.map(inputs, **options):
-            records.write(_item_record(item, fingerprint))
+            records.write(_item_record(item, fingerprint, paged.pop(item.id, None)))
             tally.add(item)
             if item.result is not None and item.result.grounding is not None:
                 missing = len(item.result.grounding.ungrounded)
@@ -459,7 +467,7 @@ def _model_name(settings: Settings) -> str | None:
 
 def _inputs_to_do(
     docs: Iterator[InputDoc], done: set[str], tally: Tally,
-    texts: dict[str, str] | None = None,
+    texts: dict[str, str] | None = None, paged: dict[str, Any] | None = None,
 ) -> Iterator[tuple[str, Any]]:
     for doc in docs:
         if doc.id in done:
@@ -467,6 +475,8 @@ def _inputs_to_do(
             continue
         if texts is not None and doc.text is not None:
             texts[doc.id] = doc.text  # for --show-grounding, dropped once shown
+        if paged is not None and doc.document is not None and doc.document.pages:
+            paged[doc.id] = doc.document
         yield doc.id, doc.error if doc.error is not None else doc.text
 
 
@@ -476,14 +486,15 @@ def _failure_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {_error_text(exc)}"
 
 
-def _item_record(item: ItemResult[Any], fingerprint: str) -> dict[str, Any]:
+def _item_record(item: ItemResult[Any], fingerprint: str,
+                 document: Any = None) -> dict[str, Any]:
     record: dict[str, Any] = {"input": item.id, "ok": item.ok}
     if item.error is not None:
         record["error"] = _failure_text(item.error)
     else:
         record["value"] = _jsonable(item.value)
         if item.result is not None and item.result.grounding is not None:
-            record["grounding"] = item.result.grounding.as_dict()
+            record["grounding"] = _paged(item.result.grounding, document).as_dict()
     record["usage"] = item.usage.as_dict()
     record["fingerprint"] = fingerprint
     return record

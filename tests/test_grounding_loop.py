@@ -246,3 +246,19 @@ def test_cli_off_writes_no_grounding(remote, files, tmp_path):
                      "--grounding", "off")
     assert code == 0
     assert all("grounding" not in json.loads(line) for line in out_file.read_text().splitlines())
+
+
+def test_cli_spans_of_a_pdf_carry_their_page(remote, files, tmp_path):
+    from tests.document_files import write_pdf
+
+    schema, _ = files
+    pdf = write_pdf(tmp_path / "letter.pdf",
+                    ["Cover page of the letter.", "Contact: Ann Smith <ann@example.org>."])
+    remote.default = lambda body: completion('{"name": "Ann Smith", "email": "ann@example.org"}')
+    out_file = tmp_path / "out.jsonl"
+    code, _, err = run("run", str(schema), str(pdf), str(pdf), "-o", str(out_file))
+    assert code == 0, err
+    record = json.loads(out_file.read_text().splitlines()[0])
+    assert record["grounding"]["/name"]["spans"][0]["page"] == 2
+    code, _, err = run("run", str(schema), str(pdf), "--show-grounding")
+    assert code == 0 and "p.2" in err

@@ -5,7 +5,7 @@
 finds each scalar in the documents:
 
 * a string: ``exact`` (its text, verbatim), else ``normalized`` (equal after
-  case folding, Unicode NFKC/NFKD compatibility folding, whitespace runs
+  case folding, Unicode compatibility folding (NFKD per character), whitespace runs
   collapsed and surrounding spaces/punctuation of the value ignored), else
   ``fuzzy`` (rapidfuzz ``partial_ratio_alignment`` score ≥ the threshold,
   default :data:`FUZZY_THRESHOLD`; values of :data:`FUZZY_MIN_LENGTH` to

@@ -123,6 +123,15 @@ class Grounding(Mapping[str, LeafGrounding]):
     def __len__(self) -> int:
         return len(self.leaves)
 
+    def with_pages(self, page_of: Callable[[int], int | None],
+                   source: str = "text") -> Grounding:
+        """The same leaves, with ``page`` set on the spans of ``source`` (from a
+        document's ``page_of(offset)``)."""
+        return Grounding({
+            p: replace(g, spans=tuple(replace(s, page=page_of(s.start)) if s.source == source
+                                      else s for s in g.spans))
+            for p, g in self.leaves.items()})
+
     @property
     def ungrounded(self) -> list[LeafGrounding]:
         """Leaves of grounded fields that were not found in the document."""
