@@ -262,3 +262,12 @@ def test_cli_spans_of_a_pdf_carry_their_page(remote, files, tmp_path):
     assert record["grounding"]["/name"]["spans"][0]["page"] == 2
     code, _, err = run("run", str(schema), str(pdf), "--show-grounding")
     assert code == 0 and "p.2" in err
+
+
+def test_lazy_grounding_pickles_as_its_leaves(server, client):
+    import pickle
+
+    server.push(completion('{"name": "Ann Smith", "email": "ann@example.org"}'))
+    result = Extractor(client, model="m").extract_result(Contact, TEXT)
+    copy = pickle.loads(pickle.dumps(result.grounding))
+    assert copy == result.grounding and copy["/name"].status == "exact"

@@ -107,6 +107,10 @@ class LazyLeaves(Mapping[str, LeafGrounding]):
     def __repr__(self) -> str:
         return repr(dict(self._get()))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled and copied as the plain dict it stands for
+        return (dict, (dict(self._get()),))
+
 
 @dataclass(frozen=True)
 class Grounding(Mapping[str, LeafGrounding]):
