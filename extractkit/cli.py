@@ -5,6 +5,8 @@
     extractkit run SCHEMA INPUT... [options]   extract; JSON (one input) or JSON Lines
     extractkit schema SCHEMA...                dry run: the request pieces per schema file
     extractkit prompt SCHEMA INPUT             print the rendered messages
+    extractkit eval SCHEMA DATA.jsonl          score extraction on labelled examples
+    extractkit review RESULTS.jsonl            the HTML review page of a run's records
 
 Exit codes: 0 all ok; 1 an extraction (or an input) failed; 2 usage or
 configuration error.
@@ -89,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
     endpoint_options(run)
     run.add_argument("--max-retries", type=int, default=None, metavar="N",
                      help="validation re-asks (default 2)")
+    run.add_argument("--transport-retries", type=int, default=None, metavar="N",
+                     help="retries of a request after a 429, 5xx, timeout or dropped connection "
+                          "(default 5)")
+    run.add_argument("--no-coerce", dest="coerce", action="store_false", default=None,
+                     help="strict: no schema-aligned coercion of answers that fail validation")
     run.add_argument("--temperature", type=float, default=None, metavar="T")
     run.add_argument("--max-tokens", type=int, default=None, metavar="N")
     run.add_argument("--output", "-o", metavar="FILE", help="write results here, not stdout")
@@ -124,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--show-grounding", action="store_true",
                      help="print each value's span in the input (pointer, status, offsets, "
                      "quoted text) on stderr")
+    from .review.cli import add_run_options
+
+    add_run_options(run)  # --keep-text, --html: the review page (extractkit/review/cli.py)
 
     schema = sub.add_parser("schema", help="dry run: the request pieces a schema compiles to")
     schema.add_argument("schemas", metavar="SCHEMA", nargs="+",
@@ -137,6 +147,12 @@ def _parser() -> argparse.ArgumentParser:
     prompt.add_argument("input", metavar="INPUT")
     endpoint_options(prompt)
     prompt.add_argument("--json", action="store_true", help="print the whole request as JSON")
+
+    from .eval.cli import add_eval_parser
+    from .review.cli import add_review_parser
+
+    add_eval_parser(sub, endpoint_options)  # extractkit eval
+    add_review_parser(sub)  # extractkit review
     return parser
 
 
@@ -154,7 +170,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.prompt:
         out["prompt"] = Path(args.prompt) if Path(args.prompt).is_file() else args.prompt
-    for name in ("max_retries", "temperature", "max_tokens", "grounding"):
+    for name in ("max_retries", "transport_retries", "temperature", "max_tokens", "coerce",
+                 "grounding"):
         value = getattr(args, name, None)
         if value is not None:
             out[name] = value
@@ -221,6 +238,11 @@ def _jsonable(value: Any) -> Any:
     return to_jsonable_python(value)
 
 
+def _named(name: str, text: str) -> str:
+    """``name: text``, naming the input once (input errors already start with it)."""
+    return text if text.startswith(f"{name}:") else f"{name}: {text}"
+
+
 def _error_text(exc: BaseException) -> str:
     return redact(str(exc) or type(exc).__name__)
 
@@ -233,6 +255,12 @@ def _report_attempts(exc: ExtractionError, err: IO[str]) -> None:
             print(redact(f"    repaired: {repair}"), file=err)
         for error in attempt.errors:
             print(redact(f"    error: {error}"), file=err)
+
+
+def _report_coercions(name: str, result: Result[Any], err: IO[str]) -> None:
+    """``-v``: the schema-aligned coercions that made a valid answer (extractkit.coerce)."""
+    for note in result.coercions:
+        print(f"extractkit: {name}: {note}", file=err)
 
 
 def _cache(args: argparse.Namespace) -> ResponseCache | None:
@@ -269,6 +297,8 @@ def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str],
         return {"input": doc.id, "ok": False, "error": _error_text(exc)}
     except Exception as exc:  # endpoint errors (401, 404...) and the like
         return {"input": doc.id, "ok": False, "error": f"{type(exc).__name__}: {_error_text(exc)}"}
+    if verbose:
+        _report_coercions(doc.id, result, err)
     record = {
         "input": doc.id,
         "ok": True,
@@ -315,7 +345,8 @@ def cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         raise UsageError("--resume and --overwrite exclude each other")
     if args.output:
         check_writable(Path(args.output))
-    if args.stream or (len(head) == 1 and not (args.resume or args.batch_api)):
+    records_wanted = args.resume or args.batch_api or args.keep_text or args.html
+    if args.stream or (len(head) == 1 and not records_wanted):
         return _run_each([*head, *docs], runner, args, out, err)
     return _run_batch(itertools.chain(head, docs), runner, args, out, err)
 
@@ -343,7 +374,7 @@ def _run_each(
                 _show_grounding(record["input"], Grounding.from_dict(grounding)
                                 if grounding is not None else None, docs[0].text, err)
             return EXIT_OK
-        print(f"extractkit: {record['input']}: {record['error']}", file=err)
+        print(f"extractkit: {_named(record['input'], record['error'])}", file=err)
         return EXIT_FAILED
     finally:
         if sink is not out:
@@ -366,7 +397,7 @@ def _run_stream(
     for doc in docs:
         if doc.error is not None:
             failed += 1
-            print(f"extractkit: {doc.id}: {_error_text(doc.error)}", file=err)
+            print(f"extractkit: {_named(doc.id, _error_text(doc.error))}", file=err)
             continue
         assert doc.text is not None
         last_at, last_attempt = float("-inf"), 0
@@ -391,7 +422,7 @@ def _run_stream(
             raise  # configuration: stops the whole run with exit code 2
         except ExtractionError as exc:
             failed += 1
-            print(f"extractkit: {doc.id}: {_error_text(exc)}", file=err)
+            print(f"extractkit: {_named(doc.id, _error_text(exc))}", file=err)
         except Exception as exc:  # endpoint errors (401, 404...) and the like
             failed += 1
             print(f"extractkit: {doc.id}: {type(exc).__name__}: {_error_text(exc)}", file=err)
@@ -413,7 +444,10 @@ def _run_batch(
     tally = Tally(prices, model=_model_name(settings), local=settings.uses_local())
     texts: dict[str, str] | None = {} if args.show_grounding else None
     paged: dict[str, Any] = {}  # documents with pages, until their record is written
-    inputs = _inputs_to_do(docs, done, tally, texts, paged)
+    from .review.cli import RunPage
+
+    page = RunPage(args)
+    inputs = page.inputs(_inputs_to_do(docs, done, tally, texts, paged))
     cache = _cache(args)
     progress = _BatchProgress(tally, err)
     options: dict[str, Any] = {"concurrency": args.concurrency, "cache": cache}
@@ -424,7 +458,8 @@ def _run_batch(
     stopped: BaseException | None = None
     try:
         for item in runner.map(inputs, **options):
-            records.write(_item_record(item, fingerprint, paged.pop(item.id, None)))
+            records.write(page.record(
+                _item_record(item, fingerprint, paged.pop(item.id, None)), item))
             tally.add(item)
             if item.result is not None and item.result.grounding is not None:
                 missing = len(item.result.grounding.ungrounded)
@@ -436,6 +471,10 @@ def _run_batch(
                 progress.note(buffer.getvalue().rstrip("\n"))
             if not item.ok:
                 progress.failure(item, args.verbose)
+            elif args.verbose and item.result is not None and item.result.coercions:
+                buffer = io.StringIO()
+                _report_coercions(item.id, item.result, buffer)
+                progress.note(buffer.getvalue().rstrip("\n"))
             progress.update()
     except Exception as exc:
         if not is_endpoint_fatal(exc):
@@ -446,6 +485,7 @@ def _run_batch(
         records.close()
         if cache is not None:
             cache.close()
+    page.finish(err)
     if stopped is not None:
         resumable = " (rerun with --resume to do the rest)" if args.output else ""
         print(f"extractkit: stopped: {_failure_text(stopped)}{resumable}", file=err)
@@ -532,7 +572,7 @@ class _BatchProgress:
 
     def failure(self, item: ItemResult[Any], verbose: bool) -> None:
         assert item.error is not None
-        self.note(f"extractkit: {item.id}: {_failure_text(item.error)}")
+        self.note(f"extractkit: {_named(item.id, _failure_text(item.error))}")
         if verbose and isinstance(item.error, ExtractionError):
             buffer = io.StringIO()
             _report_attempts(item.error, buffer)
@@ -640,7 +680,8 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None,
         return int(exc.code or 0)
     commands = {"run": cmd_run, "schema": cmd_schema, "prompt": cmd_prompt}
     try:
-        return commands[args.command](args, out, err)
+        handler = commands.get(args.command) or args.handler  # eval, review: their own modules
+        return handler(args, out, err)
     except InputError as exc:
         print(f"extractkit: {exc}", file=err)
         return EXIT_FAILED

@@ -241,7 +241,7 @@ class ExtractFunction(_Bound, Generic[P, R]):
         :class:`~extractkit.drivers.batch.ItemResult` per input as each
         completes. The options are those of :meth:`extractkit.Extractor.map`.
         """
-        from .drivers.batch import call_args, map_inputs
+        from .drivers.mapping import call_args, map_inputs
 
         def start(value: Any) -> Extraction[Any]:
             return self._prepare(*call_args(value))
@@ -296,7 +296,7 @@ class AsyncExtractFunction(_Bound, Generic[P, R]):
     ) -> AsyncIterator[ItemResult[R]]:
         """``async for item in fn.map(inputs)``: see :meth:`ExtractFunction.map`
         (``batch_api=`` is refused: the Batch API needs the sync function)."""
-        from .drivers.batch import amap_inputs, call_args
+        from .drivers.mapping import amap_inputs, call_args
 
         def start(value: Any) -> Awaitable[Extraction[Any]]:
             return self._prepare(*call_args(value))
@@ -351,6 +351,7 @@ def extract(
     local: bool | None = None,
     grounding: str | None = None,
     documents: str | tuple[str, ...] | None = None,
+    coerce: bool | None = None,
     **params: Any,
 ) -> _Decorator: ...
 def extract(fn: Callable[..., Any] | None = None, /, *, schema: Any = None, **settings: Any) -> Any:

@@ -133,6 +133,7 @@ class Engine:
             context=context,
             feedback=feedback,
             grounding=grounding_check(self.settings.resolved_grounding, plan.source, documents),
+            coerce=self.resolved.coerce,
             transport=TransportRetry.with_retries(self.resolved.transport_retries),
         )
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .drivers import aio, sync
 from .engine import Engine
+from .errors import InputError
 from .grounding.check import pick_documents
 from .loop import Extraction
 from .modes import Plan
@@ -46,12 +47,13 @@ class _Base:
         local: bool | None = None,
         grounding: str | None = None,
         documents: str | Sequence[str] | None = None,
+        coerce: bool | None = None,
         **params: Any,
     ) -> None:
         settings = Settings.of(
             client=client, model=model, mode=mode, endpoint=endpoint, max_retries=max_retries,
             transport_retries=transport_retries, prompt=prompt, prompts_dir=prompts_dir,
-            base_url=base_url, api_key=api_key, local=local, grounding=grounding,
+            base_url=base_url, api_key=api_key, local=local, coerce=coerce, grounding=grounding,
             documents=documents, **params,
         )
         self._engine = Engine(settings, is_async=self._is_async)
@@ -73,6 +75,8 @@ class _Base:
         engine = self._engine
         plan = engine.plan(schema)
         if isinstance(text, str):
+            if not text.strip():
+                raise InputError("the text to extract from is empty")
             values = {"text": text, **variables}
             template = engine.prompts.get(engine.settings.prompt or "user.j2")
             messages = engine.messages(plan, template, values)
@@ -163,7 +167,7 @@ class Extractor(_Base):
         a :class:`~extractkit.BatchAPI`) goes through the provider's
         Batch API. See :mod:`extractkit.drivers.batch`.
         """
-        from .drivers.batch import map_inputs
+        from .drivers.mapping import map_inputs
 
         def start(text: Input) -> Extraction[Any]:
             return self._prepare(schema, text, variables, context)[1]
@@ -236,7 +240,7 @@ class AsyncExtractor(_Base):
         with a :class:`~extractkit.errors.ConfigurationError` (use
         :meth:`Extractor.map`).
         """
-        from .drivers.batch import amap_inputs
+        from .drivers.mapping import amap_inputs
 
         def start(text: Input) -> Extraction[Any]:
             return self._prepare(schema, text, variables, context)[1]

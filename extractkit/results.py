@@ -148,6 +148,14 @@ class Result(Generic[T]):
     grounding: Grounding | None = None
 
     @property
+    def coercions(self) -> tuple[str, ...]:
+        """Schema-aligned coercions that made the final answer valid (see
+        :mod:`extractkit.coerce`); ``len(result.coercions)`` counts them."""
+        if not self.attempts:
+            return ()
+        return tuple(r for r in self.attempts[-1].repairs if r.startswith("coerce "))
+
+    @property
     def raw(self) -> str | None:
         """Text of the attempt that produced ``value``."""
         return self.attempts[-1].raw if self.attempts else None

@@ -99,6 +99,8 @@ class Settings:
     grounding: str | None = None
     #: names of the template variables that hold documents (default: ``text``)
     documents: tuple[str, ...] | None = None
+    #: schema-aligned coercion of answers that fail validation (see extractkit.coerce)
+    coerce: bool | None = None
 
     @classmethod
     def of(cls, **kwargs: Any) -> Settings:
@@ -159,6 +161,10 @@ class Settings:
     @property
     def resolved_max_retries(self) -> int:
         return DEFAULT_MAX_RETRIES if self.max_retries is None else self.max_retries
+
+    @property
+    def resolved_coerce(self) -> bool:
+        return True if self.coerce is None else bool(self.coerce)
 
     @property
     def resolved_transport_retries(self) -> int:
@@ -236,6 +242,7 @@ class Settings:
             mode=self.resolved_mode,
             max_retries=self.resolved_max_retries,
             transport_retries=self.resolved_transport_retries,
+            coerce=self.resolved_coerce,
         )
 
     def prompt_dirs(self) -> tuple[str | Path, ...]:
@@ -303,3 +310,5 @@ class Resolved:
     mode: str
     max_retries: int
     transport_retries: int
+    #: schema-aligned coercion of invalid answers (extractkit.coerce), on by default
+    coerce: bool = True
