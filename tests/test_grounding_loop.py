@@ -271,3 +271,29 @@ def test_lazy_grounding_pickles_as_its_leaves(server, client):
     result = Extractor(client, model="m").extract_result(Contact, TEXT)
     copy = pickle.loads(pickle.dumps(result.grounding))
     assert copy == result.grounding and copy["/name"].status == "exact"
+
+
+def test_check_aligns_nothing_until_the_grounding_is_read(server, client, monkeypatch):
+    from extractkit.grounding.check import GroundingCheck
+
+    calls = []
+    real = GroundingCheck.ground
+    monkeypatch.setattr(GroundingCheck, "ground",
+                        lambda self, value: calls.append(value) or real(self, value))
+    server.push(completion('{"name": "Ann Smith", "email": "ann@example.org"}'))
+    result = Extractor(client, model="m").extract_result(Contact, TEXT)
+    assert calls == []  # the hot path did no alignment
+    assert result.grounding["/name"].status == "exact"
+    assert len(calls) == 1
+    assert result.grounding["/email"].status == "exact" and len(calls) == 1  # computed once
+
+
+def test_with_options_switches_an_extract_function_to_require(server, client):
+    @extract(client=client, model="m")
+    def contact(text: str) -> Contact:
+        """{{ text }}"""
+
+    server.push(completion('{"name": "Zed", "email": "ann@example.org"}'),
+                completion('{"name": "Ann Smith", "email": "ann@example.org"}'))
+    strict = contact.with_options(grounding="require")
+    assert strict(TEXT).name == "Ann Smith" and len(server.bodies()) == 2
