@@ -303,3 +303,20 @@ def test_nfkc_equivalents_are_normalized_not_exact():
     text = unicodedata.normalize("NFD", "Ångström")
     g = ground({"type": "string"}, "Ångström", text)
     assert g[""].status == "normalized" and g[""].spans[0].end == len(text)
+
+
+def test_large_and_small_normalization_agree():
+    from extractkit.grounding.normalize import LARGE, _normalize_large, _normalize_small
+
+    rng = random.Random(11)
+    pieces = ["Straße", " ", "\n\n", "\t", "ﬁ", "É", "e\u0301", "東京", "Ｔｏｋｙｏ", "abc", "  ",
+              "שלום", "ß", "\u00a0", "x"]
+    text = "".join(rng.choice(pieces) for _ in range(LARGE // 2))
+    assert len(text) > LARGE
+    large, small = _normalize_large(text), _normalize_small(text)
+    assert large.text == small.text
+    for _ in range(2000):
+        start = rng.randrange(len(small.text) - 1)
+        end = start + rng.randrange(1, 20)
+        assert large.to_original(start, min(end, len(small.text))) == \
+            small.to_original(start, min(end, len(small.text)))
