@@ -43,10 +43,18 @@ from .extractor import Extractor
 from .grounding.policy import GROUNDING_MODES
 from .grounding.show import grounding_lines
 from .grounding.spans import Grounding
-from .loading import InputDoc, SchemaTarget, iter_inputs, load_target, user_facing
+from .loading import (
+    InputDoc,
+    SchemaTarget,
+    count_inputs,
+    iter_inputs,
+    load_target,
+    user_facing,
+)
 from .output import OutputError, RecordsFile, StdoutRecords, check_writable, refuse_to_replace
 from .pricing import PriceTable
 from .profiles import MODES, profile_names
+from .progress import is_terminal, spinner
 from .redact import redact
 from .results import Result
 from .settings import Settings
@@ -384,7 +392,8 @@ def _run_each(
             return _run_stream(docs, runner, sink, err, show_grounding=args.show_grounding)
         cache = _cache(args)
         try:
-            record = _record(docs[0], runner, args.verbose, err, cache)
+            with spinner(docs[0].id, err):  # on a terminal only
+                record = _record(docs[0], runner, args.verbose, err, cache)
         finally:
             if cache is not None:
                 cache.close()
@@ -462,7 +471,8 @@ def _run_batch(
     done = records.done(fingerprint)
     prices = PriceTable.load(args.price_table) if args.price_table else PriceTable()
     settings = runner.settings
-    tally = Tally(prices, model=_model_name(settings), local=settings.uses_local())
+    total = count_inputs(args.inputs) if is_terminal(err) else None  # for done/total, ETA
+    tally = Tally(prices, model=_model_name(settings), local=settings.uses_local(), total=total)
     texts: dict[str, str] | None = {} if args.show_grounding else None
     paged: dict[str, Any] = {}  # documents with pages, until their record is written
     from .review.cli import RunPage

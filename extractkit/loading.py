@@ -192,6 +192,33 @@ def iter_inputs(specs: list[str], stdin: Any = None) -> Iterator[InputDoc]:
         yield from _read_docs(path)
 
 
+def count_inputs(specs: list[str]) -> int | None:
+    """How many documents :func:`iter_inputs` will yield for ``specs``, without reading
+    them (a ``.jsonl`` file's non-blank lines are counted); ``None`` for standard input."""
+    total = 0
+    for spec in specs:
+        if spec == "-":
+            return None
+        path = Path(spec)
+        files = [path]
+        if path.is_dir():
+            files = [
+                p for p in path.rglob("*")
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            ]  # fmt: skip
+        for file in files:
+            total += _count_lines(file) if file.suffix == ".jsonl" and file.is_file() else 1
+    return total
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        with path.open("rb") as handle:
+            return sum(1 for line in handle if line.strip())
+    except OSError:
+        return 1  # it becomes one error record
+
+
 def _read_doc(path: Path) -> InputDoc:
     try:
         document = load_document(path)

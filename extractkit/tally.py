@@ -23,11 +23,14 @@ class Tally:
     """
 
     def __init__(
-        self, prices: PriceTable | None = None, *, model: str | None = None, local: bool = False
+        self, prices: PriceTable | None = None, *, model: str | None = None, local: bool = False,
+        total: int | None = None,
     ) -> None:
         self.prices = prices if prices is not None else PriceTable()
         self.model = model
         self.local = local
+        #: how many inputs the run has, when known (for done/total and the ETA)
+        self.total = total
         self.ok = 0
         self.failed = 0
         self.cached = 0
@@ -67,18 +70,32 @@ class Tally:
         """Items per second since the start."""
         return self.done / self.elapsed if self.elapsed > 0 else 0.0
 
+    @property
+    def eta(self) -> float | None:
+        """Seconds until the last input is done at the rate so far, when that is known."""
+        if self.total is None or not self.done or self.rate <= 0:
+            return None
+        return max(0, self.total - self.skipped - self.done) / self.rate
+
     def cost_text(self) -> str:
+        if self.local and not self.cost and not self.unpriced:
+            return "local"  # the embedded model costs nothing: no "$0.0000"
         text = f"${self.cost:.4f}"
         if self.unpriced:
             text += f" (+ unpriced: {', '.join(sorted(self.unpriced))})"
         return text
 
     def line(self) -> str:
-        """One line for a progress display."""
-        return (
-            f"{self.done} done, {self.failed} failed, {self.rate:.1f}/s, "
-            f"{self.usage.total_tokens:,} tokens, ~{self.cost_text()}"
-        )
+        """One line for a progress display: done/total, failures, rate, ETA, tokens, cost."""
+        total = self.total - self.skipped if self.total is not None else None
+        done = f"{self.done}/{total}" if total is not None else f"{self.done}"
+        eta = self.eta
+        parts = [f"{done} done", f"{self.failed} failed", f"{self.rate:.1f}/s"]
+        if eta is not None:
+            parts.append(f"ETA {_duration(eta)}")
+        cost = self.cost_text()
+        parts += [f"{self.usage.total_tokens:,} tokens", cost if cost == "local" else f"~{cost}"]
+        return ", ".join(parts)
 
     def summary(self) -> str:
         """The end-of-run report."""
@@ -88,9 +105,21 @@ class Tally:
         if self.cached:
             parts.append(f"{self.cached} from the cache")
         usage = self.usage
+        cost = self.cost_text()
+        cost = "no cost (local model)" if cost == "local" else f"estimated cost {cost}"
         return (
             f"{', '.join(parts)} in {self.elapsed:.1f} s; tokens: {usage.prompt_tokens:,} prompt "
-            f"+ {usage.completion_tokens:,} completion; estimated cost {self.cost_text()}"
+            f"+ {usage.completion_tokens:,} completion; {cost}"
         )
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``3 min 5 s``, ``2 h 10 min``."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60} min"
 
 
