@@ -1,0 +1,1 @@
+"""Long documents: chunked extraction and merging (see ``docs/documents.md``)."""
