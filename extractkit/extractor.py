@@ -14,6 +14,7 @@ from .results import Result
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .documents.run import ChunkedRun
     from .drivers.batch import ItemResult
 
 T = TypeVar("T")
@@ -71,6 +72,16 @@ class _Base:
             messages = engine.prompts.with_system(plan, [dict(m) for m in text])
         return plan, engine.start(plan, messages, context=values if context is None else context)
 
+    def _chunked(
+        self, schema: Any, text: Any, variables: Mapping[str, Any], context: Any
+    ) -> ChunkedRun | None:
+        """The chunked run of a long document (``None``: one request will do)."""
+        if isinstance(text, (list, tuple)):
+            return None
+        from .documents.run import plan_document
+
+        return plan_document(self._engine, schema, text, variables, context)
+
     def render(
         self, schema: Any, text: Input, *, context: Any = None, **variables: Any
     ) -> dict[str, Any]:
@@ -96,7 +107,17 @@ class Extractor(_Base):
     def extract_result(
         self, schema: Any, text: Input, *, context: Any = None, **variables: Any
     ) -> Result[Any]:
-        """Like :meth:`extract`, returning the :class:`~extractkit.results.Result`."""
+        """Like :meth:`extract`, returning the :class:`~extractkit.results.Result`.
+
+        A document too long for the context window is read in chunks: the
+        result is then a :class:`~extractkit.documents.run.DocumentResult`.
+        """
+        chunked = self._chunked(schema, text, variables, context)
+        if chunked is not None:
+            from .documents.run import run_document
+
+            return run_document(chunked)
+        text = getattr(text, "text", text)
         _, extraction = self._prepare(schema, text, variables, context)
         return sync.run(self._engine.backend, extraction)
 
@@ -159,6 +180,12 @@ class AsyncExtractor(_Base):
     async def extract_result(
         self, schema: Any, text: Input, *, context: Any = None, **variables: Any
     ) -> Result[Any]:
+        chunked = self._chunked(schema, text, variables, context)
+        if chunked is not None:
+            from .documents.run import arun_document
+
+            return await arun_document(chunked)
+        text = getattr(text, "text", text)
         _, extraction = self._prepare(schema, text, variables, context)
         return await aio.run(self._engine.backend, extraction)
 

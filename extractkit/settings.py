@@ -71,6 +71,16 @@ class Settings:
     prompt: str | Path | None = None
     prompts_dir: str | Path | tuple[str | Path, ...] | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    # -- long documents (extractkit.documents.run) --
+    #: ``"auto"`` (chunk when the prompt would not fit), ``"on"`` (always), ``"off"``
+    chunking: str | None = None
+    chunk_tokens: int | None = None
+    overlap_tokens: int | None = None
+    passes: int | None = None
+    #: overrides the endpoint profile's ``context_window``
+    context_window: int | None = None
+    #: give each chunk after the first a short excerpt of the document's start
+    document_context: bool | None = None
 
     @classmethod
     def of(cls, **kwargs: Any) -> Settings:
@@ -92,6 +102,7 @@ class Settings:
         retries = values.get("max_retries")
         if retries is not None and (not isinstance(retries, int) or retries < 0):
             raise ConfigurationError("max_retries must be a non-negative integer")
+        _check_document_settings(values)
         return cls(params=params, **values)
 
     def over(self, base: Settings) -> Settings:
@@ -145,6 +156,14 @@ class Settings:
             "no model given: pass model=... (or --model) or set EXTRACTKIT_MODEL"
         )
 
+    @property
+    def resolved_chunking(self) -> str:
+        return self.chunking or "auto"
+
+    @property
+    def resolved_passes(self) -> int:
+        return self.passes or 1
+
     def prompt_dirs(self) -> tuple[str | Path, ...]:
         if self.prompts_dir is None:
             return ()
@@ -152,3 +171,20 @@ class Settings:
             return (self.prompts_dir,)
         return tuple(self.prompts_dir)
 
+
+
+CHUNKING_MODES = ("auto", "on", "off")
+
+
+def _check_document_settings(values: Mapping[str, Any]) -> None:
+    chunking = values.get("chunking")
+    if chunking is not None and chunking not in CHUNKING_MODES:
+        raise ConfigurationError(
+            f"chunking must be one of {', '.join(CHUNKING_MODES)}, got {chunking!r}"
+        )
+    for name, low in (("chunk_tokens", 1), ("overlap_tokens", 0), ("passes", 1),
+                      ("context_window", 1)):
+        value = values.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                  or value < low):
+            raise ConfigurationError(f"{name} must be an integer >= {low}, got {value!r}")

@@ -92,14 +92,20 @@ def is_empty(value: Any) -> bool:
     return value is None or (isinstance(value, (str, list, tuple, dict)) and len(value) == 0)
 
 
-def merge_parts(schema: SchemaView | Mapping[str, Any] | bool, parts: Sequence[Part]) -> Merged:
-    """Merge the chunk values ``parts`` (in document order) by ``schema``."""
-    view = schema if isinstance(schema, SchemaView) else schema_view(dict(schema)
-                                                                      if isinstance(schema, Mapping)
-                                                                      else schema)
+def merge_parts(
+    schema: Node | SchemaView | Mapping[str, Any] | bool, parts: Sequence[Part]
+) -> Merged:
+    """Merge the chunk values ``parts`` (in document order) by ``schema`` (a JSON
+    Schema, its view, or a node of a view)."""
+    if isinstance(schema, Node):
+        root = schema
+    elif isinstance(schema, SchemaView):
+        root = schema.root
+    else:
+        root = schema_view(dict(schema) if isinstance(schema, Mapping) else schema).root
     merger = _Merger(parts)
     cands = [_Cand(p.value, p.chunk, "") for p in parts]
-    value = merger.merge(view.root, cands, "")
+    value = merger.merge(root, cands, "")
     if value is _ABSENT:
         value = None
     return Merged(value, merger.conflicts, merger.sources(), merger.grounding())
