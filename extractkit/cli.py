@@ -41,7 +41,7 @@ from .extractor import Extractor
 from .loading import InputDoc, SchemaTarget, iter_inputs, load_target
 from .pricing import PriceTable
 from .profiles import MODES, profile_names
-from .results import Result
+from .results import Result, Usage
 from .settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -100,6 +100,18 @@ def _parser() -> argparse.ArgumentParser:
                      "answers within 24 h); answers needing a re-ask are re-asked online")
     run.add_argument("--poll-interval", type=float, default=30.0, metavar="SECONDS",
                      help="seconds between polls of a --batch-api job (default 30)")
+    # -- long documents (extractkit.documents.run) --
+    run.add_argument("--chunking", choices=["auto", "on", "off"], default=None,
+                     help="read long documents in chunks: when the prompt would not fit "
+                          "(auto, the default), always (on) or never (off)")
+    run.add_argument("--chunk-tokens", type=int, default=None, metavar="N",
+                     help="tokens of document per chunk (default: what fits the context window)")
+    run.add_argument("--overlap", type=int, default=None, metavar="N", dest="overlap_tokens",
+                     help="tokens shared by neighbouring chunks (default: 64)")
+    run.add_argument("--passes", type=int, default=None, metavar="N",
+                     help="passes over a chunked document; pass k > 1 asks for what is missing")
+    run.add_argument("--context-window", type=int, default=None, metavar="N",
+                     help="the endpoint's context window in tokens (default: its profile's)")
     run.add_argument("--price-table", metavar="FILE",
                      help='JSON prices per million tokens, {"MODEL": {"input": $, "output": $}}, '
                      "for the cost in the summary")
@@ -133,7 +145,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.prompt:
         out["prompt"] = Path(args.prompt) if Path(args.prompt).is_file() else args.prompt
-    for name in ("max_retries", "temperature", "max_tokens"):
+    for name in ("max_retries", "temperature", "max_tokens", "chunking", "chunk_tokens",
+                 "overlap_tokens", "passes", "context_window"):
         value = getattr(args, name, None)
         if value is not None:
             out[name] = value
@@ -159,6 +172,12 @@ class Runner:
             return self._fn.result(text)
         assert self._extractor is not None
         return self._extractor.extract_result(self.target.schema, text)
+
+    def chunked(self, text: str) -> Any:
+        """The chunked run of a document too long for one prompt, else ``None``."""
+        if self._extractor is None:
+            return None
+        return self._extractor._chunked(self.target.schema, text, {}, None)
 
     def render(self, text: str) -> dict[str, Any]:
         if self._fn is not None:
@@ -229,12 +248,32 @@ def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str]) -> dict[
         return {"input": doc.id, "ok": False, "error": _error_text(exc)}
     except Exception as exc:  # endpoint errors (401, 404...) and the like
         return {"input": doc.id, "ok": False, "error": f"{type(exc).__name__}: {_error_text(exc)}"}
-    return {
+    record = {
         "input": doc.id,
         "ok": True,
         "value": _jsonable(result.value),
         "usage": result.usage.as_dict(),
     }
+    return _with_document(record, result, doc.id, err)
+
+
+def _with_document(record: dict[str, Any], result: Any, name: str, err: IO[str]) -> dict[str, Any]:
+    """A chunked document's record gains ``document``, ``conflicts``, ``passes``,
+    ``grounding``; what failed or disagreed is said on ``err`` too."""
+    from .documents.run import DocumentResult
+
+    if not isinstance(result, DocumentResult):
+        return record
+    record.update(result.record())
+    failed = ", ".join(f"chunk {f.chunk}: {f.error}" for f in result.failed_chunks[:3])
+    note = f"extractkit: {name}: read in {result.chunk_count} chunks"
+    if result.failed_chunks:
+        note += f"; {len(result.failed_chunks)} failed ({failed})"
+    if result.conflicts:
+        note += f"; {len(result.conflicts)} conflicting field(s): " + ", ".join(
+            c.pointer for c in result.conflicts[:5])
+    print(note, file=err)
+    return record
 
 
 # -- commands -----------------------------------------------------------------
@@ -337,6 +376,7 @@ def _run_batch(
     if args.batch_api:
         options["batch_api"] = BatchAPI(poll_interval=args.poll_interval,
                                         on_status=progress.batch_status)
+    inputs = _documents_apart(inputs, runner, records, fingerprint, tally, err)
     try:
         for item in runner.map(inputs, **options):
             records.write(_item_record(item, fingerprint))
@@ -351,6 +391,43 @@ def _run_batch(
             cache.close()
     print(f"extractkit: {tally.summary()}", file=err)
     return EXIT_FAILED if tally.failed else EXIT_OK
+
+
+def _documents_apart(
+    inputs: Iterator[tuple[str, Any]], runner: Runner, records: _RecordFile, fingerprint: str,
+    tally: Tally, err: IO[str],
+) -> Iterator[tuple[str, Any]]:
+    """Inputs for the batch, but for documents too long for one prompt: those are read
+    in chunks here (each chunk through the batch drivers) and their records written."""
+    for ident, text in inputs:
+        if not isinstance(text, str):
+            yield ident, text
+            continue
+        try:
+            chunked = runner.chunked(text)
+        except (TemplateError, ConfigurationError, SchemaError):
+            raise
+        except Exception:
+            chunked = None  # the item fails in the batch with its own error
+        if chunked is None:
+            yield ident, text
+            continue
+        from .documents.run import run_document
+
+        try:
+            result: Any = run_document(chunked)
+            item = ItemResult(ident, 0, result=result, usage=result.usage)
+        except (TemplateError, ConfigurationError, SchemaError):
+            raise
+        except Exception as exc:
+            item = ItemResult(ident, 0, error=exc,
+                              usage=sum((a.usage for a in getattr(exc, "attempts", []) or []),
+                                        Usage()))
+        record = _item_record(item, fingerprint)
+        if item.result is not None:
+            _with_document(record, item.result, ident, err)
+        records.write(record)
+        tally.add(item)
 
 
 def _model_name(settings: Settings) -> str | None:

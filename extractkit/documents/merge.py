@@ -84,7 +84,7 @@ def normalized(value: Any) -> str:
                           sort_keys=True)
     if isinstance(value, (list, tuple)):
         return json.dumps([normalized(v) for v in value])
-    return json.dumps(value)
+    return "\x00" + json.dumps(value)  # never equal to a string's key
 
 
 def is_empty(value: Any) -> bool:

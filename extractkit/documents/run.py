@@ -297,6 +297,7 @@ class ChunkedRun:
         self._retrying = False
         self._outcomes: list[ChunkOutcome] = []
         self._failures: dict[int, ChunkOutcome] = {}
+        self._all_failed: list[ChunkOutcome] = []
         self._parts: list[Part] = []
         self._reports: list[PassReport] = []
         self._pass_usage = Usage()
@@ -355,8 +356,7 @@ class ChunkedRun:
         asked = self._asked if self._pass > 1 else ("*",)
         filled = tuple(f for f in before if f not in missing) if self._pass > 1 else ()
         self._reports.append(PassReport(self._pass, asked, filled, self._pass_usage))
-        self._failed_of_pass = [f for f in self._failures.values()]
-        self._all_failed = list(getattr(self, "_all_failed", [])) + self._failed_of_pass
+        self._all_failed.extend(sorted(self._failures.values(), key=lambda o: o.chunk))
         self._failures = {}
         if self._pass >= self._passes or not missing or not self._parts:
             self.done = True
