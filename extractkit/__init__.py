@@ -14,6 +14,7 @@ from .drivers.batch import ItemResult
 from .drivers.stream import Snapshot
 from .errors import (
     ConfigurationError,
+    ContentFilterError,
     ExtractionError,
     ExtractkitError,
     IncompleteOutputError,
@@ -34,6 +35,7 @@ __all__ = [
     "Attempt",
     "BatchAPI",
     "ConfigurationError",
+    "ContentFilterError",
     "ExtractFunction",
     "ExtractionError",
     "ExtractkitError",

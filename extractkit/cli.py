@@ -41,6 +41,7 @@ from .extractor import Extractor
 from .loading import InputDoc, SchemaTarget, iter_inputs, load_target
 from .pricing import PriceTable
 from .profiles import MODES, profile_names
+from .redact import redact, redact_data
 from .results import Result, Usage
 from .settings import Settings
 
@@ -58,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Typed structured extraction from LLMs (OpenAI-compatible endpoints or "
         "the embedded local model).",
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"extractkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def endpoint_options(p: argparse.ArgumentParser) -> None:
@@ -220,17 +224,17 @@ def _jsonable(value: Any) -> Any:
 
 
 def _error_text(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
+    return redact(str(exc) or type(exc).__name__)
 
 
 def _report_attempts(exc: ExtractionError, err: IO[str]) -> None:
     for number, attempt in enumerate(exc.attempts, 1):
         print(f"  attempt {number}: finish_reason={attempt.finish_reason}", file=err)
-        print(f"    raw: {attempt.raw!r}", file=err)
+        print(redact(f"    raw: {attempt.raw!r}"), file=err)
         for repair in attempt.repairs:
-            print(f"    repaired: {repair}", file=err)
+            print(redact(f"    repaired: {repair}"), file=err)
         for error in attempt.errors:
-            print(f"    error: {error}", file=err)
+            print(redact(f"    error: {error}"), file=err)
 
 
 def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str]) -> dict[str, Any]:
@@ -272,7 +276,7 @@ def _with_document(record: dict[str, Any], result: Any, name: str, err: IO[str])
     if result.conflicts:
         note += f"; {len(result.conflicts)} conflicting field(s): " + ", ".join(
             c.pointer for c in result.conflicts[:5])
-    print(note, file=err)
+    print(redact(note), file=err)
     return record
 
 
@@ -479,12 +483,13 @@ class _RecordFile:
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | mode, 0o644)
 
     def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False) + "\n"
+        line = json.dumps(redact_data(record), ensure_ascii=False) + "\n"
         if self._fd is None:
             self._out.write(line)
             self._out.flush()
             return
-        data = memoryview(line.encode("utf-8"))
+        # a lone surrogate (only in error texts: values never carry one) becomes a \u escape
+        data = memoryview(line.encode("utf-8", "backslashreplace"))
         while data:
             data = data[os.write(self._fd, data):]
 
@@ -647,10 +652,19 @@ def cmd_prompt(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     return EXIT_OK
 
 
+def _safe_stream(stream: IO[str]) -> IO[str]:
+    """Text that cannot be encoded is written as backslash escapes, never a crash."""
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        with contextlib.suppress(Exception):
+            reconfigure(errors="backslashreplace")
+    return stream
+
+
 def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None,
          err: IO[str] | None = None) -> int:
-    out = out or sys.stdout
-    err = err or sys.stderr
+    out = out or _safe_stream(sys.stdout)
+    err = err or _safe_stream(sys.stderr)
     parser = _parser()
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):

@@ -14,7 +14,12 @@ if TYPE_CHECKING:
 
 
 class ExtractkitError(Exception):
-    """Base class of every extractkit error."""
+    """Base class of every extractkit error. Its text never carries an API key."""
+
+    def __str__(self) -> str:
+        from .redact import redact
+
+        return redact(super().__str__())
 
 
 class ConfigurationError(ExtractkitError):
@@ -121,8 +126,17 @@ class RefusalError(ExtractionError):
         self.response = response
 
 
+class ContentFilterError(RefusalError):
+    """The endpoint's content filter stopped the answer (``finish_reason="content_filter"``).
+
+    Whatever text arrived is in ``attempts`` and ``response``; it is never
+    repaired into a success.
+    """
+
+
 __all__ = [
     "ConfigurationError",
+    "ContentFilterError",
     "ExtractionError",
     "ExtractkitError",
     "IncompleteOutputError",

@@ -28,17 +28,21 @@ shape, validate against the validator of record. Then one of:
 from __future__ import annotations
 
 import logging
+import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from .errors import ExtractionError, IncompleteOutputError, RefusalError
-from .modes import Plan
+from .errors import ContentFilterError, ExtractionError, IncompleteOutputError, RefusalError
+from .modes import Plan, UnreadableAnswer
+from .redact import install_log_filter
 from .repair import parse_reply
 from .results import Attempt, Result, Usage
 from .schema import Invalid
 
 T = TypeVar("T")
 log = logging.getLogger("extractkit")
+install_log_filter(log)
 
 Feedback = Callable[[list[str], Attempt], str]
 
@@ -142,7 +146,8 @@ class Extraction(Generic[T]):
                 refusals.append(attempt.refusal)
             failures.append((choice, attempt))
         if len(refusals) == len(choices):
-            raise RefusalError(
+            filtered = all(c.finish_reason == "content_filter" for c in choices)
+            raise (ContentFilterError if filtered else RefusalError)(
                 f"the model refused: {refusals[0]}",
                 refusal=refusals[0],
                 attempts=self.attempts,
@@ -159,7 +164,13 @@ class Extraction(Generic[T]):
     ) -> Attempt:
         """Parse, repair, decode and validate one message into an :class:`Attempt`."""
         refusal = getattr(message, "refusal", None)
-        raw = self.plan.mode.read(message)
+        try:
+            raw = self.plan.read(message)
+        except UnreadableAnswer as exc:
+            attempt = Attempt(None, errors=[f"(response): {exc}"], usage=usage,
+                              finish_reason=finish_reason, response=response)
+            attempt.message = message
+            return attempt
         if refusal and not raw:
             attempt = Attempt(None, errors=[f"(refusal): {refusal}"], usage=usage,
                               finish_reason=finish_reason, response=response)
@@ -174,6 +185,12 @@ class Extraction(Generic[T]):
     ) -> Attempt:
         """Validate raw text against the plan; never raises for bad output."""
         attempt = Attempt(raw, usage=usage, finish_reason=finish_reason, response=response)
+        if finish_reason == "content_filter":
+            # whatever text there is was cut by the filter: never a success
+            attempt.errors = ["(response): the endpoint's content filter stopped the answer"]
+            attempt.refusal = "the endpoint's content filter stopped the answer " \
+                "(finish_reason=content_filter)"
+            return attempt
         if not raw or not raw.strip():
             attempt.errors = ["(root): the model returned no JSON"]
         else:
@@ -183,9 +200,10 @@ class Extraction(Generic[T]):
             if fast is not None and decode is None:
                 try:
                     attempt.value = fast(raw, self._context)
-                    return attempt
                 except Exception:
                     pass  # slow path below finds out why, with repair
+                else:
+                    return _finish_rules(attempt, finish_reason)
             try:
                 data, fixes = parse_reply(raw)
             except ValueError as exc:
@@ -200,12 +218,7 @@ class Extraction(Generic[T]):
                     attempt.errors = exc.errors
                 except Exception as exc:  # a validator raising something odd
                     attempt.errors = [f"(root): {type(exc).__name__}: {exc}"]
-        if finish_reason == "length":
-            attempt.errors = [
-                "(root): the answer was cut off at the token limit",
-                *attempt.errors,
-            ]
-        return attempt
+        return _finish_rules(attempt, finish_reason)
 
     def _after_failure(
         self, attempt: Attempt, *, choices: list[Any], response: Any
@@ -229,3 +242,50 @@ class Extraction(Generic[T]):
         feedback = self._feedback(attempt.errors, attempt)
         self._tail = self.plan.mode.reask(message, attempt.raw, feedback)
         return None
+
+
+def _finish_rules(attempt: Attempt, finish_reason: str | None) -> Attempt:
+    """The same rules whichever path validated: an answer cut at the token limit is
+    never a success, even when what arrived happens to validate; a value must be
+    strict JSON (finite numbers, well-formed Unicode) to be one."""
+    if attempt.ok and attempt.raw and _MAYBE_UNSAFE.search(attempt.raw):
+        problems = _unsafe_values(attempt.value)
+        if problems:
+            attempt.errors = problems
+            attempt.value = None
+    if finish_reason == "length":
+        attempt.errors = ["(root): the answer was cut off at the token limit", *attempt.errors]
+    return attempt
+
+
+#: Cheap test of the raw text: only answers that match it are walked for
+#: non-finite numbers (``NaN``, ``Infinity``, ``1e999``) and lone surrogates
+#: (``"\ud800"``, or one decoded into the text).
+_MAYBE_UNSAFE = re.compile(r"NaN|Infinity|[eE]\+?\d{3}|\\[uU][dD][89a-fA-F]|[\ud800-\udfff]")
+
+
+def _unsafe_values(value: Any) -> list[str]:
+    from pydantic_core import to_jsonable_python
+
+    problems: list[str] = []
+    stack: list[tuple[Any, str]] = [(to_jsonable_python(value), "")]
+    while stack and len(problems) < 5:
+        item, path = stack.pop()
+        where = path.lstrip(".") or "(root)"
+        if isinstance(item, float) and not math.isfinite(item):
+            problems.append(f"{where}: {item!r} is not a JSON number (NaN and infinities "
+                            "are not allowed)")
+        elif isinstance(item, str) and _LONE_SURROGATE.search(item):
+            problems.append(f"{where}: the text contains a lone surrogate (an invalid "
+                            "\\u escape such as \\ud800); write the character itself")
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                if isinstance(key, str) and _LONE_SURROGATE.search(key):
+                    problems.append(f"{where}: a key contains a lone surrogate")
+                stack.append((sub, f"{path}.{key}"))
+        elif isinstance(item, list):
+            stack.extend((sub, f"{path}.{i}") for i, sub in enumerate(item))
+    return problems
+
+
+_LONE_SURROGATE = re.compile(r"[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]")

@@ -23,6 +23,10 @@ from .profiles import Profile
 from .schema import CompiledSchema, compile_schema
 
 
+class UnreadableAnswer(ValueError):
+    """The model's message has no single answer to read (e.g. a call to another tool)."""
+
+
 class Mode:
     """Base class; one subclass per mode, stateless."""
 
@@ -36,8 +40,8 @@ class Mode:
     def request_fields(self, compiled: CompiledSchema, profile: Profile) -> dict[str, Any]:
         raise NotImplementedError
 
-    def read(self, message: Any) -> str | None:
-        """The raw JSON text the model wrote."""
+    def read(self, message: Any, expected: str | None = None) -> str | None:
+        """The raw JSON text the model wrote (``expected``: the forced tool's name)."""
         return getattr(message, "content", None)
 
     def reask(self, message: Any, raw: str | None, feedback: str) -> list[dict[str, Any]]:
@@ -81,11 +85,32 @@ class ToolsMode(Mode):
             "tool_choice": {"type": "function", "function": {"name": name}},
         }
 
-    def read(self, message: Any) -> str | None:
+    def read(self, message: Any, expected: str | None = None) -> str | None:
+        """The arguments of the one call to ``expected`` (the forced tool).
+
+        Raises :class:`UnreadableAnswer` for a call to another function,
+        several calls, or arguments that are not a JSON string: each is an
+        invalid answer (re-asked), never silently reinterpreted.
+        """
         calls = getattr(message, "tool_calls", None)
-        if calls:
-            return calls[0].function.arguments
-        return getattr(message, "content", None)
+        if not calls:
+            return getattr(message, "content", None)
+        names = [getattr(getattr(c, "function", None), "name", None) for c in calls]
+        if len(calls) > 1:
+            listed = ", ".join(repr(n) for n in names)
+            raise UnreadableAnswer(
+                f"the model made {len(calls)} tool calls ({listed}); exactly one call "
+                f"to {expected or names[0]!r} is expected"
+            )
+        function = getattr(calls[0], "function", None)
+        if expected is not None and names[0] != expected:
+            raise UnreadableAnswer(f"the model called {names[0]!r}; the tool to call is {expected!r}")
+        arguments = getattr(function, "arguments", None)
+        if not isinstance(arguments, str):
+            raise UnreadableAnswer(
+                f"the tool call's arguments are {type(arguments).__name__}, not a JSON string"
+            )
+        return arguments
 
     def reask(self, message: Any, raw: str | None, feedback: str) -> list[dict[str, Any]]:
         calls = getattr(message, "tool_calls", None)
@@ -151,6 +176,16 @@ class Plan:
     @property
     def source(self) -> Any:
         return self.compiled.source
+
+    @property
+    def tool_name(self) -> str | None:
+        """The forced tool's name in tools mode."""
+        choice = self.fields.get("tool_choice")
+        return choice["function"]["name"] if isinstance(choice, dict) else None
+
+    def read(self, message: Any) -> str | None:
+        """The raw answer text of ``message``; :class:`UnreadableAnswer` if there is none."""
+        return self.mode.read(message, self.tool_name)
 
 
 _plans: dict[tuple[Any, str, str], Plan] = {}

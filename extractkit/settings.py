@@ -150,6 +150,9 @@ class Settings:
         model = self.model or os.environ.get("EXTRACTKIT_MODEL")
         if model:
             return model
+        default = getattr(self.client, "default_model", None)  # e.g. extractkit.testing doubles
+        if isinstance(default, str) and default:
+            return default
         if self.uses_local():
             return LOCAL_MODEL_NAME
         raise ConfigurationError(

@@ -48,6 +48,8 @@ def resolve_backend(settings: Settings, *, is_async: bool) -> Any:
     client = settings.client
     endpoint = settings.resolved_endpoint
     if client is not None:
+        if is_async and callable(getattr(client, "as_async", None)):
+            client = client.as_async()  # a test double from extractkit.testing
         if isinstance(client, (Backend, AsyncBackend)) and not isinstance(
             client, (openai.OpenAI, openai.AsyncOpenAI)
         ):

@@ -9,6 +9,7 @@ import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from ..profiles import Profile, get_profile, profile_for_base_url
+from ..redact import register_secret
 
 _STREAM_OPTIONS = {"include_usage": True}
 
@@ -29,6 +30,7 @@ class OpenAIBackend:
 
     def __init__(self, client: openai.OpenAI, *, endpoint: str | Profile | None = None) -> None:
         self.client = client
+        register_secret(getattr(client, "api_key", None))
         self._profile = _profile_for(client, endpoint)
         self.profile = self._profile.name
         self._create = client.with_options(max_retries=0).chat.completions.create
@@ -49,6 +51,7 @@ class AsyncOpenAIBackend:
         self, client: openai.AsyncOpenAI, *, endpoint: str | Profile | None = None
     ) -> None:
         self.client = client
+        register_secret(getattr(client, "api_key", None))
         self._profile = _profile_for(client, endpoint)
         self.profile = self._profile.name
         self._create = client.with_options(max_retries=0).chat.completions.create

@@ -54,7 +54,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from ..errors import IncompleteOutputError
 from ..loop import Extraction
-from ..modes import Plan
+from ..modes import Plan, UnreadableAnswer
 from ..partial import ANY, JsonStream, Shape, Unwrap, ValidatedList, build, shape_for
 from ..results import Result, Usage
 from ..retry import TransportRetry
@@ -499,7 +499,10 @@ class StreamSession:
             return _Again(delay)
         ex = self.extraction
         choice = completion.choices[0] if completion.choices else None
-        raw = ex.plan.mode.read(choice.message) if choice is not None else None
+        try:
+            raw = ex.plan.read(choice.message) if choice is not None else None
+        except UnreadableAnswer:
+            raw = None
         attempt = ex.check_text(raw, None, Usage.from_response(completion.usage), completion)
         attempt.errors = [f"(stream): {cut.message}", *attempt.errors]
         raise IncompleteOutputError(

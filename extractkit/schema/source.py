@@ -244,7 +244,8 @@ def from_document(document: dict[str, Any], *, origin: str = "<schema>") -> Sche
     except jsonschema.SchemaError as exc:
         pointer = "/" + "/".join(str(p) for p in exc.absolute_path) if exc.absolute_path else ""
         raise SchemaError(
-            f"invalid JSON Schema: {exc.message}", pointer=pointer, keyword=exc.validator,
+            f"invalid JSON Schema: {exc.message}", pointer=pointer,
+            keyword=exc.validator if isinstance(exc.validator, str) else None,
             source=origin,
         ) from None
     document = copy.deepcopy(document)
