@@ -17,7 +17,6 @@ import contextlib
 import io
 import itertools
 import json
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -39,9 +38,10 @@ from .errors import (
 )
 from .extractor import Extractor
 from .loading import InputDoc, SchemaTarget, iter_inputs, load_target
+from .output import OutputError, RecordsFile, StdoutRecords, check_writable, refuse_to_replace
 from .pricing import PriceTable
 from .profiles import MODES, profile_names
-from .redact import redact, redact_data
+from .redact import redact
 from .results import Result, Usage
 from .settings import Settings
 
@@ -94,8 +94,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--concurrency", type=int, default=1, metavar="N",
                      help="extractions in flight at once over several inputs (default 1)")
     run.add_argument("--resume", action="store_true",
-                     help="keep the records in --output that succeeded with the same schema, "
-                     "prompt and model; redo only the other inputs")
+                     help="continue --output: skip inputs already done with the same schema, "
+                     "prompt and model; redo the others (earlier records are kept)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace an --output file that already holds results")
     run.add_argument("--cache", nargs="?", const="", default=None, metavar="PATH",
                      help="answer repeated requests from a response cache on disk "
                      "(PATH default: ~/.cache/extractkit/responses.sqlite)")
@@ -171,17 +173,18 @@ class Runner:
             self._fn = None
             self._extractor = Extractor(**settings)
 
-    def result(self, text: str) -> Result[Any]:
+    def result(self, text: str, document: Any = None) -> Result[Any]:
+        """``document`` (the loaded file, with its pages) is read in chunks when too long."""
         if self._fn is not None:
             return self._fn.result(text)
         assert self._extractor is not None
-        return self._extractor.extract_result(self.target.schema, text)
+        return self._extractor.extract_result(self.target.schema, document or text)
 
-    def chunked(self, text: str) -> Any:
+    def chunked(self, document: Any) -> Any:
         """The chunked run of a document too long for one prompt, else ``None``."""
         if self._extractor is None:
             return None
-        return self._extractor._chunked(self.target.schema, text, {}, None)
+        return self._extractor._chunked(self.target.schema, document, {}, None)
 
     def render(self, text: str) -> dict[str, Any]:
         if self._fn is not None:
@@ -242,7 +245,7 @@ def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str]) -> dict[
         return {"input": doc.id, "ok": False, "error": _error_text(doc.error)}
     assert doc.text is not None
     try:
-        result = runner.result(doc.text)
+        result = runner.result(doc.text, doc.document)
     except (TemplateError, ConfigurationError, SchemaError):
         raise  # configuration: stops the whole run with exit code 2
     except ExtractionError as exc:
@@ -294,6 +297,10 @@ def cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         raise UsageError("--concurrency must be at least 1")
     if args.resume and not args.output:
         raise UsageError("--resume needs --output FILE (the records to resume from)")
+    if args.resume and args.overwrite:
+        raise UsageError("--resume and --overwrite exclude each other")
+    if args.output:
+        check_writable(Path(args.output))
     if args.stream or (len(head) == 1 and not (args.resume or args.batch_api)):
         return _run_each([*head, *docs], runner, args, out, err)
     return _run_batch(itertools.chain(head, docs), runner, args, out, err)
@@ -303,6 +310,8 @@ def _run_each(
     docs: list[InputDoc], runner: Runner, args: argparse.Namespace, out: IO[str], err: IO[str]
 ) -> int:
     """One input (printed as JSON), or ``--stream``."""
+    if args.output and not args.overwrite:
+        refuse_to_replace(Path(args.output))
     sink = open(args.output, "w", encoding="utf-8") if args.output else out  # noqa: SIM115
     try:
         if args.stream:
@@ -368,13 +377,16 @@ def _run_batch(
 ) -> int:
     """Several inputs: one JSON Lines record per input, written as each completes."""
     fingerprint = runner.fingerprint()
-    done = _resume_records(Path(args.output), fingerprint) if args.resume else set()
+    records: RecordsFile | StdoutRecords = (
+        RecordsFile(args.output, resume=args.resume, overwrite=args.overwrite)
+        if args.output else StdoutRecords(out)
+    )
+    done = records.done(fingerprint)
     prices = PriceTable.load(args.price_table) if args.price_table else PriceTable()
     settings = runner.settings
     tally = Tally(prices, model=_model_name(settings), local=settings.uses_local())
     inputs = _inputs_to_do(docs, done, tally)
     cache = ResponseCache(args.cache or None) if args.cache is not None else None
-    records = _RecordFile(args.output, out, append=args.resume)
     progress = _BatchProgress(tally, err)
     options: dict[str, Any] = {"concurrency": args.concurrency, "cache": cache}
     if args.batch_api:
@@ -398,17 +410,18 @@ def _run_batch(
 
 
 def _documents_apart(
-    inputs: Iterator[tuple[str, Any]], runner: Runner, records: _RecordFile, fingerprint: str,
+    inputs: Iterator[tuple[str, Any]], runner: Runner, records: RecordsFile | StdoutRecords, fingerprint: str,
     tally: Tally, err: IO[str],
 ) -> Iterator[tuple[str, Any]]:
     """Inputs for the batch, but for documents too long for one prompt: those are read
     in chunks here (each chunk through the batch drivers) and their records written."""
-    for ident, text in inputs:
-        if not isinstance(text, str):
-            yield ident, text
+    for ident, document in inputs:
+        if isinstance(document, BaseException):
+            yield ident, document
             continue
+        text = getattr(document, "text", document)
         try:
-            chunked = runner.chunked(text)
+            chunked = runner.chunked(document)
         except (TemplateError, ConfigurationError, SchemaError):
             raise
         except Exception:
@@ -448,7 +461,7 @@ def _inputs_to_do(
         if doc.id in done:
             tally.skipped += 1
             continue
-        yield doc.id, doc.error if doc.error is not None else doc.text
+        yield doc.id, doc.error if doc.error is not None else (doc.document or doc.text)
 
 
 def _failure_text(exc: BaseException) -> str:
@@ -466,75 +479,6 @@ def _item_record(item: ItemResult[Any], fingerprint: str) -> dict[str, Any]:
     record["usage"] = item.usage.as_dict()
     record["fingerprint"] = fingerprint
     return record
-
-
-class _RecordFile:
-    """JSON Lines records, each written whole with one ``write`` as it comes.
-
-    A killed run leaves complete lines only (but for a line cut mid-``write``,
-    which :func:`_resume_records` trims).
-    """
-
-    def __init__(self, path: str | None, out: IO[str], *, append: bool) -> None:
-        self._out = out
-        self._fd: int | None = None
-        if path:
-            mode = os.O_APPEND if append else os.O_TRUNC
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | mode, 0o644)
-
-    def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps(redact_data(record), ensure_ascii=False) + "\n"
-        if self._fd is None:
-            self._out.write(line)
-            self._out.flush()
-            return
-        # a lone surrogate (only in error texts: values never carry one) becomes a \u escape
-        data = memoryview(line.encode("utf-8", "backslashreplace"))
-        while data:
-            data = data[os.write(self._fd, data):]
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
-def _resume_records(path: Path, fingerprint: str) -> set[str]:
-    """Ids recorded ok with ``fingerprint`` in ``path``.
-
-    Every other line -- failures, records of another schema, prompt or model,
-    repeats, a torn last line -- is dropped, so that after the rerun each
-    input has one record. The file is rewritten (atomically) only if needed.
-    """
-    if not path.exists():
-        return set()
-    done: set[str] = set()
-    dropped = 0
-    tmp = path.with_name(path.name + ".resume-tmp")
-    with path.open("rb") as src, tmp.open("wb") as dst:
-        for line in src:
-            record = _parse_record(line)
-            if (record is None or not record.get("ok") or record.get("fingerprint") != fingerprint
-                    or str(record.get("input")) in done):
-                dropped += 1
-                continue
-            done.add(str(record["input"]))
-            dst.write(line)
-    if dropped:
-        os.replace(tmp, path)
-    else:
-        tmp.unlink()
-    return done
-
-
-def _parse_record(line: bytes) -> dict[str, Any] | None:
-    if not line.endswith(b"\n"):
-        return None  # the last write of a killed run
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) else None
 
 
 class _BatchProgress:
@@ -677,7 +621,7 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None,
     except InputError as exc:
         print(f"extractkit: {exc}", file=err)
         return EXIT_FAILED
-    except (UsageError, ConfigurationError, SchemaError, TemplateError) as exc:
+    except (UsageError, OutputError, ConfigurationError, SchemaError, TemplateError) as exc:
         print(f"extractkit: error: {exc}", file=err)
         return EXIT_USAGE
     except ExtractkitError as exc:

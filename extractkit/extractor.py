@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -20,6 +21,15 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 Input = str | Sequence[Mapping[str, Any]]
+
+
+def _text_of(text: Any) -> Any:
+    """The text of a ``Document`` or a path (read with ``load_document``); else ``text``."""
+    if isinstance(text, os.PathLike):
+        from .documents import as_document
+
+        return as_document(text).text
+    return getattr(text, "text", text)
 
 
 class _Base:
@@ -80,6 +90,7 @@ class _Base:
             return None
         from .documents.run import plan_document
 
+
         return plan_document(self._engine, schema, text, variables, context)
 
     def render(
@@ -117,7 +128,7 @@ class Extractor(_Base):
             from .documents.run import run_document
 
             return run_document(chunked)
-        text = getattr(text, "text", text)
+        text = _text_of(text)
         _, extraction = self._prepare(schema, text, variables, context)
         return sync.run(self._engine.backend, extraction)
 
@@ -185,7 +196,7 @@ class AsyncExtractor(_Base):
             from .documents.run import arun_document
 
             return await arun_document(chunked)
-        text = getattr(text, "text", text)
+        text = _text_of(text)
         _, extraction = self._prepare(schema, text, variables, context)
         return await aio.run(self._engine.backend, extraction)
 

@@ -4,7 +4,10 @@
 ``file.py:Name`` picks one) or ``file.json`` (a JSON Schema document).
 ``INPUT`` is a file, a directory (its files, recursively, hidden ones
 skipped, in sorted order) or ``-`` for standard input. A ``.jsonl`` file
-holds one input per line, ``{"id": ..., "text": ...}``.
+holds one input per line, ``{"id": ..., "text": ...}``. Other files are read
+with :func:`extractkit.documents.load_document` (PDF, HTML, DOCX, Markdown,
+text), so each input carries its :class:`~extractkit.documents.Document`
+(text and page map).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from .decorator import AsyncExtractFunction, ExtractFunction
+from .documents import Document, load_document
+from .documents.text import decode_text
 from .errors import InputError, SchemaError
 from .schema import get_source
 
@@ -127,37 +132,17 @@ def load_target(spec: str) -> SchemaTarget:
 
 @dataclass(frozen=True)
 class InputDoc:
-    """One input document: its id (path or ``-``) and text, or the error reading it."""
+    """One input document: its id (path or ``-``), text and document, or the error reading it."""
 
     id: str
     text: str | None = None
     error: InputError | None = None
+    document: Document | None = None
 
 
 def read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: input file not found", path=str(path)) from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory", path=str(path)) from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}", path=str(path)) from None
-    return decode_text(data, str(path))
-
-
-def decode_text(data: bytes, name: str) -> str:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"{name}: not UTF-8 text (undecodable byte 0x{data[exc.start]:02x} at offset "
-            f"{exc.start})",
-            path=name,
-        ) from None
-    if not text.strip():
-        raise InputError(f"{name}: input is empty", path=name)
-    return text
+    """The text of the document file at ``path`` (any format :func:`load_document` reads)."""
+    return load_document(path).text
 
 
 def iter_inputs(specs: list[str], stdin: Any = None) -> Iterator[InputDoc]:
@@ -166,7 +151,8 @@ def iter_inputs(specs: list[str], stdin: Any = None) -> Iterator[InputDoc]:
         if spec == "-":
             stream = stdin if stdin is not None else sys.stdin.buffer
             try:
-                yield InputDoc("-", decode_text(stream.read(), "<stdin>"))
+                text = decode_text(stream.read(), "<stdin>")
+                yield InputDoc("-", text, document=Document.from_text(text))
             except InputError as exc:
                 yield InputDoc("-", error=exc)
             continue
@@ -184,9 +170,13 @@ def iter_inputs(specs: list[str], stdin: Any = None) -> Iterator[InputDoc]:
 
 def _read_doc(path: Path) -> InputDoc:
     try:
-        return InputDoc(str(path), read_text(path))
+        document = load_document(path)
     except InputError as exc:
         return InputDoc(str(path), error=exc)
+    except Exception as exc:  # a parser's own failure on a hostile file: this input fails alone
+        error = InputError(f"{path}: cannot read: {type(exc).__name__}: {exc}", path=str(path))
+        return InputDoc(str(path), error=error)
+    return InputDoc(str(path), document.text, document=document)
 
 
 def _read_docs(path: Path) -> Iterator[InputDoc]:
@@ -227,4 +217,4 @@ def _jsonl_doc(line: bytes, where: str) -> InputDoc:
     ident = str(record["id"]) if record.get("id") is not None else where
     if not record["text"].strip():
         return InputDoc(ident, error=InputError(f"{ident}: input is empty", path=where))
-    return InputDoc(ident, record["text"])
+    return InputDoc(ident, record["text"], document=Document.from_text(record["text"]))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from extractkit import AsyncExtractor, Extractor
 from extractkit.cli import main
+from extractkit.documents import Document, Page
 from extractkit.documents.run import DocumentResult
 from extractkit.errors import ConfigurationError, ExtractionError
 from extractkit.results import Result
@@ -166,30 +166,28 @@ def test_passes_stop_early_when_nothing_is_missing(reader, client):
     assert len(result.passes) == 1
 
 
-@dataclass(frozen=True)
-class _Paged:
-    """A document with pages (the shape of ``extractkit.documents.types.Document``)."""
-
-    text: str
-    path: str
-    title: str | None
-    breaks: tuple[int, ...]
-
-    def page_of(self, offset: int) -> int | None:
-        if not 0 <= offset < len(self.text):
-            return None
-        return 1 + sum(1 for b in self.breaks if offset >= b)
-
-
 def test_spans_carry_pages_of_the_document(reader, client):
     half = LONG.index("Governing law: Delaware")
-    doc = _Paged(LONG, "nda.pdf", "NDA", (half,))
+    doc = Document(LONG, "nda.pdf", "pdf", (Page(1, 0, half), Page(2, half, len(LONG))), "NDA")
     result = extractor(client, chunk_tokens=300).extract_result(Contract, doc)
     assert result.path == "nda.pdf" and result.pages == 2
     assert result.grounding["/parties/0"].spans[0].page == 1
     law = result.grounding["/jurisdiction"].spans[0]
     assert (law.start, law.page) == (half + len("Governing law: "), 2)
     assert all(o.pages for o in result.chunks)
+
+
+def test_a_path_is_loaded_and_read_in_chunks(reader, client, tmp_path):
+    path = tmp_path / "nda.md"
+    path.write_text(LONG, encoding="utf-8")
+    result = extractor(client, chunk_tokens=300).extract_result(Contract, path)
+    assert isinstance(result, DocumentResult) and result.path == str(path)
+    assert result.value.jurisdiction == "Delaware"
+
+
+def test_overlap_must_be_smaller_than_the_chunk(reader, client):
+    with pytest.raises(ConfigurationError, match=r"overlap_tokens \(300\) must be smaller"):
+        extractor(client, chunk_tokens=300, overlap_tokens=300).extract_result(Contract, LONG)
 
 
 def test_root_list_is_the_union_of_chunks(reader, client):

@@ -24,6 +24,7 @@ the validator of record before it is returned.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -38,19 +39,16 @@ from ..results import Attempt, Result, Usage
 from ..schema import Invalid
 from ..schema.source import WRAP_KEY
 from ..schema.view import SchemaView, schema_view
+from .chunk import chunk_text
 from .conflicts import Conflict
 from .merge import Part, is_empty, merge_parts
+from .tokens import token_counter
 
 if TYPE_CHECKING:
     from ..engine import Engine
     from ..modes import Plan
     from ..prompts import PromptTemplate
 
-try:  # the documents engineer's chunker and token counters
-    from .chunk import chunk_text  # type: ignore[import-not-found, import-untyped, unused-ignore]
-    from .tokens import token_counter  # type: ignore[import-not-found, import-untyped, unused-ignore]
-except ImportError:  # pragma: no cover - until they land
-    from ._standin import chunk_text, token_counter  # type: ignore[assignment]
 try:  # the grounding engineer's aligner
     from ..grounding.align import ground_value  # type: ignore[import-not-found, import-untyped, unused-ignore]
 except ImportError:  # pragma: no cover - until it lands
@@ -159,12 +157,13 @@ class DocumentResult(Result[Any]):
 # -- deciding to chunk -----------------------------------------------------------
 
 
-def _doc_parts(document: Any) -> tuple[str, str | None, str | None, Any]:
-    """(text, path, title, page_of) of a text or a ``Document``."""
+def _doc_parts(document: Any) -> tuple[str, str | None, str | None, Any, int]:
+    """(text, path, title, page_of, page count) of a text or a ``Document``."""
     if isinstance(document, str):
-        return document, None, None, None
+        return document, None, None, None, 0
+    pages = getattr(document, "pages", ())
     return (document.text, getattr(document, "path", None), getattr(document, "title", None),
-            getattr(document, "page_of", None))
+            getattr(document, "page_of", None) if pages else None, len(pages))
 
 
 def _answer_tokens(params: Mapping[str, Any], window: int) -> int:
@@ -185,8 +184,10 @@ def plan_document(
 ) -> ChunkedRun | None:
     """A :class:`ChunkedRun` when ``document`` needs chunks, else ``None``.
 
-    ``document`` is a text or a ``Document`` (anything with ``.text``; its
-    ``path``, ``title`` and ``page_of`` are used when present). Under
+    ``document`` is a text, a path (read with
+    :func:`~extractkit.documents.load_document`) or a
+    :class:`~extractkit.documents.Document` (anything with ``.text``; its
+    ``path``, ``title``, ``pages`` and ``page_of`` are used when present). Under
     ``chunking="auto"`` a document is chunked when its prompt plus room for the
     answer exceeds the context window (or its text exceeds an explicit
     ``chunk_tokens``); ``"on"`` always chunks; ``"off"`` never does (a too-long
@@ -194,9 +195,13 @@ def plan_document(
     """
     settings = engine.settings
     mode = settings.resolved_chunking
+    if isinstance(document, os.PathLike):
+        from . import as_document
+
+        document = as_document(document)
     if mode == "off" or not (isinstance(document, str) or hasattr(document, "text")):
         return None
-    text, path, title, page_of = _doc_parts(document)
+    text, path, title, page_of, page_count = _doc_parts(document)
     plan = engine.plan(schema)
     template = engine.prompts.get(settings.prompt or "user.j2")
     window = settings.context_window or engine.profile.context_window
@@ -236,11 +241,19 @@ def plan_document(
     overlap = settings.overlap_tokens
     if overlap is None:
         overlap = min(64, chunk_tokens // 8)
+    elif overlap >= chunk_tokens:
+        from ..errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"overlap_tokens ({overlap}) must be smaller than chunk_tokens ({chunk_tokens})")
     chunks = chunk_text(text, chunk_tokens=chunk_tokens, overlap_tokens=overlap,
                         count_tokens=count)
+    if not chunks:  # all space: nothing to read in parts
+        return None
     excerpt = _document_context(text, title, count) if use_context and len(chunks) > 1 else ""
     return ChunkedRun(engine, plan, template, chunks, dict(variables), context,
-                      text=text, path=path, page_of=page_of, document_context=excerpt,
+                      text=text, path=path, page_of=page_of, pages=page_count,
+                      document_context=excerpt,
                       passes=settings.resolved_passes)
 
 
@@ -271,6 +284,7 @@ class ChunkedRun:
         text: str,
         path: str | None = None,
         page_of: Callable[[int], int | None] | None = None,
+        pages: int = 0,
         document_context: str = "",
         passes: int = 1,
     ) -> None:
@@ -283,6 +297,7 @@ class ChunkedRun:
         self._text = text
         self._path = path
         self._page_of = page_of
+        self._page_count = pages
         self.document_context = document_context
         self._passes = passes
         source = plan.compiled.source
@@ -443,13 +458,12 @@ class ChunkedRun:
         chunk_of = {k: _chunk_of_key(k) for k in {p.chunk for p in self._parts}}
         sources = {p: chunk_of[c] for p, c in merged.sources.items()}
         conflicts = [_unkey_conflict(c) for c in merged.conflicts]
-        pages = self._page_of(len(self._text) - 1) if self._page_of and self._text else None
         return DocumentResult(
             value=value, attempts=attempts, usage=usage, model=last.model,
             finish_reason=last.finish_reason,
             transport_retries=sum(o.result.transport_retries for o in self._outcomes
                                   if o.result is not None),
-            path=self._path, pages=pages or 0, chunks=list(self._outcomes),
+            path=self._path, pages=self._page_count, chunks=list(self._outcomes),
             failed_chunks=failed, conflicts=conflicts, grounding=merged.grounding,
             sources=sources, passes=list(self._reports),
         )

@@ -1,0 +1,38 @@
+"""Plain text and Markdown files: UTF-8 (a BOM is dropped), no pages."""
+
+from __future__ import annotations
+
+from ..errors import InputError
+from .types import Document
+
+
+def decode_text(data: bytes, name: str) -> str:
+    """``data`` as UTF-8 text; undecodable or blank input is an error naming ``name``."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{name}: not UTF-8 text (undecodable byte 0x{data[exc.start]:02x} at offset "
+            f"{exc.start})",
+            path=name,
+        ) from None
+    if not text.strip():
+        raise InputError(f"{name}: input is empty", path=name)
+    return text
+
+
+def text_document(data: bytes, path: str, kind: str = "text") -> Document:
+    return Document(decode_text(data, path), path=path, kind=kind)
+
+
+def markdown_document(data: bytes, path: str) -> Document:
+    text = decode_text(data, path)
+    return Document(text, path=path, kind="markdown", title=_markdown_title(text))
+
+
+def _markdown_title(text: str) -> str | None:
+    """The first level-1 ATX heading (``# Title``) among the first lines, if any."""
+    for line in text.splitlines()[:50]:
+        if line.startswith("# "):
+            return line[2:].strip().strip("#").strip() or None
+    return None
