@@ -31,7 +31,7 @@ short chunks better); the truncate arm gets the first chunk of the automatic
 plan, i.e. as much of the document's start as fits the 4,096-token window.
 
     python bench/longdoc.py [--limit 20] [--offset 0] [--arms truncate,chunked,nocontext]
-                            [--chunk-tokens 1000] [--records FILE]
+                            [--chunk-tokens 1000] [--max-retries 1] [--records FILE]
 """
 
 from __future__ import annotations
@@ -219,14 +219,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--records", type=Path, default=Path("/tmp/longdoc-records.jsonl"))
     ap.add_argument("--chunk-tokens", type=int, default=1000,
                     help="chunk size of the chunked arms (the truncate arm gets what fits)")
+    ap.add_argument("--max-retries", type=int, default=1,
+                    help="re-asks per request, every arm alike (each costs a generation)")
     args = ap.parse_args(argv)
     arms = [a for a in args.arms.split(",") if a]
+    common = {"local": True, "max_retries": args.max_retries}
     extractors = {
-        "truncate": Extractor(local=True, chunking="off"),
-        "chunked": Extractor(local=True, chunk_tokens=args.chunk_tokens),
-        "nocontext": Extractor(local=True, chunk_tokens=args.chunk_tokens,
-                               document_context=False),
-        "window": Extractor(local=True),  # auto: chunked only when it does not fit
+        "truncate": Extractor(**common, chunking="off"),
+        "chunked": Extractor(**common, chunk_tokens=args.chunk_tokens),
+        "nocontext": Extractor(**common, chunk_tokens=args.chunk_tokens, document_context=False),
+        "window": Extractor(**common),  # auto: chunked only when it does not fit
     }
     with gzip.open(args.data, "rt", encoding="utf-8") as fh:
         docs = [json.loads(line) for line in itertools.islice(fh, args.offset + args.limit)]
