@@ -176,14 +176,17 @@ class Runner:
     def result(self, text: str, document: Any = None) -> Result[Any]:
         """``document`` (the loaded file, with its pages) is read in chunks when too long."""
         if self._fn is not None:
-            return self._fn.result(text)
+            return self._fn.result(document or text)
         assert self._extractor is not None
         return self._extractor.extract_result(self.target.schema, document or text)
 
     def chunked(self, document: Any) -> Any:
         """The chunked run of a document too long for one prompt, else ``None``."""
-        if self._extractor is None:
-            return None
+        if self._fn is not None:
+            fn = self._fn
+            variables = fn._add_extras(fn._variables((document,), {}), fn._fn(document))
+            return fn._chunked(variables)
+        assert self._extractor is not None
         return self._extractor._chunked(self.target.schema, document, {}, None)
 
     def render(self, text: str) -> dict[str, Any]:

@@ -266,3 +266,44 @@ def test_cli_single_long_input_prints_the_merged_value(reader, contract_py, tmp_
     assert code == 0, err.getvalue()
     assert json.loads(out.getvalue())["jurisdiction"] == "Delaware"
     assert "conflicting field(s): /jurisdiction" in err.getvalue()
+
+
+def test_extract_function_reads_a_long_document_argument_in_chunks(reader, client):
+    from extractkit import extract
+
+    @extract(client=client, model="m", chunk_tokens=300)
+    def contract(text: str, kind: str = "NDA") -> Contract:
+        """Read this {{ kind }}.
+
+        {{ text }}"""
+
+    result = contract.result(LONG)
+    assert isinstance(result, DocumentResult)
+    assert result.value.jurisdiction == "Delaware" and len(result.value.parties) == 3
+    users = [user_text(b) for b in reader.bodies()]
+    assert len(users) == result.chunk_count
+    assert all(u.startswith("Read this NDA.") for u in users)  # the docstring, per chunk
+    short = contract.result("Party: Ann\n")
+    assert not isinstance(short, DocumentResult) and short.value.parties == ["Ann"]
+
+
+def test_cli_decorated_function_target_reads_in_chunks(reader, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", reader.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    fn_py = tmp_path / "fn.py"
+    fn_py.write_text(
+        "from pydantic import BaseModel\nfrom extractkit import extract\n\n"
+        "class Contract(BaseModel):\n    parties: list[str] = []\n"
+        "    jurisdiction: str | None = None\n\n"
+        "@extract(model='m', chunk_tokens=300)\ndef contract(text: str) -> Contract:\n"
+        "    '''{{ text }}'''\n")
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text(LONG)
+    b.write_text(LONG.replace("Delaware", "Ohio"))
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["run", f"{fn_py}:contract", str(a), str(b), "-o", str(tmp_path / "o.jsonl")],
+                out=out, err=err)
+    assert code == 0, err.getvalue()
+    records = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert sorted(r["value"]["jurisdiction"] for r in records) == ["Delaware", "Ohio"]
+    assert all(r["document"]["chunks"] > 1 for r in records)

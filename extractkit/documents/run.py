@@ -181,6 +181,9 @@ def plan_document(
     document: Any,
     variables: Mapping[str, Any],
     context: Any = None,
+    *,
+    template: PromptTemplate | None = None,
+    text_variable: str = "text",
 ) -> ChunkedRun | None:
     """A :class:`ChunkedRun` when ``document`` needs chunks, else ``None``.
 
@@ -191,7 +194,9 @@ def plan_document(
     ``chunking="auto"`` a document is chunked when its prompt plus room for the
     answer exceeds the context window (or its text exceeds an explicit
     ``chunk_tokens``); ``"on"`` always chunks; ``"off"`` never does (a too-long
-    prompt then fails as it always did).
+    prompt then fails as it always did). ``template`` renders each chunk's
+    user message (default: ``prompt=`` or ``user.j2``) with the chunk's text in
+    the variable ``text_variable``; ``@extract`` functions pass their docstring.
     """
     settings = engine.settings
     mode = settings.resolved_chunking
@@ -203,11 +208,12 @@ def plan_document(
         return None
     text, path, title, page_of, page_count = _doc_parts(document)
     plan = engine.plan(schema)
-    template = engine.prompts.get(settings.prompt or "user.j2")
+    if template is None:
+        template = engine.prompts.get(settings.prompt or "user.j2")
     window = settings.context_window or engine.profile.context_window
     if mode == "auto" and window is None and settings.chunk_tokens is None:
         return None
-    messages = engine.messages(plan, template, {"text": text, **variables})
+    messages = engine.messages(plan, template, {**variables, text_variable: text})
     prompt = _messages_text(messages)
     reserve = _answer_tokens(engine.params, window) if window else 0
     # a byte-level BPE token is at least one byte: a prompt this short fits
@@ -215,7 +221,8 @@ def plan_document(
             and len(prompt.encode("utf-8")) + 64 + reserve <= window):
         return None
     count = token_counter(engine.model, engine.profile.name)
-    overhead = count(_messages_text(engine.messages(plan, template, {"text": "", **variables})))
+    overhead = count(_messages_text(engine.messages(plan, template,
+                                                    {**variables, text_variable: ""})))
     use_context = settings.document_context is not False
     context_budget = CONTEXT_TOKENS if use_context else 0
     if settings.chunk_tokens is not None:
@@ -253,8 +260,8 @@ def plan_document(
     excerpt = _document_context(text, title, count) if use_context and len(chunks) > 1 else ""
     return ChunkedRun(engine, plan, template, chunks, dict(variables), context,
                       text=text, path=path, page_of=page_of, pages=page_count,
-                      document_context=excerpt,
-                      passes=settings.resolved_passes)
+                      document_context=excerpt, passes=settings.resolved_passes,
+                      text_variable=text_variable)
 
 
 def _document_context(text: str, title: str | None, count: Callable[[str], int]) -> str:
@@ -287,6 +294,7 @@ class ChunkedRun:
         pages: int = 0,
         document_context: str = "",
         passes: int = 1,
+        text_variable: str = "text",
     ) -> None:
         self._engine = engine
         self._plan = plan
@@ -300,6 +308,7 @@ class ChunkedRun:
         self._page_count = pages
         self.document_context = document_context
         self._passes = passes
+        self._text_variable = text_variable
         source = plan.compiled.source
         self._view: SchemaView = schema_view(source.json_schema)
         self._wrapped = source.wrapped
@@ -327,7 +336,7 @@ class ChunkedRun:
 
     def _starter(self, chunk: Any) -> Callable[[], Extraction[Any]]:
         def start() -> Extraction[Any]:
-            values: dict[str, Any] = {"text": chunk.text, **self._variables}
+            values: dict[str, Any] = {**self._variables, self._text_variable: chunk.text}
             if self.document_context and chunk.index > 0:
                 values["document_context"] = self.document_context
             values["chunk_number"] = chunk.index + 1
