@@ -177,7 +177,7 @@ class _Merger:
         if all(isinstance(c.value, Mapping) for c in full) and policy is None:
             return self._object(node, full, out)
         if all(isinstance(c.value, (list, tuple)) for c in full) and policy in (None, "union"):
-            return self._list(node, full, out, by_value=policy == "union")
+            return self._list(full, out, by_value=policy == "union")
         return self._whole(policy or "first", full, out)
 
     def _object(self, node: Node | None, cands: list[_Cand], out: str) -> dict[str, Any]:
@@ -194,8 +194,7 @@ class _Merger:
                 merged[key] = value
         return merged
 
-    def _list(self, node: Node | None, cands: list[_Cand], out: str, *, by_value: bool) -> list[Any]:
-        item_node = node.items if node is not None else None
+    def _list(self, cands: list[_Cand], out: str, *, by_value: bool) -> list[Any]:
         kept: list[Any] = []
         seen: dict[str, list[tuple[Span, ...]]] = {}
         for c in cands:
@@ -209,8 +208,7 @@ class _Merger:
                     earlier.append(spans)
                     continue
                 seen.setdefault(key, []).append(spans)
-                # a list item is one candidate: merge it alone (records its origins)
-                kept.append(self.merge(item_node, [one], join_pointer(out, len(kept))))
+                kept.append(self._take(one, join_pointer(out, len(kept))))  # one item, whole
         return kept
 
     def _whole(self, policy: str, cands: list[_Cand], out: str) -> Any:
