@@ -221,6 +221,12 @@ def plan_document(
             and len(prompt.encode("utf-8")) + 64 + reserve <= window):
         return None
     count = token_counter(engine.model, engine.profile.name)
+    if mode == "auto":
+        needed = count(prompt) + reserve
+        too_long = (window is not None and needed > window) or (
+            settings.chunk_tokens is not None and count(text) > settings.chunk_tokens)
+        if not too_long:
+            return None
     overhead = count(_messages_text(engine.messages(plan, template,
                                                     {**variables, text_variable: ""})))
     use_context = settings.document_context is not False
@@ -239,12 +245,6 @@ def plan_document(
             f"{reserve}: a context window of {window} leaves no room for chunks; "
             "raise context_window or shorten the template"
         )
-    if mode == "auto":
-        needed = count(prompt) + reserve
-        too_long = (window is not None and needed > window) or (
-            settings.chunk_tokens is not None and count(text) > settings.chunk_tokens)
-        if not too_long:
-            return None
     overlap = settings.overlap_tokens
     if overlap is None:
         overlap = min(64, chunk_tokens // 8)
