@@ -10,13 +10,16 @@ from __future__ import annotations
 from .batch_api import BatchAPI
 from .cache import ResponseCache
 from .decorator import AsyncExtractFunction, ExtractFunction, extract
-from .drivers.batch import ItemResult
+from .drivers.gate import Gate, ThreadGate
+from .drivers.jobs import ItemResult
 from .drivers.stream import Snapshot
 from .errors import (
+    ArgumentsError,
     ConfigurationError,
     ContentFilterError,
     ExtractionError,
     ExtractkitError,
+    FatalError,
     IncompleteOutputError,
     InputError,
     RefusalError,
@@ -30,6 +33,7 @@ from .results import Attempt, Result, Usage
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArgumentsError",
     "AsyncExtractFunction",
     "AsyncExtractor",
     "Attempt",
@@ -40,6 +44,8 @@ __all__ = [
     "ExtractionError",
     "ExtractkitError",
     "Extractor",
+    "FatalError",
+    "Gate",
     "IncompleteOutputError",
     "InputError",
     "ItemResult",
@@ -50,6 +56,7 @@ __all__ = [
     "SchemaError",
     "Snapshot",
     "TemplateError",
+    "ThreadGate",
     "Usage",
     "__version__",
     "extract",

@@ -74,11 +74,11 @@ def _json_default(value: Any) -> Any:
     return to_jsonable_python(value, fallback=repr)
 
 
-def request_key(request: Mapping[str, Any], endpoint: str) -> str:
-    """The cache key of ``request`` sent to ``endpoint`` (hex SHA-256)."""
+def request_key(request: Mapping[str, Any], url: str) -> str:
+    """The cache key of ``request`` sent to ``url`` (hex SHA-256)."""
     material = {k: v for k, v in request.items() if k not in TRANSPORT_KEYS}
     blob = json.dumps(
-        {"endpoint": endpoint, "request": material},
+        {"endpoint": url, "request": material},  # key names kept: old cache files still hit
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
@@ -94,8 +94,11 @@ def _without_credentials(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
-def endpoint_of(backend: Any) -> str:
-    """Where ``backend`` sends requests: the client's base URL, or the local model file."""
+def backend_url(backend: Any) -> str:
+    """Where ``backend`` sends requests: the client's base URL, or the local model file.
+
+    (A URL, not an endpoint *profile*: "endpoint" in settings names a profile.)
+    """
     client = getattr(backend, "client", None)
     if client is not None and getattr(client, "base_url", None) is not None:
         return _without_credentials(str(client.base_url))
@@ -104,6 +107,10 @@ def endpoint_of(backend: Any) -> str:
     if model_path is not None:
         return f"local:{model_path}"
     return f"backend:{type(backend).__module__}.{type(backend).__qualname__}"
+
+
+#: the older name of :func:`backend_url`
+endpoint_of = backend_url
 
 
 class ResponseCache:
@@ -141,7 +148,7 @@ class ResponseCache:
         _served[id(response)] = response
         return response
 
-    def put(self, key: str, response: Any, *, endpoint: str = "") -> None:
+    def put(self, key: str, response: Any, *, url: str = "") -> None:
         dump = getattr(response, "model_dump_json", None)
         if dump is None:
             return  # not an SDK object: nothing we could rebuild later
@@ -149,7 +156,7 @@ class ResponseCache:
             self._conn.execute(
                 "INSERT OR REPLACE INTO responses (key, endpoint, model, response, created) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (key, endpoint, getattr(response, "model", None), dump(), time.time()),
+                (key, url, getattr(response, "model", None), dump(), time.time()),
             )
 
     def __len__(self) -> int:
@@ -185,53 +192,50 @@ def _as_cache(cache: ResponseCache | str | Path | None) -> ResponseCache:
     return cache if isinstance(cache, ResponseCache) else ResponseCache(cache)
 
 
-class CachedBackend:
-    """A blocking backend that answers from ``cache`` when it can."""
+class _Cached:
+    """What both cached backends share: the key, the lookup, the store (no endpoint I/O)."""
 
     def __init__(self, backend: Any, cache: ResponseCache | str | Path | None = None) -> None:
         self.backend = backend
         self.cache = _as_cache(cache)
-        self.profile: str = backend.profile
-        self.endpoint = endpoint_of(backend)
+        self.profile: Any = backend.profile
+        #: where requests go (part of every key)
+        self.url = backend_url(backend)
 
     @property
     def client(self) -> Any:
         return getattr(self.backend, "client", None)
 
+    def _lookup(self, request: Mapping[str, Any]) -> tuple[str, ChatCompletion | None]:
+        key = request_key(request, self.url)
+        return key, self.cache.get(key)
+
+    def _store(self, key: str, response: Any) -> Any:
+        self.cache.put(key, response, url=self.url)
+        return response
+
+
+class CachedBackend(_Cached):
+    """A blocking backend that answers from ``cache`` when it can."""
+
     def complete(self, request: dict[str, Any]) -> Any:
-        key = request_key(request, self.endpoint)
-        hit = self.cache.get(key)
+        key, hit = self._lookup(request)
         if hit is not None:
             return hit
-        response = self.backend.complete(request)
-        self.cache.put(key, response, endpoint=self.endpoint)
-        return response
+        return self._store(key, self.backend.complete(request))
 
     def stream(self, request: dict[str, Any]) -> Iterator[Any]:
         return self.backend.stream(request)  # type: ignore[no-any-return]
 
 
-class AsyncCachedBackend:
+class AsyncCachedBackend(_Cached):
     """The async twin of :class:`CachedBackend` (sqlite calls are short and local)."""
 
-    def __init__(self, backend: Any, cache: ResponseCache | str | Path | None = None) -> None:
-        self.backend = backend
-        self.cache = _as_cache(cache)
-        self.profile: str = backend.profile
-        self.endpoint = endpoint_of(backend)
-
-    @property
-    def client(self) -> Any:
-        return getattr(self.backend, "client", None)
-
     async def complete(self, request: dict[str, Any]) -> Any:
-        key = request_key(request, self.endpoint)
-        hit = self.cache.get(key)
+        key, hit = self._lookup(request)
         if hit is not None:
             return hit
-        response = await self.backend.complete(request)
-        self.cache.put(key, response, endpoint=self.endpoint)
-        return response
+        return self._store(key, await self.backend.complete(request))
 
     def stream(self, request: dict[str, Any]) -> AsyncIterator[Any]:
         return self.backend.stream(request)  # type: ignore[no-any-return]

@@ -27,7 +27,7 @@ from pydantic_core import to_jsonable_python
 from .batch_api import BatchAPI
 from .cache import ResponseCache, request_key
 from .decorator import ExtractFunction
-from .drivers.batch import ItemResult, Tally
+from .drivers.batch import ItemResult
 from .errors import (
     ConfigurationError,
     ExtractionError,
@@ -44,6 +44,7 @@ from .profiles import MODES, profile_names
 from .redact import redact
 from .results import Result, Usage
 from .settings import Settings
+from .tally import Tally
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _PROBE_TEXT = "\x00extractkit resume fingerprint\x00"
@@ -98,9 +99,11 @@ def _parser() -> argparse.ArgumentParser:
                      "prompt and model; redo the others (earlier records are kept)")
     run.add_argument("--overwrite", action="store_true",
                      help="replace an --output file that already holds results")
-    run.add_argument("--cache", nargs="?", const="", default=None, metavar="PATH",
+    run.add_argument("--cache", action="store_true",
                      help="answer repeated requests from a response cache on disk "
-                     "(PATH default: ~/.cache/extractkit/responses.sqlite)")
+                     "(default file: ~/.cache/extractkit/responses.sqlite)")
+    run.add_argument("--cache-path", metavar="PATH",
+                     help="the response cache file (implies --cache)")
     run.add_argument("--batch-api", action="store_true",
                      help="send the requests through the provider's Batch API (half price, "
                      "answers within 24 h); answers needing a re-ask are re-asked online")
@@ -182,8 +185,12 @@ class Runner:
 
     def chunked(self, document: Any) -> Any:
         """The chunked run of a document too long for one prompt, else ``None``."""
+        from .documents.run import may_chunk
+
         if self._fn is not None:
             fn = self._fn
+            if not may_chunk(fn._engine):
+                return None
             variables = fn._add_extras(fn._variables((document,), {}), fn._fn(document))
             return fn._chunked(variables)
         assert self._extractor is not None
@@ -243,12 +250,31 @@ def _report_attempts(exc: ExtractionError, err: IO[str]) -> None:
             print(redact(f"    error: {error}"), file=err)
 
 
-def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str]) -> dict[str, Any]:
+def _cache(args: argparse.Namespace) -> ResponseCache | None:
+    if not (args.cache or args.cache_path):
+        return None
+    return ResponseCache(args.cache_path or None)
+
+
+def _one_result(runner: Runner, doc: InputDoc, cache: ResponseCache | None) -> Result[Any]:
+    if cache is None:
+        assert doc.text is not None
+        return runner.result(doc.text, doc.document)
+    # the batch driver is what applies a cache: run it over the one input
+    item = next(iter(runner.map(iter([(doc.id, doc.text)]), concurrency=1, cache=cache)))
+    if item.error is not None:
+        raise item.error
+    assert item.result is not None
+    return item.result
+
+
+def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str],
+            cache: ResponseCache | None = None) -> dict[str, Any]:
     if doc.error is not None:
         return {"input": doc.id, "ok": False, "error": _error_text(doc.error)}
     assert doc.text is not None
     try:
-        result = runner.result(doc.text, doc.document)
+        result = _one_result(runner, doc, cache)
     except (TemplateError, ConfigurationError, SchemaError):
         raise  # configuration: stops the whole run with exit code 2
     except ExtractionError as exc:
@@ -319,7 +345,12 @@ def _run_each(
     try:
         if args.stream:
             return _run_stream(docs, runner, sink, err)
-        record = _record(docs[0], runner, args.verbose, err)
+        cache = _cache(args)
+        try:
+            record = _record(docs[0], runner, args.verbose, err, cache)
+        finally:
+            if cache is not None:
+                cache.close()
         if record["ok"]:
             sink.write(json.dumps(record["value"], indent=2, ensure_ascii=False) + "\n")
             return EXIT_OK
@@ -389,7 +420,7 @@ def _run_batch(
     settings = runner.settings
     tally = Tally(prices, model=_model_name(settings), local=settings.uses_local())
     inputs = _inputs_to_do(docs, done, tally)
-    cache = ResponseCache(args.cache or None) if args.cache is not None else None
+    cache = _cache(args)
     progress = _BatchProgress(tally, err)
     options: dict[str, Any] = {"concurrency": args.concurrency, "cache": cache}
     if args.batch_api:
@@ -554,7 +585,7 @@ def cmd_schema(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from .profiles import get_profile
 
     profile = get_profile(args.endpoint)
-    failed = 0
+    failed = schema_errors = 0
     for spec in _schema_files(args.schemas):
         try:
             target = load_target(spec)
@@ -573,8 +604,12 @@ def cmd_schema(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 ]
         except ExtractkitError as exc:
             failed += 1
+            # a place in the schema is wrong (a bad $ref, an invalid keyword): exit 2
+            schema_errors += isinstance(exc, SchemaError) and exc.pointer is not None
             record = {"file": spec, "ok": False, "error": _error_text(exc)}
         out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    if schema_errors:
+        return EXIT_USAGE
     return EXIT_FAILED if failed else EXIT_OK
 
 

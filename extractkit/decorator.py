@@ -42,15 +42,20 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from .drivers import aio, sync
 from .engine import Engine
-from .errors import ConfigurationError
+from .errors import ArgumentsError, ConfigurationError
 from .loop import Extraction
 from .modes import Plan
+from .profiles import Profile
 from .prompts import PromptTemplate
 from .results import Result
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from .drivers.batch import ItemResult
+    from .cache import ResponseCache
+    from .drivers.batch_api import BatchAPI
+    from .drivers.gate import Gate, ThreadGate
+    from .drivers.jobs import ItemResult
+    from .drivers.stream import Snapshot
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -137,7 +142,7 @@ class _Bound:
         try:
             bound = self._signature.bind(*args, **kwargs)
         except TypeError as exc:
-            raise TypeError(f"{self._fn.__qualname__}(): {exc}") from None
+            raise ArgumentsError(f"{self._fn.__qualname__}(): {exc}") from None
         bound.apply_defaults()
         variables = dict(bound.arguments)
         if self._var_kw is not None:
@@ -215,7 +220,7 @@ class ExtractFunction(_Bound, Generic[P, R]):
         """Dry run: the exact request that would be sent. Nothing is sent."""
         return self._prepare(args, kwargs).request()
 
-    def stream(self, *args: P.args, **kwargs: P.kwargs) -> Iterator[Any]:
+    def stream(self, *args: P.args, **kwargs: P.kwargs) -> Iterator[Snapshot[R]]:
         """Partial values of the return type while the model writes; the last is validated."""
         from .drivers.stream import stream_sync
 
@@ -236,9 +241,9 @@ class ExtractFunction(_Bound, Generic[P, R]):
         *,
         concurrency: int = 8,
         ordered: bool = False,
-        cache: Any = None,
-        gate: Any = None,
-        batch_api: Any = False,
+        cache: ResponseCache | str | Path | None = None,
+        gate: ThreadGate | None = None,
+        batch_api: bool | BatchAPI = False,
     ) -> Iterator[ItemResult[R]]:
         """Call the function on many inputs, ``concurrency`` at a time.
 
@@ -277,9 +282,11 @@ class AsyncExtractFunction(_Bound, Generic[P, R]):
         return await aio.run(self._engine.backend, self._start(variables))
 
     async def render(self, *args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
+        """Dry run, awaited: the body of an ``async def`` function runs first (it may
+        add template variables), so unlike the sync twin this is a coroutine."""
         return (await self._prepare(args, kwargs)).request()
 
-    async def stream(self, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[Any]:
+    async def stream(self, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[Snapshot[R]]:
         from .drivers.stream import stream_async
 
         extraction = await self._prepare(args, kwargs)
@@ -300,10 +307,12 @@ class AsyncExtractFunction(_Bound, Generic[P, R]):
         *,
         concurrency: int = 8,
         ordered: bool = False,
-        cache: Any = None,
-        gate: Any = None,
+        cache: ResponseCache | str | Path | None = None,
+        gate: Gate | None = None,
+        batch_api: bool | BatchAPI = False,
     ) -> AsyncIterator[ItemResult[R]]:
-        """``async for item in fn.map(inputs)``: see :meth:`ExtractFunction.map`."""
+        """``async for item in fn.map(inputs)``: see :meth:`ExtractFunction.map`
+        (``batch_api=`` is refused: the Batch API needs the sync function)."""
         from .drivers.batch import amap_inputs, call_args
 
         def start(value: Any) -> Awaitable[Extraction[Any]]:
@@ -311,7 +320,7 @@ class AsyncExtractFunction(_Bound, Generic[P, R]):
 
         return amap_inputs(
             self._engine.backend, inputs, start, concurrency=concurrency, ordered=ordered,
-            cache=cache, gate=gate,
+            cache=cache, gate=gate, batch_api=batch_api,
         )
 
 
@@ -348,8 +357,9 @@ def extract(
     client: Any = None,
     model: str | None = None,
     mode: str | None = None,
-    endpoint: str | None = None,
+    endpoint: str | Profile | None = None,
     max_retries: int | None = None,
+    transport_retries: int | None = None,
     prompt: str | Path | None = None,
     prompts_dir: str | Path | None = None,
     schema: Any = None,
@@ -363,7 +373,7 @@ def extract(fn: Callable[..., Any] | None = None, /, *, schema: Any = None, **se
 
     Use bare (``@extract``) when the environment configures a model, or with
     settings (``@extract(model=..., client=..., mode=..., max_retries=...,
-    temperature=...)``). See the module docstring for the rules.
+    transport_retries=..., temperature=...)``). See the module docstring for the rules.
     """
     decorator = _Decorator(Settings.of(**settings), schema)
     if fn is not None:

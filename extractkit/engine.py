@@ -10,19 +10,20 @@ message) is computed on first use and reused.
 from __future__ import annotations
 
 import functools
-import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .backends import resolve_backend
+from .errors import ConfigurationError
 from .loop import Extraction
 from .modes import Plan, build_plan
-from .profiles import Profile, get_profile, profile_for_base_url
+from .profiles import Profile
 from .prompts import Prompts, PromptTemplate, get_prompts
 from .results import Attempt
-from .settings import Settings
+from .retry import TransportRetry
+from .settings import NO_MODEL, Resolved, Settings
 
 
 class Engine:
@@ -32,8 +33,7 @@ class Engine:
         self.settings = settings
         self.is_async = is_async
         self._backend: Any = None
-        self._profile: Profile | None = None
-        self._model: str | None = None
+        self._resolved: Resolved | None = None
         self._prompts: Prompts | None = None
         self._params: dict[str, Any] | None = None
         self._lock = threading.Lock()
@@ -43,36 +43,31 @@ class Engine:
     # -- lazily resolved pieces -------------------------------------------
 
     @property
+    def resolved(self) -> Resolved:
+        """Settings + environment + profile, resolved once (:meth:`Settings.resolve`)."""
+        if self._resolved is None:
+            self._resolved = self.settings.resolve()
+        return self._resolved
+
+    @property
     def backend(self) -> Any:
         if self._backend is None:
             with self._lock:
                 if self._backend is None:
-                    self._backend = resolve_backend(self.settings, is_async=self.is_async)
+                    self._backend = resolve_backend(self.resolved, is_async=self.is_async)
         return self._backend
 
     @property
     def profile(self) -> Profile:
         """The endpoint profile, known without loading a model or opening a connection."""
-        if self._profile is None:
-            s = self.settings
-            endpoint = s.resolved_endpoint
-            if s.client is not None:
-                self._profile = get_profile(self.backend.profile)
-            elif s.uses_local():
-                self._profile = get_profile("local")
-            elif endpoint:
-                self._profile = get_profile(endpoint)
-            else:
-                self._profile = profile_for_base_url(
-                    s.base_url or os.environ.get("OPENAI_BASE_URL")
-                )
-        return self._profile
+        return self.resolved.profile
 
     @property
     def model(self) -> str:
-        if self._model is None:
-            self._model = self.settings.resolved_model()
-        return self._model
+        model = self.resolved.model
+        if model is None:
+            raise ConfigurationError(NO_MODEL)
+        return model
 
     @property
     def prompts(self) -> Prompts:
@@ -93,8 +88,6 @@ class Engine:
         if other in out and wanted not in out:
             out[wanted] = out.pop(other)
         if not self.profile.supports_n and out.get("n", 1) != 1:
-            from .errors import ConfigurationError
-
             raise ConfigurationError(f"endpoint profile {self.profile.name!r} does not support n > 1")
         return out
 
@@ -103,10 +96,10 @@ class Engine:
         if isinstance(spec, (str, Path, dict)):
             # files may change on disk and dicts are unhashable: the compiler's own cache
             # (keyed by content / modification time) applies
-            return build_plan(spec, self.settings.resolved_mode, self.profile)
+            return build_plan(spec, self.resolved.mode, self.profile)
         found = self._plans.get(spec)
         if found is None:
-            found = build_plan(spec, self.settings.resolved_mode, self.profile)
+            found = build_plan(spec, self.resolved.mode, self.profile)
             self._plans[spec] = found
         return found
 
@@ -132,8 +125,9 @@ class Engine:
             messages,
             model=self.model,
             params=self.params,
-            max_retries=self.settings.resolved_max_retries,
+            max_retries=self.resolved.max_retries,
             context=context,
             feedback=feedback,
+            transport=TransportRetry.with_retries(self.resolved.transport_retries),
         )
 

@@ -22,11 +22,22 @@ class ExtractkitError(Exception):
         return redact(super().__str__())
 
 
-class ConfigurationError(ExtractkitError):
+class FatalError(ExtractkitError):
+    """An error that would fail every input alike (settings, schema, template).
+
+    A batch (``map``, ``extractkit run``) ends at the first one, raised from
+    its iterator, instead of reporting it once per item. Other extractkit
+    errors and the endpoint's own errors (``openai.APIError``) are one
+    item's failure; any other exception is a bug and ends the batch with
+    its traceback (see :func:`is_item_failure`).
+    """
+
+
+class ConfigurationError(FatalError):
     """Settings that cannot work: no model, a mode the endpoint lacks, a missing extra."""
 
 
-class SchemaError(ExtractkitError):
+class SchemaError(FatalError):
     """A schema that is invalid, or that cannot be expressed for a target.
 
     ``pointer`` is the JSON pointer of the offending place in the schema (``""``
@@ -54,7 +65,7 @@ class SchemaError(ExtractkitError):
         super().__init__(f"{message} ({', '.join(where)})" if where else message)
 
 
-class TemplateError(ExtractkitError):
+class TemplateError(FatalError):
     """A prompt template that cannot be loaded or rendered.
 
     ``template`` names the template (file path or name), ``line`` the line of a
@@ -81,6 +92,14 @@ class InputError(ExtractkitError):
     def __init__(self, message: str, *, path: str | None = None) -> None:
         self.path = path
         super().__init__(message)
+
+
+class ArgumentsError(InputError, TypeError):
+    """Arguments that do not fit an ``@extract`` function's signature.
+
+    A ``TypeError`` like any bad call, and an :class:`InputError`, so one bad
+    input of ``fn.map(...)`` is that item's failure, not the batch's.
+    """
 
 
 class ExtractionError(ExtractkitError):
@@ -134,14 +153,34 @@ class ContentFilterError(RefusalError):
     """
 
 
+def is_item_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is one input's failure (reported on its item) rather than
+    a fatal error or a bug (which end a batch).
+
+    One input's failures are extractkit's non-fatal errors (no valid answer,
+    a refusal, a cut answer, an unreadable input) and the endpoint's errors
+    (``openai.APIError``: a 400 for this request, retries exhausted...).
+    """
+    if isinstance(exc, FatalError):
+        return False
+    if isinstance(exc, ExtractkitError):
+        return True
+    import openai
+
+    return isinstance(exc, openai.APIError)
+
+
 __all__ = [
+    "ArgumentsError",
     "ConfigurationError",
     "ContentFilterError",
     "ExtractionError",
     "ExtractkitError",
+    "FatalError",
     "IncompleteOutputError",
     "InputError",
     "RefusalError",
     "SchemaError",
     "TemplateError",
+    "is_item_failure",
 ]

@@ -11,12 +11,17 @@ from .drivers import aio, sync
 from .engine import Engine
 from .loop import Extraction
 from .modes import Plan
+from .profiles import Profile
 from .results import Result
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .cache import ResponseCache
     from .documents.run import ChunkedRun
-    from .drivers.batch import ItemResult
+    from .drivers.batch_api import BatchAPI
+    from .drivers.gate import Gate, ThreadGate
+    from .drivers.jobs import ItemResult
+    from .drivers.stream import Snapshot
 
 T = TypeVar("T")
 
@@ -41,8 +46,9 @@ class _Base:
         *,
         model: str | None = None,
         mode: str | None = None,
-        endpoint: str | None = None,
+        endpoint: str | Profile | None = None,
         max_retries: int | None = None,
+        transport_retries: int | None = None,
         prompt: str | Path | None = None,
         prompts_dir: str | Path | None = None,
         base_url: str | None = None,
@@ -52,7 +58,7 @@ class _Base:
     ) -> None:
         settings = Settings.of(
             client=client, model=model, mode=mode, endpoint=endpoint, max_retries=max_retries,
-            prompt=prompt, prompts_dir=prompts_dir, base_url=base_url, api_key=api_key,
+            transport_retries=transport_retries, prompt=prompt, prompts_dir=prompts_dir, base_url=base_url, api_key=api_key,
             local=local, **params,
         )
         self._engine = Engine(settings, is_async=self._is_async)
@@ -96,7 +102,7 @@ class _Base:
     def render(
         self, schema: Any, text: Input, *, context: Any = None, **variables: Any
     ) -> dict[str, Any]:
-        """The exact request that would be sent (nothing is sent)."""
+        """The exact request that would be sent (nothing is sent; sync on both classes)."""
         return self._prepare(schema, text, variables, context)[1].request()
 
 
@@ -115,6 +121,14 @@ class Extractor(_Base):
         """Extract ``schema`` from ``text`` (or from a list of chat messages)."""
         return self.extract_result(schema, text, context=context, **variables).value
 
+    @overload
+    def extract_result(
+        self, schema: type[T], text: Input, *, context: Any = None, **variables: Any
+    ) -> Result[T]: ...
+    @overload
+    def extract_result(
+        self, schema: Any, text: Input, *, context: Any = None, **variables: Any
+    ) -> Result[Any]: ...
     def extract_result(
         self, schema: Any, text: Input, *, context: Any = None, **variables: Any
     ) -> Result[Any]:
@@ -132,9 +146,17 @@ class Extractor(_Base):
         _, extraction = self._prepare(schema, text, variables, context)
         return sync.run(self._engine.backend, extraction)
 
+    @overload
+    def stream(
+        self, schema: type[T], text: Input, *, context: Any = None, **variables: Any
+    ) -> Iterator[Snapshot[T]]: ...
+    @overload
     def stream(
         self, schema: Any, text: Input, *, context: Any = None, **variables: Any
-    ) -> Iterator[Any]:
+    ) -> Iterator[Snapshot[Any]]: ...
+    def stream(
+        self, schema: Any, text: Input, *, context: Any = None, **variables: Any
+    ) -> Iterator[Snapshot[Any]]:
         """:class:`~extractkit.drivers.stream.Snapshot` objects while the model writes;
         the last one (``done=True``) holds the validated value."""
         from .drivers.stream import stream_sync
@@ -149,9 +171,9 @@ class Extractor(_Base):
         *,
         concurrency: int = 8,
         ordered: bool = False,
-        cache: Any = None,
-        gate: Any = None,
-        batch_api: Any = False,
+        cache: ResponseCache | str | Path | None = None,
+        gate: ThreadGate | None = None,
+        batch_api: bool | BatchAPI = False,
         context: Any = None,
         **variables: Any,
     ) -> Iterator[ItemResult[Any]]:
@@ -160,9 +182,11 @@ class Extractor(_Base):
         Yields an :class:`~extractkit.drivers.batch.ItemResult` (``id``,
         ``ok``, ``value`` or ``error``, ``usage``) per input as each completes
         (``ordered=True``: in input order). An input is a text (or message
-        list), or an ``(id, text)`` pair. ``cache`` is a response-cache path
+        list), or an ``(id, text)`` pair. ``gate`` is a
+        :class:`~extractkit.drivers.gate.ThreadGate` to share one limit between
+        several batches. ``cache`` is a response-cache path
         (or :class:`~extractkit.cache.ResponseCache`); ``batch_api=True`` (or
-        a :class:`~extractkit.batch_api.BatchAPI`) goes through the provider's
+        a :class:`~extractkit.BatchAPI`) goes through the provider's
         Batch API. See :mod:`extractkit.drivers.batch`.
         """
         from .drivers.batch import map_inputs
@@ -188,6 +212,14 @@ class AsyncExtractor(_Base):
     async def extract(self, schema: Any, text: Input, *, context: Any = None, **variables: Any) -> Any:
         return (await self.extract_result(schema, text, context=context, **variables)).value
 
+    @overload
+    async def extract_result(
+        self, schema: type[T], text: Input, *, context: Any = None, **variables: Any
+    ) -> Result[T]: ...
+    @overload
+    async def extract_result(
+        self, schema: Any, text: Input, *, context: Any = None, **variables: Any
+    ) -> Result[Any]: ...
     async def extract_result(
         self, schema: Any, text: Input, *, context: Any = None, **variables: Any
     ) -> Result[Any]:
@@ -200,9 +232,17 @@ class AsyncExtractor(_Base):
         _, extraction = self._prepare(schema, text, variables, context)
         return await aio.run(self._engine.backend, extraction)
 
+    @overload
+    def stream(
+        self, schema: type[T], text: Input, *, context: Any = None, **variables: Any
+    ) -> AsyncIterator[Snapshot[T]]: ...
+    @overload
     def stream(
         self, schema: Any, text: Input, *, context: Any = None, **variables: Any
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncIterator[Snapshot[Any]]: ...
+    def stream(
+        self, schema: Any, text: Input, *, context: Any = None, **variables: Any
+    ) -> AsyncIterator[Snapshot[Any]]:
         from .drivers.stream import stream_async
 
         _, extraction = self._prepare(schema, text, variables, context)
@@ -215,12 +255,19 @@ class AsyncExtractor(_Base):
         *,
         concurrency: int = 8,
         ordered: bool = False,
-        cache: Any = None,
-        gate: Any = None,
+        cache: ResponseCache | str | Path | None = None,
+        gate: Gate | None = None,
+        batch_api: bool | BatchAPI = False,
         context: Any = None,
         **variables: Any,
     ) -> AsyncIterator[ItemResult[Any]]:
-        """``async for item in ex.map(schema, inputs)``: see :meth:`Extractor.map`."""
+        """``async for item in ex.map(schema, inputs)``: see :meth:`Extractor.map`.
+
+        ``gate`` is an asyncio :class:`~extractkit.drivers.gate.Gate`. The
+        provider Batch API needs a blocking client: ``batch_api=`` is refused
+        with a :class:`~extractkit.errors.ConfigurationError` (use
+        :meth:`Extractor.map`).
+        """
         from .drivers.batch import amap_inputs
 
         def start(text: Input) -> Extraction[Any]:
@@ -228,5 +275,5 @@ class AsyncExtractor(_Base):
 
         return amap_inputs(
             self._engine.backend, inputs, start, concurrency=concurrency, ordered=ordered,
-            cache=cache, gate=gate,
+            cache=cache, gate=gate, batch_api=batch_api,
         )

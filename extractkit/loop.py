@@ -23,6 +23,12 @@ shape, validate against the validator of record. Then one of:
   last failed answer and its errors (only the last one: the prompt does not
   grow with every retry);
 * none left → :class:`~extractkit.errors.ExtractionError` with every attempt.
+
+Transport failures are not the loop's business, but their budget travels
+with the extraction: :attr:`Extraction.transport` is its
+:class:`~extractkit.retry.TransportRetry` (``transport_retries``), which
+every driver asks how long to wait after a failure, and whose count ends up
+in :attr:`Result.transport_retries <extractkit.results.Result.transport_retries>`.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from .modes import Plan, UnreadableAnswer
 from .redact import install_log_filter
 from .repair import parse_reply
 from .results import Attempt, Result, Usage
+from .retry import TransportRetry
 from .schema import Invalid
 
 T = TypeVar("T")
@@ -47,13 +54,16 @@ install_log_filter(log)
 Feedback = Callable[[list[str], Attempt], str]
 
 
-def default_feedback(errors: list[str], attempt: Attempt) -> str:
-    lines = "\n".join(f"- {e}" for e in errors)
-    return (
-        "Your previous answer was not valid:\n"
-        f"{lines}\n"
-        "Answer again with the corrected JSON only, keeping the values that were right."
-    )
+def _template_feedback(plan: Plan) -> Feedback:
+    """The default re-ask message: ``prompts/reask.j2``, the one source of its wording."""
+    from .prompts import get_prompts
+
+    prompts = get_prompts()
+
+    def feedback(errors: list[str], attempt: Attempt) -> str:
+        return prompts.feedback(plan, errors, attempt)
+
+    return feedback
 
 
 class Extraction(Generic[T]):
@@ -68,7 +78,7 @@ class Extraction(Generic[T]):
         "_tail",
         "attempts",
         "plan",
-        "transport_retries",
+        "transport",
         "usage",
     )
 
@@ -82,6 +92,7 @@ class Extraction(Generic[T]):
         max_retries: int = 2,
         context: Any = None,
         feedback: Feedback | None = None,
+        transport: TransportRetry | None = None,
     ) -> None:
         self.plan = plan
         base: dict[str, Any] = {"model": model}
@@ -93,10 +104,11 @@ class Extraction(Generic[T]):
         self._tail: list[dict[str, Any]] = []
         self._reasks_left = max_retries
         self._context = context
-        self._feedback = feedback or default_feedback
+        self._feedback = feedback or _template_feedback(plan)
         self.attempts: list[Attempt] = []
         self.usage = Usage()
-        self.transport_retries = 0
+        #: the transport retry budget of this extraction (drivers ask it after a failure)
+        self.transport = transport if transport is not None else TransportRetry()
 
     # -- requests -------------------------------------------------------------
 
@@ -108,6 +120,11 @@ class Extraction(Generic[T]):
     @property
     def reasks_left(self) -> int:
         return self._reasks_left
+
+    @property
+    def transport_retries(self) -> int:
+        """Requests retried so far after a transport failure."""
+        return self.transport.failures
 
     @property
     def context(self) -> Any:

@@ -188,7 +188,9 @@ class Plan:
         return self.mode.read(message, self.tool_name)
 
 
-_plans: dict[tuple[Any, str, str], Plan] = {}
+#: keyed by the profile itself (a frozen value), not its name: re-registering a
+#: profile under the same name with other capabilities compiles a new plan
+_plans: dict[tuple[Any, str, Profile], Plan] = {}
 
 
 def build_plan(spec: Any, mode: str, profile: Profile) -> Plan:
@@ -197,7 +199,7 @@ def build_plan(spec: Any, mode: str, profile: Profile) -> Plan:
 
     source = get_source(spec)
     resolved = profile.resolve_mode(mode)
-    key = (source, resolved, profile.name)
+    key = (source, resolved, profile)
     plan = _plans.get(key)
     if plan is None:
         mode_obj = MODE_TYPES[resolved]

@@ -47,9 +47,6 @@ class Profile:
     context_window: int | None = None
     description: str = ""
 
-    def supports(self, mode: str) -> bool:
-        return mode in self.modes
-
     def resolve_mode(self, mode: str) -> str:
         """``auto`` → the strongest supported mode; an unsupported mode → error."""
         if mode == "auto":

@@ -1,7 +1,8 @@
 """Transport retries, decided without doing any I/O.
 
 Validation re-asks are counted by the loop (``max_retries``); failures of the
-transport are retried here, separately: 429 (honouring ``Retry-After`` /
+transport are retried here, separately (``transport_retries``, default 5
+retries, i.e. 6 tries of one request): 429 (honouring ``Retry-After`` /
 ``retry-after-ms``), 408/409, 5xx, timeouts and connection errors, with
 exponential backoff and jitter. Other errors (400, 401, 403, 404, 422...)
 surface at once with the endpoint's own message.
@@ -28,26 +29,47 @@ class TransportRetry:
 
     ``delay_for`` returns the seconds to wait before trying again, or
     ``None`` when the error should not (or no longer) be retried: the driver
-    then re-raises it unchanged.
+    then re-raises it unchanged. ``max_attempts`` counts tries of one
+    request, the first included (:meth:`with_retries` takes the number of
+    retries instead).
     """
 
     max_attempts: int = 6
     base_delay: float = 0.5
     max_delay: float = 30.0
     failures: int = 0
-    _rng: random.Random = field(default_factory=random.Random, repr=False)
+    _rng: random.Random | None = field(default=None, repr=False)
+
+    @classmethod
+    def with_retries(cls, retries: int) -> TransportRetry:
+        """A policy allowing ``retries`` retries (``transport_retries=``)."""
+        return cls(max_attempts=retries + 1)
+
+    @property
+    def retries_left(self) -> int:
+        return max(0, self.max_attempts - 1 - self.failures)
 
     def delay_for(self, exc: BaseException) -> float | None:
-        if not is_retryable(exc) or self.failures + 1 >= self.max_attempts:
+        """Seconds to wait after ``exc`` before trying again; ``None``: raise it."""
+        if not is_retryable(exc):
+            return None
+        return self._next(type(exc).__name__, retry_after(exc))
+
+    def delay_for_cut(self) -> float | None:
+        """A stream that ended without a ``finish_reason``: retried like a dropped connection."""
+        return self._next("stream cut before the end", None)
+
+    def _next(self, what: str, hinted: float | None) -> float | None:
+        if self.failures + 1 >= self.max_attempts:
             return None
         self.failures += 1
-        hinted = retry_after(exc)
         if hinted is not None:
             delay = min(hinted, self.max_delay * 4)
         else:
             backoff = min(self.max_delay, self.base_delay * 2 ** (self.failures - 1))
-            delay = backoff * (0.5 + self._rng.random() / 2)
-        log.info("transport error (%s); retry %d in %.2f s", type(exc).__name__, self.failures, delay)
+            jitter = self._rng.random() if self._rng is not None else random.random()
+            delay = backoff * (0.5 + jitter / 2)
+        log.info("transport error (%s); retry %d in %.2f s", what, self.failures, delay)
         return delay
 
 

@@ -11,6 +11,23 @@ Environment variables read:
     embedded local model is used.
 ``EXTRACTKIT_LOCAL_MODEL``
     path of a GGUF file to use instead of the bundled model.
+
+The environment is read in this module only: :meth:`Settings.resolve` turns
+settings + environment + defaults into one :class:`Resolved` value (where
+requests go, with which :class:`~extractkit.profiles.Profile`, which model,
+which budgets), computed once per engine and used by the engine and the
+backend factory alike.
+
+Two budgets, not to be confused:
+
+``max_retries``
+    validation re-asks: how many times an invalid answer is sent back to the
+    model with its errors (default 2).
+``transport_retries``
+    retries of one request after a transport failure (429, 5xx, timeout,
+    dropped connection or cut stream), with backoff (default 5). The
+    ``openai`` client's own ``max_retries`` is switched off on the copy
+    extractkit uses, so this is the only transport budget.
 """
 
 from __future__ import annotations
@@ -22,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigurationError
+from .profiles import Profile, get_profile, profile_for_base_url
 
 #: Request parameters passed through to ``chat.completions.create`` unchanged.
 GENERATION_PARAMS = frozenset(
@@ -52,8 +70,10 @@ GENERATION_PARAMS = frozenset(
 )
 
 DEFAULT_MAX_RETRIES = 2
+DEFAULT_TRANSPORT_RETRIES = 5
 DEFAULT_MODE = "auto"
 LOCAL_MODEL_NAME = "smollm2-135m-instruct"
+NO_MODEL = "no model given: pass model=... (or --model) or set EXTRACTKIT_MODEL"
 
 
 @dataclass(frozen=True)
@@ -63,10 +83,12 @@ class Settings:
     client: Any = None
     model: str | None = None
     mode: str | None = None
-    endpoint: str | None = None
+    #: an endpoint profile: a registered name or a :class:`Profile` (registered or not)
+    endpoint: str | Profile | None = None
     base_url: str | None = None
     api_key: str | None = field(default=None, repr=False)
     max_retries: int | None = None
+    transport_retries: int | None = None
     local: bool | None = None
     prompt: str | Path | None = None
     prompts_dir: str | Path | tuple[str | Path, ...] | None = None
@@ -99,9 +121,18 @@ class Settings:
                     f"unknown setting {key!r}; settings are {', '.join(sorted(known - {'params'}))} "
                     f"and the request parameters {', '.join(sorted(GENERATION_PARAMS))}"
                 )
-        retries = values.get("max_retries")
-        if retries is not None and (not isinstance(retries, int) or retries < 0):
-            raise ConfigurationError("max_retries must be a non-negative integer")
+        for budget in ("max_retries", "transport_retries"):
+            retries = values.get(budget)
+            if retries is not None and (
+                not isinstance(retries, int) or isinstance(retries, bool) or retries < 0
+            ):
+                raise ConfigurationError(f"{budget} must be a non-negative integer, got {retries!r}")
+        endpoint = values.get("endpoint")
+        if endpoint is not None and not isinstance(endpoint, (str, Profile)):
+            raise ConfigurationError(
+                "endpoint must be a profile name or an extractkit.Profile, "
+                f"got {type(endpoint).__name__}"
+            )
         _check_document_settings(values)
         return cls(params=params, **values)
 
@@ -130,7 +161,13 @@ class Settings:
         return DEFAULT_MAX_RETRIES if self.max_retries is None else self.max_retries
 
     @property
-    def resolved_endpoint(self) -> str | None:
+    def resolved_transport_retries(self) -> int:
+        if self.transport_retries is None:
+            return DEFAULT_TRANSPORT_RETRIES
+        return self.transport_retries
+
+    @property
+    def resolved_endpoint(self) -> str | Profile | None:
         return self.endpoint or os.environ.get("EXTRACTKIT_ENDPOINT") or None
 
     def uses_local(self) -> bool:
@@ -147,16 +184,56 @@ class Settings:
         )
 
     def resolved_model(self) -> str:
+        model = self._model_or_none(self.uses_local())
+        if model is None:
+            raise ConfigurationError(NO_MODEL)
+        return model
+
+    def _model_or_none(self, local: bool) -> str | None:
         model = self.model or os.environ.get("EXTRACTKIT_MODEL")
         if model:
             return model
         default = getattr(self.client, "default_model", None)  # e.g. extractkit.testing doubles
         if isinstance(default, str) and default:
             return default
-        if self.uses_local():
-            return LOCAL_MODEL_NAME
-        raise ConfigurationError(
-            "no model given: pass model=... (or --model) or set EXTRACTKIT_MODEL"
+        return LOCAL_MODEL_NAME if local else None
+
+    def resolve(self) -> Resolved:
+        """These settings with the environment and defaults applied (see :class:`Resolved`)."""
+        client = self.client
+        endpoint = self.resolved_endpoint
+        local = self.uses_local()
+        if local and self.local and endpoint not in (None, "local") and not (
+            isinstance(endpoint, Profile) and endpoint.name == "local"
+        ):
+            raise ConfigurationError(
+                f"local=True uses the embedded model; it cannot also use endpoint={endpoint!r}"
+            )
+        named = self.model or os.environ.get("EXTRACTKIT_MODEL")
+        if local and not self.local and named and named != LOCAL_MODEL_NAME:
+            raise ConfigurationError(
+                f"model {named!r} is a remote model, but no endpoint is configured: set "
+                "OPENAI_API_KEY (and OPENAI_BASE_URL for a non-OpenAI server), or pass "
+                "--base-url/base_url= or a client; to run the embedded local model instead, "
+                "leave the model unset or pass --local (local=True)"
+            )
+        base_url = None if client is not None else (
+            self.base_url or os.environ.get("OPENAI_BASE_URL") or None
+        )
+        api_key = None if client is not None else (
+            self.api_key or os.environ.get("OPENAI_API_KEY") or None
+        )
+        return Resolved(
+            client=client,
+            local=local,
+            local_by_default=local and not self.local,
+            base_url=base_url,
+            api_key=api_key,
+            profile=_profile(client, endpoint, local=local, base_url=base_url),
+            model=self._model_or_none(local),
+            mode=self.resolved_mode,
+            max_retries=self.resolved_max_retries,
+            transport_retries=self.resolved_transport_retries,
         )
 
     @property
@@ -174,6 +251,48 @@ class Settings:
             return (self.prompts_dir,)
         return tuple(self.prompts_dir)
 
+
+
+def _profile(
+    client: Any, endpoint: str | Profile | None, *, local: bool, base_url: str | None
+) -> Profile:
+    """The one rule for which profile describes the endpoint (no model loaded, no I/O)."""
+    if client is not None:
+        if endpoint is not None:
+            return get_profile(endpoint)
+        own = getattr(client, "profile", None)  # a backend object says what it is
+        if isinstance(own, (str, Profile)):
+            return get_profile(own)
+        return profile_for_base_url(str(getattr(client, "base_url", "") or "") or None)
+    if local:
+        return get_profile("local")
+    if endpoint is not None:
+        return get_profile(endpoint)
+    return profile_for_base_url(base_url)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Settings + environment + defaults, resolved once (:meth:`Settings.resolve`).
+
+    ``client`` is the client or backend given, else ``None``; ``local`` says
+    the embedded model answers (``local_by_default``: because nothing else was
+    configured, which is announced once on stderr); ``base_url``/``api_key`` are the remote
+    endpoint when no client was given. ``profile`` is what the endpoint
+    accepts; ``model`` is ``None`` when nothing names one (an error once a
+    request is built).
+    """
+
+    client: Any
+    local: bool
+    local_by_default: bool
+    base_url: str | None
+    api_key: str | None = field(repr=False)
+    profile: Profile
+    model: str | None
+    mode: str
+    max_retries: int
+    transport_retries: int
 
 
 CHUNKING_MODES = ("auto", "on", "off")

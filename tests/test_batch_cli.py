@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from extractkit.cli import main
-from extractkit.drivers.batch import ItemResult, Tally
+from extractkit.drivers.batch import ItemResult
 from extractkit.pricing import Price, PriceTable
 from extractkit.results import Usage
+from extractkit.tally import Tally
 from tests.scripted_server import BodyReply, completion
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,10 +139,10 @@ def test_progress_on_a_terminal(remote, person_py, tmp_path):
 def test_cache_flag_second_run_sends_nothing(remote, person_py, tmp_path):
     data = _jsonl(tmp_path / "in.jsonl", 5)
     cache = tmp_path / "cache.sqlite"
-    code, first, _ = run("run", str(person_py), str(data), "--cache", str(cache))
+    code, first, _ = run("run", str(person_py), str(data), "--cache-path", str(cache))
     assert code == 0 and len(remote.bodies()) == 5
     code, second, err = run(
-        "run", str(person_py), str(data), "--cache", str(cache), "--concurrency", "3"
+        "run", str(person_py), str(data), "--cache-path", str(cache), "--concurrency", "3"
     )
     assert code == 0 and len(remote.bodies()) == 5
     assert sorted(first.splitlines()) == sorted(second.splitlines())

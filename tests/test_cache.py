@@ -129,7 +129,7 @@ def test_unreadable_rows_are_misses_and_a_bad_file_is_a_configuration_error(
     path = tmp_path / "c.sqlite"
     backend = CachedBackend(OpenAIBackend(client), path)
     request = Extractor(client=client, model="m").render(Doc, "n 4")
-    key = request_key(request, backend.endpoint)
+    key = request_key(request, backend.url)
     with sqlite3.connect(path) as conn:
         conn.execute("INSERT INTO responses VALUES (?, '', 'm', '{\"not\": 1}', 0)", (key,))
     assert Extractor(client=backend, model="m").extract(Doc, "n 4") == Doc(number=4)

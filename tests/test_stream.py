@@ -67,9 +67,16 @@ def _fast_retry() -> TransportRetry:
     return TransportRetry(base_delay=0.01, max_delay=0.02)
 
 
-def _session(client: openai.OpenAI, schema: Any, mode: str = "json_schema") -> Extraction[Any]:
+def _session(
+    client: openai.OpenAI,
+    schema: Any,
+    mode: str = "json_schema",
+    transport: TransportRetry | None = None,
+) -> Extraction[Any]:
     plan = build_plan(schema, mode, get_profile("generic"))
-    return Extraction(plan, [{"role": "user", "content": "text"}], model="m")
+    return Extraction(
+        plan, [{"role": "user", "content": "text"}], model="m", transport=transport
+    )
 
 
 # --------------------------------------------------------------------------- basics
@@ -205,8 +212,8 @@ def test_cut_at_token_limit_raises_incomplete(server, client):
 def test_dropped_connection_restarts_the_stream(server, client):
     text = json.dumps(PERSON)
     server.push(stream(text, chunk_size=4, drop_after=6), stream(text, chunk_size=4))
-    extraction = _session(client, Person)
-    snapshots = list(stream_sync(OpenAIBackend(client), extraction, _fast_retry()))
+    extraction = _session(client, Person, transport=_fast_retry())
+    snapshots = list(stream_sync(OpenAIBackend(client), extraction))
     restarts = [s.restarts for s in snapshots]
     assert restarts[0] == 0 and restarts[-1] == 1 and restarts == sorted(restarts)
     assert all(s.attempt == 1 for s in snapshots)
@@ -218,14 +225,15 @@ def test_dropped_connection_restarts_the_stream(server, client):
 def test_quietly_cut_stream_is_retried_then_an_error_never_a_truncated_value(server, client):
     cut = stream(json.dumps(PERSON), chunk_size=4, drop_after=5, framing="close")
     server.push(cut, stream(json.dumps(PERSON)))
-    snapshots = list(stream_sync(OpenAIBackend(client), _session(client, Person), _fast_retry()))
+    snapshots = list(stream_sync(OpenAIBackend(client), _session(client, Person, transport=_fast_retry())))
     assert snapshots[-1].restarts == 1 and snapshots[-1].value.age == 36
 
     server.push(cut, cut)
     retry = TransportRetry(max_attempts=2, base_delay=0.01)
     seen: list[Snapshot[Any]] = []
     with pytest.raises(IncompleteOutputError, match="no finish_reason") as info:
-        for snap in stream_sync(OpenAIBackend(client), _session(client, Person), retry):
+        session = _session(client, Person, transport=retry)
+        for snap in stream_sync(OpenAIBackend(client), session):
             seen.append(snap)
     assert seen and not any(s.done for s in seen)
     assert info.value.attempts[-1].raw == json.dumps(PERSON)[:20]

@@ -1,15 +1,19 @@
-"""Backends: where requests go. Chosen from settings by :func:`resolve_backend`.
+"""Backends: where requests go. Chosen from resolved settings by :func:`resolve_backend`.
 
-* a client was given → that client (``OpenAI`` or ``AsyncOpenAI``);
+* a client was given → that client (``OpenAI`` or ``AsyncOpenAI``), or the
+  backend object itself;
 * ``local=True`` → the embedded model;
 * a base URL or API key (argument, ``OPENAI_BASE_URL`` or ``OPENAI_API_KEY``)
   → an ``openai`` client for that endpoint;
 * otherwise → the embedded model, announced once on stderr.
+
+Which of these applies, and with which :class:`~extractkit.profiles.Profile`,
+is decided once by :meth:`extractkit.settings.Settings.resolve`; this module
+only builds the object.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from typing import Any
@@ -17,7 +21,7 @@ from typing import Any
 import openai
 
 from ..errors import ConfigurationError
-from ..settings import Settings
+from ..settings import Resolved, Settings
 from .base import AsyncBackend, Backend
 from .openai_client import AsyncOpenAIBackend, OpenAIBackend
 
@@ -43,47 +47,47 @@ def _local(is_async: bool, announce: bool) -> Any:
     return AsyncLocalBackend() if is_async else LocalBackend()
 
 
-def resolve_backend(settings: Settings, *, is_async: bool) -> Any:
+def _given(client: Any, resolved: Resolved, *, is_async: bool) -> Any:
+    if is_async and callable(getattr(client, "as_async", None)):
+        client = client.as_async()  # a test double from extractkit.testing
+    if isinstance(client, (Backend, AsyncBackend)) and not isinstance(
+        client, (openai.OpenAI, openai.AsyncOpenAI)
+    ):
+        return client
+    if is_async and not isinstance(client, openai.AsyncOpenAI):
+        raise ConfigurationError(
+            "an async function or API needs an openai.AsyncOpenAI client, got "
+            f"{type(client).__name__}"
+        )
+    if not is_async and not isinstance(client, openai.OpenAI):
+        raise ConfigurationError(
+            f"a sync function or API needs an openai.OpenAI client, got {type(client).__name__}"
+        )
+    if is_async:
+        return AsyncOpenAIBackend(client, profile=resolved.profile)
+    return OpenAIBackend(client, profile=resolved.profile)
+
+
+def resolve_backend(settings: Settings | Resolved, *, is_async: bool) -> Any:
     """The backend these settings point at (sync or async)."""
-    client = settings.client
-    endpoint = settings.resolved_endpoint
-    if client is not None:
-        if is_async and callable(getattr(client, "as_async", None)):
-            client = client.as_async()  # a test double from extractkit.testing
-        if isinstance(client, (Backend, AsyncBackend)) and not isinstance(
-            client, (openai.OpenAI, openai.AsyncOpenAI)
-        ):
-            return client
-        if is_async and not isinstance(client, openai.AsyncOpenAI):
-            raise ConfigurationError(
-                "an async function or API needs an openai.AsyncOpenAI client, got "
-                f"{type(client).__name__}"
-            )
-        if not is_async and not isinstance(client, openai.OpenAI):
-            raise ConfigurationError(
-                f"a sync function or API needs an openai.OpenAI client, got {type(client).__name__}"
-            )
-        if is_async:
-            return AsyncOpenAIBackend(client, endpoint=endpoint)
-        return OpenAIBackend(client, endpoint=endpoint)
-    if settings.uses_local():
-        if settings.local and endpoint not in (None, "local"):
-            raise ConfigurationError(
-                f"local=True uses the embedded model; it cannot also use endpoint={endpoint!r}"
-            )
-        return _local(is_async, announce=not settings.local)
-    base_url = settings.base_url or os.environ.get("OPENAI_BASE_URL") or None
-    if not (base_url or settings.api_key or os.environ.get("OPENAI_API_KEY")):
+    resolved = settings.resolve() if isinstance(settings, Settings) else settings
+    if resolved.client is not None:
+        return _given(resolved.client, resolved, is_async=is_async)
+    if resolved.local:
+        return _local(is_async, announce=resolved.local_by_default)
+    if not (resolved.base_url or resolved.api_key):
         raise ConfigurationError(
             "local=False but no endpoint is configured: pass base_url=/api_key= or a client, "
             "or set OPENAI_BASE_URL / OPENAI_API_KEY"
         )
     # A local server needs no key, but the SDK insists on one: send a placeholder.
-    api_key = settings.api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
+    api_key = resolved.api_key or "not-needed"
     if is_async:
-        return AsyncOpenAIBackend(openai.AsyncOpenAI(base_url=base_url, api_key=api_key),
-                                  endpoint=endpoint)
-    return OpenAIBackend(openai.OpenAI(base_url=base_url, api_key=api_key), endpoint=endpoint)
+        client: Any = openai.AsyncOpenAI(base_url=resolved.base_url, api_key=api_key)
+        return AsyncOpenAIBackend(client, profile=resolved.profile)
+    return OpenAIBackend(
+        openai.OpenAI(base_url=resolved.base_url, api_key=api_key), profile=resolved.profile
+    )
 
 
 __all__ = ["AsyncBackend", "AsyncOpenAIBackend", "Backend", "OpenAIBackend", "resolve_backend"]

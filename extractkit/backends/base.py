@@ -15,13 +15,16 @@ from typing import Any, Protocol, runtime_checkable
 
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from ..profiles import Profile
+
 
 @runtime_checkable
 class Backend(Protocol):
     """Synchronous backend."""
 
-    #: Name of the endpoint profile that describes what this backend accepts.
-    profile: str
+    #: The endpoint profile that describes what this backend accepts (a
+    #: registered name is still accepted and looked up with ``get_profile``).
+    profile: Profile | str
 
     def complete(self, request: dict[str, Any]) -> ChatCompletion: ...
 
@@ -32,7 +35,7 @@ class Backend(Protocol):
 class AsyncBackend(Protocol):
     """Asynchronous backend."""
 
-    profile: str
+    profile: Profile | str
 
     async def complete(self, request: dict[str, Any]) -> ChatCompletion: ...
 

@@ -14,25 +14,37 @@ from ..redact import register_secret
 _STREAM_OPTIONS = {"include_usage": True}
 
 
-def _profile_for(client: Any, endpoint: str | Profile | None) -> Profile:
-    if endpoint is not None:
-        return get_profile(endpoint)
-    return profile_for_base_url(str(getattr(client, "base_url", "") or ""))
+def _profile_for(client: Any, profile: str | Profile | None) -> Profile:
+    if profile is not None:
+        return get_profile(profile)
+    return profile_for_base_url(str(getattr(client, "base_url", "") or "") or None)
 
 
 class OpenAIBackend:
     """Sends requests with ``client.chat.completions.create``.
 
+    ``profile`` (a :class:`~extractkit.profiles.Profile` or a registered
+    name; ``endpoint=`` is the older spelling) says what the endpoint
+    accepts; by default it is guessed from the client's base URL.
+
     The SDK's own retries are switched off (on a copy of the client): the
-    drivers retry transport failures themselves, so that a batch can slow
-    down as a whole on 429s and every retry is counted in the result.
+    drivers retry transport failures themselves (``transport_retries``), so
+    that a batch can slow down as a whole on 429s and every retry is counted
+    in the result.
     """
 
-    def __init__(self, client: openai.OpenAI, *, endpoint: str | Profile | None = None) -> None:
+    profile: Profile
+
+    def __init__(
+        self,
+        client: openai.OpenAI,
+        *,
+        profile: str | Profile | None = None,
+        endpoint: str | Profile | None = None,
+    ) -> None:
         self.client = client
         register_secret(getattr(client, "api_key", None))
-        self._profile = _profile_for(client, endpoint)
-        self.profile = self._profile.name
+        self.profile = _profile_for(client, profile if profile is not None else endpoint)
         self._create = client.with_options(max_retries=0).chat.completions.create
 
     def complete(self, request: dict[str, Any]) -> ChatCompletion:
@@ -47,13 +59,18 @@ class OpenAIBackend:
 class AsyncOpenAIBackend:
     """The async twin of :class:`OpenAIBackend` over ``openai.AsyncOpenAI``."""
 
+    profile: Profile
+
     def __init__(
-        self, client: openai.AsyncOpenAI, *, endpoint: str | Profile | None = None
+        self,
+        client: openai.AsyncOpenAI,
+        *,
+        profile: str | Profile | None = None,
+        endpoint: str | Profile | None = None,
     ) -> None:
         self.client = client
         register_secret(getattr(client, "api_key", None))
-        self._profile = _profile_for(client, endpoint)
-        self.profile = self._profile.name
+        self.profile = _profile_for(client, profile if profile is not None else endpoint)
         self._create = client.with_options(max_retries=0).chat.completions.create
 
     async def complete(self, request: dict[str, Any]) -> ChatCompletion:

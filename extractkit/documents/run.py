@@ -175,6 +175,15 @@ def _messages_text(messages: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(str(m.get("content") or "") for m in messages)
 
 
+def may_chunk(engine: Engine) -> bool:
+    """Whether any document could be chunked under these settings (a cheap pre-check)."""
+    s = engine.settings
+    if s.resolved_chunking == "off":
+        return False
+    return (s.resolved_chunking == "on" or s.chunk_tokens is not None
+            or (s.context_window or engine.profile.context_window) is not None)
+
+
 def plan_document(
     engine: Engine,
     schema: Any,
@@ -200,19 +209,19 @@ def plan_document(
     """
     settings = engine.settings
     mode = settings.resolved_chunking
+    if not may_chunk(engine):
+        return None
     if isinstance(document, os.PathLike):
         from . import as_document
 
         document = as_document(document)
-    if mode == "off" or not (isinstance(document, str) or hasattr(document, "text")):
+    if not (isinstance(document, str) or hasattr(document, "text")):
         return None
     text, path, title, page_of, page_count = _doc_parts(document)
     plan = engine.plan(schema)
     if template is None:
         template = engine.prompts.get(settings.prompt or "user.j2")
     window = settings.context_window or engine.profile.context_window
-    if mode == "auto" and window is None and settings.chunk_tokens is None:
-        return None
     messages = engine.messages(plan, template, {**variables, text_variable: text})
     prompt = _messages_text(messages)
     reserve = _answer_tokens(engine.params, window) if window else 0
@@ -544,6 +553,7 @@ __all__ = [
     "FailedChunk",
     "PassReport",
     "arun_document",
+    "may_chunk",
     "plan_document",
     "run_document",
 ]

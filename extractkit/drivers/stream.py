@@ -21,7 +21,8 @@ When a stream ends, the chunks are put together into a ``ChatCompletion``
 A re-ask streams again and ``attempt`` goes up by one.
 
 Transport failures (429, 5xx, timeouts, a connection cut mid-stream) are
-retried with :class:`~extractkit.retry.TransportRetry`; the stream starts
+retried within the extraction's ``transport_retries`` budget (the same
+:class:`~extractkit.drivers.send.Sending` bookkeeping as every driver); the stream starts
 over from nothing with the same ``attempt`` and ``restarts`` up by one, so a
 consumer acting on partial values can tell. A stream that ends quietly
 without a ``finish_reason`` (a cut the HTTP layer did not notice) counts as a
@@ -40,8 +41,6 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-import httpx2
-import openai
 from openai.types.chat import ChatCompletion
 from openai.types.chat.chat_completion import Choice
 from openai.types.chat.chat_completion_message import ChatCompletionMessage
@@ -57,8 +56,8 @@ from ..loop import Extraction
 from ..modes import Plan, UnreadableAnswer
 from ..partial import ANY, JsonStream, Shape, Unwrap, ValidatedList, build, shape_for
 from ..results import Result, Usage
-from ..retry import TransportRetry
 from ..schema.source import WRAP_KEY, SchemaSource
+from .send import Sending
 
 T = TypeVar("T")
 
@@ -423,14 +422,7 @@ def _construct(data: dict[str, Any]) -> ChatCompletion:
 # --------------------------------------------------------------------------- the session
 
 
-class _CutStream(openai.APIConnectionError):
-    """A stream that ended without ``finish_reason``: retried like a dropped connection."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            message="the stream ended before the model finished (no finish_reason)",
-            request=httpx2.Request("POST", "https://stream.invalid/chat/completions"),
-        )
+_CUT = "the stream ended before the model finished (no finish_reason)"
 
 
 @dataclass(frozen=True)
@@ -445,12 +437,13 @@ class StreamSession:
 
     Per stream: :meth:`begin` (the request), :meth:`feed` each chunk (a
     partial :class:`Snapshot` or ``None``), then :meth:`end` -- or
-    :meth:`failed` when the transport raised.
+    :meth:`failed` when the transport raised. Transport retries use the
+    extraction's own budget (``extraction.transport``), like every driver.
     """
 
-    def __init__(self, extraction: Extraction[Any], retry: TransportRetry | None = None) -> None:
+    def __init__(self, extraction: Extraction[Any]) -> None:
         self.extraction = extraction
-        self.retry = retry or TransportRetry()
+        self._sending = Sending(extraction.transport)
         self.attempt = 1
         self.restarts = 0
         plan = extraction.plan
@@ -475,7 +468,9 @@ class StreamSession:
 
     def failed(self, exc: BaseException) -> float | None:
         """The transport raised: seconds to wait before starting over, or ``None`` (re-raise)."""
-        delay = self.retry.delay_for(exc)
+        return self._restart(self._sending.failed(exc))
+
+    def _restart(self, delay: float | None) -> float | None:
         if delay is not None:
             self.restarts += 1
         return delay
@@ -485,7 +480,6 @@ class StreamSession:
         completion = self._acc.completion()
         if not self._acc.finished:
             return self._cut(completion)
-        self.extraction.transport_retries = self.retry.failures
         result = self.extraction.receive(completion)
         if result is None:
             self.attempt += 1
@@ -493,8 +487,7 @@ class StreamSession:
         return Snapshot(result.value, True, self.attempt, self.restarts, result)
 
     def _cut(self, completion: ChatCompletion) -> _Again:
-        cut = _CutStream()
-        delay = self.failed(cut)
+        delay = self._restart(self._sending.cut())
         if delay is not None:
             return _Again(delay)
         ex = self.extraction
@@ -504,13 +497,13 @@ class StreamSession:
         except UnreadableAnswer:
             raw = None
         attempt = ex.check_text(raw, None, Usage.from_response(completion.usage), completion)
-        attempt.errors = [f"(stream): {cut.message}", *attempt.errors]
+        attempt.errors = [f"(stream): {_CUT}", *attempt.errors]
         raise IncompleteOutputError(
-            f"{cut.message} after {self.retry.failures + 1} tries; the connection was cut "
+            f"{_CUT} after {ex.transport.failures + 1} tries; the connection was cut "
             "before the answer was complete",
             attempts=[*ex.attempts, attempt],
             response=completion,
-        ) from cut
+        )
 
 
 # --------------------------------------------------------------------------- drivers
@@ -562,16 +555,14 @@ class _Pull:
             await aclose()
 
 
-def stream_sync(
-    backend: Any, extraction: Extraction[Any], retry: TransportRetry | None = None
-) -> Iterator[Snapshot[Any]]:
+def stream_sync(backend: Any, extraction: Extraction[Any]) -> Iterator[Snapshot[Any]]:
     """Drive ``extraction`` over ``backend.stream``, yielding :class:`Snapshot` objects.
 
     Raises what :func:`extractkit.drivers.sync.run` raises (plus
     :class:`~extractkit.errors.IncompleteOutputError` for a stream cut too often).
     Closing the generator early closes the HTTP stream.
     """
-    session = StreamSession(extraction, retry)
+    session = StreamSession(extraction)
     while True:
         pull = _Pull(backend, session.begin())
         try:
@@ -595,11 +586,9 @@ def stream_sync(
             time.sleep(outcome.delay)
 
 
-async def stream_async(
-    backend: Any, extraction: Extraction[Any], retry: TransportRetry | None = None
-) -> AsyncIterator[Snapshot[Any]]:
+async def stream_async(backend: Any, extraction: Extraction[Any]) -> AsyncIterator[Snapshot[Any]]:
     """The async twin of :func:`stream_sync` (an async generator)."""
-    session = StreamSession(extraction, retry)
+    session = StreamSession(extraction)
     while True:
         pull = _Pull(backend, session.begin())
         try:

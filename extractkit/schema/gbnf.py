@@ -31,6 +31,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import SchemaError
+from .jsonutil import escape_token
+from .view import is_number, schema_view
+
 #: Largest count of digits in an integer part or a fraction.
 MAX_NUMBER_DIGITS = 15
 #: Largest ``maxItems``/``maxLength`` turned into a bounded repetition; larger
@@ -39,7 +43,6 @@ MAX_BOUNDED_REPEAT = 256
 #: Integer ranges at most this wide are enumerated exactly.
 MAX_ENUMERATED_RANGE = 64
 
-_MAX_MERGE_DEPTH = 16
 _MAX_NESTING = 48
 
 #: Keywords that only annotate; they never constrain a value.
@@ -191,14 +194,6 @@ def _repeat(expr: str, low: int, high: int | None) -> str:
     return f"{expr}{{{low},{high}}}"
 
 
-def _escape_pointer(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
-
-
-def _unescape_pointer(token: str) -> str:
-    return token.replace("~1", "/").replace("~0", "~")
-
-
 def _as_int(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -210,6 +205,7 @@ class _Converter:
 
     def __init__(self, schema: dict[str, Any] | bool, max_whitespace: int) -> None:
         self.root = schema
+        self.view = schema_view(schema)
         self.rules: dict[str, str] = {}
         self.by_body: dict[str, str] = {}
         self.refs: dict[str, str] = {}
@@ -337,35 +333,27 @@ class _Converter:
     # -- references and combinators -----------------------------------------
 
     def _resolve(self, ref: str, pointer: str) -> tuple[Any, str] | None:
-        if not ref.startswith("#"):
+        try:
+            target_pointer, target = self.view.resolve(ref, pointer)
+        except SchemaError:
             self.note(pointer, "$ref")
             return None
-        target: Any = self.root
-        for token in [t for t in ref[1:].split("/") if t]:
-            token = _unescape_pointer(token)
-            if isinstance(target, dict) and token in target:
-                target = target[token]
-            elif isinstance(target, list) and token.isdigit() and int(token) < len(target):
-                target = target[int(token)]
-            else:
-                self.note(pointer, "$ref")
-                return None
-        return target, ref[1:]
+        return target, target_pointer
 
     def _visit_ref(self, schema: dict[str, Any], pointer: str, hint: str) -> str:
         siblings = {k: v for k, v in schema.items() if k != "$ref" and k not in _ANNOTATIONS}
         if siblings:
             merged = {"allOf": [{"$ref": schema["$ref"]}, siblings]}
             return self.visit(merged, pointer, hint)
-        ref = str(schema["$ref"])
-        if ref in self.refs:
-            return self._named_again(ref, pointer)
-        resolved = self._resolve(ref, pointer)
+        resolved = self._resolve(str(schema["$ref"]), pointer)
         if resolved is None:
             return "value"
         target, target_pointer = resolved
+        key = "$ref:" + target_pointer
+        if key in self.refs:
+            return self._named_again(key, pointer)
         hint = "def-" + (target_pointer.rsplit("/", 1)[-1] or "root")
-        return self._named(ref, hint, lambda name: self.visit(target, target_pointer, name))
+        return self._named(key, hint, lambda name: self.visit(target, target_pointer, name))
 
     def _visit_all_of(self, schema: dict[str, Any], pointer: str, hint: str) -> str:
         key = "allOf:" + json.dumps(schema, sort_keys=True, default=str)
@@ -420,29 +408,18 @@ class _Converter:
         return unique[0] if len(unique) == 1 else self.rule(hint, " | ".join(unique))
 
     def _merge_all(self, schema: dict[str, Any], pointer: str) -> dict[str, Any]:
-        merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
-        parts = schema["allOf"] if isinstance(schema["allOf"], list) else []
-        for i, part in enumerate(parts):
-            flat = self._flatten(part, f"{pointer}/allOf/{i}", 0)
-            merged = _merge(merged, flat, lambda kw, p=f"{pointer}/allOf/{i}": self.note(p, kw))
-        return merged
-
-    def _flatten(self, schema: Any, pointer: str, depth: int) -> dict[str, Any]:
-        """``schema`` with its top-level ``$ref`` and ``allOf`` merged in."""
-        if not isinstance(schema, dict) or depth > _MAX_MERGE_DEPTH:
-            if schema is not True:
-                self.note(pointer, "allOf")
+        """``schema`` with its ``$ref`` and ``allOf`` merged in (by the schema view)."""
+        try:
+            node = self.view.node_for(schema, pointer)
+        except SchemaError as exc:
+            self.note(exc.pointer if exc.pointer is not None else pointer, exc.keyword or "allOf")
             return {}
-        out = {k: v for k, v in schema.items() if k not in ("$ref", "allOf")}
-        if "$ref" in schema:
-            resolved = self._resolve(str(schema["$ref"]), pointer)
-            if resolved is not None:
-                target = self._flatten(resolved[0], resolved[1], depth + 1)
-                out = _merge(target, out, lambda kw: self.note(pointer, kw))
-        for i, part in enumerate(schema.get("allOf") or []):
-            flat = self._flatten(part, f"{pointer}/allOf/{i}", depth + 1)
-            out = _merge(out, flat, lambda kw: self.note(pointer, kw))
-        return out
+        if node.never:
+            self.note(pointer, "allOf")
+            return {}
+        for keyword, _ in node.residue:
+            self.note(pointer, keyword)
+        return node.schema
 
     # -- objects -------------------------------------------------------------
 
@@ -459,7 +436,7 @@ class _Converter:
         required = set(schema.get("required") or [])
         self.depth += 1
         members = [
-            (self._member(name, sub, f"{pointer}/properties/{_escape_pointer(name)}", hint), name)
+            (self._member(name, sub, f"{pointer}/properties/{escape_token(name)}", hint), name)
             for name, sub in props.items()
         ]
         extra_member = None
@@ -602,9 +579,9 @@ class _Converter:
 
     def _lower_bound(self, schema: dict[str, Any], *, integer: bool) -> float | None:
         bounds = []
-        if _is_number(schema.get("minimum")):
+        if is_number(schema.get("minimum")):
             bounds.append(float(schema["minimum"]))
-        if _is_number(schema.get("exclusiveMinimum")):
+        if is_number(schema.get("exclusiveMinimum")):
             value = float(schema["exclusiveMinimum"])
             bounds.append(float(int(value) + 1 if integer and value.is_integer() else value))
         if not bounds:
@@ -614,16 +591,12 @@ class _Converter:
 
     def _upper_bound(self, schema: dict[str, Any]) -> float | None:
         bounds = []
-        if _is_number(schema.get("maximum")):
+        if is_number(schema.get("maximum")):
             bounds.append(float(schema["maximum"]))
-        if _is_number(schema.get("exclusiveMaximum")):
+        if is_number(schema.get("exclusiveMaximum")):
             value = float(schema["exclusiveMaximum"])
             bounds.append(value - 1 if value.is_integer() else float(int(value // 1)))
         return min(bounds) if bounds else None
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _bound_keyword(schema: dict[str, Any], *, low: bool) -> str:
@@ -647,67 +620,6 @@ def _infer_type(schema: dict[str, Any]) -> str | None:
 
 def _is_constraining(schema: dict[str, Any]) -> bool:
     return any(k not in _ANNOTATIONS for k in schema)
-
-
-_SCHEMA_VALUED = ("items", "additionalItems", "contains", "propertyNames", "not")
-#: Keywords whose conflicting values in ``allOf`` parts the merge cannot reconcile.
-_CONSTRAINTS = frozenset(
-    {"const", "enum", "format", "anyOf", "oneOf", "prefixItems", "items", "$ref", *_UNENFORCED}
-)
-_MIN_KEYWORDS = ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties")
-_MAX_KEYWORDS = ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties")
-
-
-def _merge(a: dict[str, Any], b: dict[str, Any], note: Any) -> dict[str, Any]:
-    """Approximate intersection of two flattened schemas (for ``allOf``)."""
-    out = dict(a)
-    for key, value in b.items():
-        if key not in out or out[key] == value:
-            out[key] = value
-        elif key == "properties" and isinstance(value, dict):
-            props = dict(out[key])
-            for name, sub in value.items():
-                props[name] = {"allOf": [props[name], sub]} if name in props else sub
-            out[key] = props
-        elif key == "required":
-            out[key] = list(dict.fromkeys([*out[key], *value]))
-        elif key == "type":
-            out[key] = _merge_types(out[key], value, note)
-        elif key == "additionalProperties":
-            out[key] = _merge_additional(out[key], value)
-        elif key == "enum" and isinstance(value, list) and isinstance(out[key], list):
-            out[key] = [v for v in out[key] if v in value] or out[key]
-        elif key in _SCHEMA_VALUED and isinstance(value, dict) and isinstance(out[key], dict):
-            out[key] = {"allOf": [out[key], value]}
-        elif key in _MIN_KEYWORDS and _is_number(value) and _is_number(out[key]):
-            out[key] = max(out[key], value)
-        elif key in _MAX_KEYWORDS and _is_number(value) and _is_number(out[key]):
-            out[key] = min(out[key], value)
-        elif key in _CONSTRAINTS:
-            note(key)
-    return out
-
-
-def _merge_types(a: Any, b: Any, note: Any) -> Any:
-    left = [a] if isinstance(a, str) else list(a)
-    right = [b] if isinstance(b, str) else list(b)
-    if "number" in left and "integer" in right:
-        left.append("integer")
-    if "number" in right and "integer" in left:
-        right.append("integer")
-    both = [t for t in left if t in right]
-    if not both:
-        note("type")
-        return a
-    return both[0] if len(both) == 1 else both
-
-
-def _merge_additional(a: Any, b: Any) -> Any:
-    if a is False or b is False:
-        return False
-    if isinstance(a, dict) and isinstance(b, dict):
-        return {"allOf": [a, b]}
-    return a if isinstance(a, dict) else b
 
 
 __all__ = [

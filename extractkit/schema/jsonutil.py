@@ -39,6 +39,11 @@ SCHEMA_MAP_KEYWORDS = frozenset(
 )
 
 
+def is_number(value: Any) -> bool:
+    """A JSON number: ``int`` or ``float`` but not ``bool``."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def escape_token(token: str | int) -> str:
     """Escape one reference token for a JSON pointer (RFC 6901)."""
     return str(token).replace("~", "~0").replace("/", "~1")
@@ -182,6 +187,7 @@ __all__ = [
     "SCHEMA_MAP_KEYWORDS",
     "LocalRefs",
     "escape_token",
+    "is_number",
     "iter_subschemas",
     "join_pointer",
     "resolve_pointer",

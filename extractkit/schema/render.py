@@ -79,9 +79,10 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeGuard
-from urllib.parse import unquote
 
 from ..errors import SchemaError
+from .jsonutil import resolve_pointer, split_pointer
+from .view import is_number, schema_view
 
 __all__ = ["render_schema"]
 
@@ -175,6 +176,11 @@ class _Renderer:
     targets: dict[str, _Target] = field(default_factory=dict)
     used_names: set[str] = field(default_factory=set)
     depth: int = 0
+    #: pointers of the reference targets being rendered (the innermost sets the base URI)
+    at: list[str] = field(default_factory=lambda: [""])
+
+    def __post_init__(self) -> None:
+        self.view = schema_view(self.root)
 
     # -- entry point -------------------------------------------------------
 
@@ -204,10 +210,12 @@ class _Renderer:
 
     def _render_target(self, target: _Target, *, top: bool = False) -> _Type:
         target.in_progress = True
+        self.at.append(target.pointer)
         try:
             target.info = self._render(target.schema, top=top)
         finally:
             target.in_progress = False
+            self.at.pop()
         return target.info
 
     def _render_pending(self) -> None:
@@ -266,8 +274,6 @@ class _Renderer:
         if pointer is None:
             return _ANY
         target = self._target(pointer)
-        if target.schema is _MISSING:
-            return _ANY
         if target.in_progress:
             target.named = True
             return _Type(self._name(target))
@@ -279,17 +285,16 @@ class _Renderer:
         return info
 
     def _local_pointer(self, ref: str) -> str | None:
-        base, sep, fragment = ref.partition("#")
-        if base and base not in _root_ids(self.root):
+        """Where ``ref`` points (through the schema view's one resolver); None if nowhere."""
+        try:
+            return self.view.resolve(ref, self.at[-1])[0]
+        except SchemaError:
             return None
-        if not sep:
-            return ""
-        return unquote(fragment)
 
     def _target(self, pointer: str) -> _Target:
         target = self.targets.get(pointer)
         if target is None:
-            target = _Target(pointer, _lookup(self.root, pointer), len(self.targets))
+            target = _Target(pointer, resolve_pointer(self.root, pointer), len(self.targets))
             self.targets[pointer] = target
         return target
 
@@ -304,7 +309,7 @@ class _Renderer:
             if isinstance(title, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]{0,29}", title):
                 return [_identifier(title), "Root"]
             return ["Root"]
-        segments = [s for s in _segments(target.pointer) if not s.isdigit()]
+        segments = [s for s in split_pointer(target.pointer) if not s.isdigit()]
         last = segments[-1] if segments else ""
         full = _identifier(last)
         candidates = [_identifier(last.rsplit(".", 1)[-1])] if "." in last else []
@@ -482,7 +487,7 @@ class _Renderer:
             if existing is not None and existing.in_progress:
                 return None
             pointers.add(pointer)
-            part = _lookup(self.root, pointer)
+            part = resolve_pointer(self.root, pointer)
         return part if isinstance(part, dict) else None
 
     def _apply_all_of(self, schema: dict[str, Any], base: _Type | None) -> _Type | None:
@@ -633,7 +638,7 @@ def _notes(schema: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
         notes.append(f"format: {_clip(fmt, _MAX_PATTERN)}")
     notes.extend(_range_notes(schema))
     multiple = schema.get("multipleOf")
-    if _is_number(multiple):
+    if is_number(multiple):
         notes.append(f"multiple of {_literal(multiple)}")
     notes.extend(_count_notes(schema, "minLength", "maxLength"))
     pattern = schema.get("pattern")
@@ -654,9 +659,9 @@ def _range_notes(schema: dict[str, Any]) -> list[str]:
     ):
         value = schema.get(bound)
         flag = schema.get(exclusive)
-        if _is_number(flag):
+        if is_number(flag):
             notes.append(f"{exclusive_op} {_literal(flag)}")
-        elif _is_number(value):
+        elif is_number(value):
             op = exclusive_op if flag is True else inclusive_op
             notes.append(f"{op} {_literal(value)}")
     return notes
@@ -749,10 +754,6 @@ def _dict_or_empty(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -804,16 +805,6 @@ def _identifier(text: str) -> str:
     return f"{name}_" if name in _RESERVED else name
 
 
-def _root_ids(root: Any) -> set[str]:
-    ids: set[str] = set()
-    if isinstance(root, dict):
-        for key in ("$id", "id"):
-            value = root.get(key)
-            if isinstance(value, str) and value:
-                ids.add(value.partition("#")[0])
-    return ids
-
-
 def _short_names(text: str) -> list[str]:
     """Shorter names for a long definition key, from its last words (``...v1_PodSpec``)."""
     words = [w for w in re.split(r"[^A-Za-z0-9]+", text) if w]
@@ -826,35 +817,6 @@ def _short_names(text: str) -> list[str]:
         if len(name) >= 10 or (camel and len(name) >= 4):
             names.append(_identifier(name))
     return names
-
-
-def _segments(pointer: str) -> list[str]:
-    if not pointer.startswith("/"):
-        return []
-    return [s.replace("~1", "/").replace("~0", "~") for s in pointer[1:].split("/")]
-
-
-class _Missing:
-    pass
-
-
-_MISSING: Any = _Missing()
-
-
-def _lookup(root: Any, pointer: str) -> Any:
-    if pointer == "":
-        return root
-    if not pointer.startswith("/"):
-        return _MISSING
-    node = root
-    for segment in _segments(pointer):
-        if isinstance(node, dict) and segment in node:
-            node = node[segment]
-        elif isinstance(node, list) and segment.isdigit() and int(segment) < len(node):
-            node = node[int(segment)]
-        else:
-            return _MISSING
-    return node
 
 
 # -- public --------------------------------------------------------------------

@@ -29,6 +29,7 @@ import jsonschema
 from pydantic import BaseModel, TypeAdapter, ValidationError, create_model
 
 from ..errors import SchemaError
+from .view import schema_view
 
 WRAP_KEY = "value"
 _NAME_RE = re.compile(r"[^a-zA-Z0-9_-]+")
@@ -248,6 +249,7 @@ def from_document(document: dict[str, Any], *, origin: str = "<schema>") -> Sche
             keyword=exc.validator if isinstance(exc.validator, str) else None,
             source=origin,
         ) from None
+    check_references(document, origin)
     document = copy.deepcopy(document)
     validator = cls(document, format_checker=cls.FORMAT_CHECKER)
     root = _inline_root_ref(document)
@@ -287,12 +289,29 @@ def load_document(path: str | Path) -> SchemaSource:
     return from_document(document, origin=str(p))
 
 
+def check_references(schema: Any, origin: str) -> None:
+    """Raise :class:`SchemaError` (naming ``origin`` and the pointer) for a remote
+    ``$ref``, one that points nowhere, or a ``$ref`` cycle (see
+    :meth:`.view.SchemaView.check_references`): whatever the target, such a schema
+    could only fail at validation time, on every attempt."""
+    try:
+        schema_view(schema).check_references()
+    except SchemaError as exc:
+        message = str(exc)
+        if exc.pointer is not None or exc.keyword:  # drop the "(at ..., keyword ...)" suffix
+            message = message.rsplit(" (", 1)[0]
+        raise SchemaError(message, pointer=exc.pointer, keyword=exc.keyword,
+                          source=origin) from None
+
+
 def schema_source(spec: Any) -> SchemaSource:
-    """Dispatch on the kind of declaration."""
+    """Dispatch on the kind of declaration; references are checked here, once."""
     if isinstance(spec, SchemaSource):
         return spec
     if isinstance(spec, dict):
         return from_document(spec)
     if isinstance(spec, (str, Path)) and str(spec).endswith(".json"):
         return load_document(spec)
-    return from_type(spec)
+    source = from_type(spec)
+    check_references(source.json_schema, source.origin)
+    return source

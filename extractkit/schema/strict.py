@@ -74,47 +74,55 @@ Inexpressible schemas raise :class:`~extractkit.errors.SchemaError` with the
 JSON pointer and keyword: a root that is not an object schema, ``$ref`` outside
 the document, ``enum``/``const`` of objects or arrays, unsatisfiable ``allOf``,
 and wire schemas over the limits.
+
+The parts: this module is the encoder (schema → wire schema + codecs);
+:mod:`.strict_codecs` holds the codecs that decode answers and encode
+instances, :mod:`.strict_limits` the size limits, and :mod:`.merge` the
+``allOf`` merge it shares with the schema view.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from ..errors import SchemaError
-from .jsonutil import LocalRefs, join_pointer, resolve_pointer, split_pointer
+from .jsonutil import LocalRefs, is_number, join_pointer, resolve_pointer, split_pointer
+from .merge import (
+    ANNOTATION_KEYWORDS,
+    INFO_KEYWORDS,
+    Unsatisfiable,
+    merge_schemas,
+    same_json,
+)
+from .strict_codecs import (
+    ANY_VALUE,
+    DEFAULT,
+    DROP,
+    KEEP,
+    Codec,
+    Field,
+    ListCodec,
+    MapCodec,
+    ObjectCodec,
+    RefCodec,
+    TupleCodec,
+    UnionCodec,
+    WireCheck,
+    compile_pattern,
+    prune,
+)
+from .strict_limits import TooLarge, check_limits
 
 SUPPORTED_FORMATS = frozenset(
     {"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"}
 )
-MAX_DEPTH = 10
-MAX_PROPERTIES = 5000
-MAX_ENUM_VALUES = 1000
-MAX_STRING_CHARS = 120_000
-LARGE_ENUM = 250
-LARGE_ENUM_CHARS = 15_000
 
-_META = frozenset(
-    {
-        "$schema",
-        "$id",
-        "id",
-        "$comment",
-        "$anchor",
-        "$dynamicAnchor",
-        "$vocabulary",
-        "$defs",
-        "definitions",
-    }
-)
-_ANNOT = frozenset({"title", "description"})
-_INFO = ("default", "examples", "readOnly", "writeOnly", "deprecated")
+_ANNOT = ANNOTATION_KEYWORDS
+_INFO = INFO_KEYWORDS
 _GENERIC = ("not", "if", "then", "else")
 _STRING_KW = frozenset(
     {"pattern", "format", "minLength", "maxLength", "contentEncoding", "contentMediaType",
@@ -151,29 +159,7 @@ _INFER = (
     ("string", _STRING_KW),
     ("number", frozenset(_NUMBER_KW)),
 )
-_MIN_KW = frozenset(
-    {"minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties", "minContains"}
-)
-_MAX_KW = frozenset(
-    {"maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties", "maxContains"}
-)
-_SCHEMA_MERGE = frozenset(
-    {"items", "additionalProperties", "additionalItems", "propertyNames", "contains",
-     "unevaluatedProperties", "unevaluatedItems"}
-)  # fmt: skip
-_ALSO = "\x00also"  # merge residue: [(keyword, value)] enforced locally
-_AT = "\x00at"  # keyword -> pointer where it was written (for inlined $ref siblings)
-_MAX_PRODUCT = 64
 _ANY_DEF = "JsonValue"
-_KEEP, _DROP, _DEFAULT = "keep", "drop", "default"
-
-
-class _TooLarge(SchemaError):
-    """The wire schema breaks one of the strict-mode size limits."""
-
-
-class _Unsatisfiable(SchemaError):
-    """No value matches the schema (an optional property or alternative can be left out)."""
 
 
 class _Recursive(SchemaError):
@@ -181,398 +167,6 @@ class _Recursive(SchemaError):
 
 
 _Chain = tuple[str, ...]  # pointers of the $ref targets being inlined, outermost first
-
-
-# --------------------------------------------------------------------------- codecs
-
-
-class _Codec:
-    """Turns wire-shaped data into original-shaped data (``decode``) and back."""
-
-    __slots__ = ()
-
-    def decode(self, data: Any) -> Any:
-        raise NotImplementedError
-
-    def encode(self, data: Any) -> Any:
-        raise NotImplementedError
-
-    def trivial(self, ident: dict[str, bool]) -> bool:
-        return False
-
-    def pruned(self, ident: dict[str, bool], plan: dict[str, _Codec | None]) -> _Codec | None:
-        return self
-
-
-def _prune(
-    codec: _Codec | None, ident: dict[str, bool], plan: dict[str, _Codec | None]
-) -> _Codec | None:
-    if codec is None or codec.trivial(ident):
-        return None
-    return codec.pruned(ident, plan)
-
-
-def _dec(codec: _Codec | None, value: Any) -> Any:
-    return value if codec is None else codec.decode(value)
-
-
-def _enc(codec: _Codec | None, value: Any) -> Any:
-    return value if codec is None else codec.encode(value)
-
-
-@dataclass(frozen=True)
-class _Field:
-    name: str
-    codec: _Codec | None
-    on_null: str = _KEEP
-    default: Any = None
-    fill: Any = None  # wire value for an absent key (encode_instance)
-
-
-class _ObjectCodec(_Codec):
-    """Closed wire object; drops nulls of optional keys; folds the entries list back in."""
-
-    __slots__ = ("by_name", "extra", "extra_name", "fields")
-
-    def __init__(
-        self, fields: Iterable[_Field], extra_name: str | None, extra: _MapCodec | None
-    ) -> None:
-        self.fields = tuple(fields)
-        self.by_name = {f.name: f for f in self.fields}
-        self.extra_name = extra_name
-        self.extra = extra
-
-    def decode(self, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        out: dict[str, Any] = {}
-        extra_items = None
-        for key, value in data.items():
-            f = self.by_name.get(key)
-            if f is None:
-                if key == self.extra_name:
-                    extra_items = value
-                else:
-                    out[key] = value
-            elif value is None and f.on_null != _KEEP:
-                if f.on_null == _DEFAULT:
-                    out[key] = copy.deepcopy(f.default)
-            else:
-                codec = f.codec
-                out[key] = value if codec is None else codec.decode(value)
-        if self.extra is not None and extra_items is not None:
-            extras = self.extra.decode(extra_items)
-            if not isinstance(extras, dict):
-                out[str(self.extra_name)] = extras
-                return out
-            for key, value in extras.items():
-                if key not in self.by_name:
-                    out.setdefault(key, value)
-        return out
-
-    def encode(self, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        out: dict[str, Any] = {}
-        for f in self.fields:
-            out[f.name] = _enc(f.codec, data[f.name]) if f.name in data else f.fill
-        extras = {k: v for k, v in data.items() if k not in self.by_name}
-        if self.extra is not None:
-            out[str(self.extra_name)] = self.extra.encode(extras)
-        else:
-            out.update(extras)
-        return out
-
-    def trivial(self, ident: dict[str, bool]) -> bool:
-        return self.extra is None and all(
-            f.on_null == _KEEP and (f.codec is None or f.codec.trivial(ident)) for f in self.fields
-        )
-
-    def pruned(self, ident: dict[str, bool], plan: dict[str, _Codec | None]) -> _Codec | None:
-        fields = []
-        for f in self.fields:
-            sub = _prune(f.codec, ident, plan)
-            if sub is not None or f.on_null != _KEEP:
-                fields.append(_Field(f.name, sub, f.on_null, f.default))
-        extra = (
-            None
-            if self.extra is None
-            else _MapCodec((p, _prune(c, ident, plan)) for p, c in self.extra.variants)
-        )
-        return _ObjectCodec(fields, self.extra_name, extra)
-
-
-def _compile(pattern: str) -> re.Pattern[str] | None:
-    try:
-        return re.compile(pattern)
-    except (re.error, TypeError):
-        return None
-
-
-class _MapCodec(_Codec):
-    """A list of ``{"key", "value"}`` entries ⇄ a dict."""
-
-    __slots__ = ("_matchers", "_plain", "variants")
-
-    def __init__(self, variants: Iterable[tuple[str | None, _Codec | None]]) -> None:
-        self.variants = tuple(variants)
-        self._plain = all(c is None for _, c in self.variants)
-        self._matchers = tuple(
-            (None if p is None else _compile(p), p is None, c) for p, c in self.variants
-        )
-
-    def _codec_for(self, key: str) -> _Codec | None:
-        if len(self._matchers) == 1:
-            return self._matchers[0][2]
-        fallback: _Codec | None = None
-        seen_fallback = False
-        for rx, catch_all, codec in self._matchers:
-            if catch_all and not seen_fallback:
-                fallback, seen_fallback = codec, True
-            elif rx is not None and rx.search(key):
-                return codec
-        return fallback
-
-    def decode(self, data: Any) -> Any:
-        if not isinstance(data, list):
-            return data
-        out: dict[str, Any] = {}
-        plain = self._plain
-        for entry in data:
-            if not (isinstance(entry, dict) and isinstance(entry.get("key"), str)):
-                return data
-            key = entry["key"]
-            value = entry.get("value")
-            out[key] = value if plain else _dec(self._codec_for(key), value)
-        return out
-
-    def encode(self, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        return [{"key": k, "value": _enc(self._codec_for(k), v)} for k, v in data.items()]
-
-    def pruned(self, ident: dict[str, bool], plan: dict[str, _Codec | None]) -> _Codec | None:
-        return _MapCodec((p, _prune(c, ident, plan)) for p, c in self.variants)
-
-
-class _ListCodec(_Codec):
-    __slots__ = ("item",)
-
-    def __init__(self, item: _Codec) -> None:
-        self.item = item
-
-    def decode(self, data: Any) -> Any:
-        if not isinstance(data, list):
-            return data
-        item = self.item
-        return [item.decode(x) for x in data]
-
-    def encode(self, data: Any) -> Any:
-        if not isinstance(data, list):
-            return data
-        return [self.item.encode(x) for x in data]
-
-    def trivial(self, ident: dict[str, bool]) -> bool:
-        return self.item.trivial(ident)
-
-    def pruned(self, ident: dict[str, bool], plan: dict[str, _Codec | None]) -> _Codec | None:
-        item = _prune(self.item, ident, plan)
-        return None if item is None else _ListCodec(item)
-
-
-class _TupleCodec(_Codec):
-    """Object ``{"item_0": …, "item_1": …}`` ⇄ list; a dropped null ends the list."""
-
-    __slots__ = ("codecs", "drops", "names")
-
-    def __init__(
-        self, names: tuple[str, ...], codecs: tuple[_Codec | None, ...], drops: tuple[bool, ...]
-    ) -> None:
-        self.names, self.codecs, self.drops = names, codecs, drops
-
-    def decode(self, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        out = []
-        for name, codec, drop in zip(self.names, self.codecs, self.drops, strict=True):
-            if name not in data or (drop and data[name] is None):
-                break
-            out.append(_dec(codec, data[name]))
-        return out
-
-    def encode(self, data: Any) -> Any:
-        if not isinstance(data, list):
-            return data
-        return {
-            name: _enc(codec, data[i]) if i < len(data) else None
-            for i, (name, codec) in enumerate(zip(self.names, self.codecs, strict=True))
-        }
-
-    def pruned(self, ident: dict[str, bool], plan: dict[str, _Codec | None]) -> _Codec | None:
-        return _TupleCodec(
-            self.names, tuple(_prune(c, ident, plan) for c in self.codecs), self.drops
-        )
-
-
-class _AnyCodec(_Codec):
-    """Any JSON value; an object travels as a list of ``{"key", "value"}`` entries.
-
-    On the wire no other value is a JSON object, so a non-empty list of objects is an
-    object; any other list is an array (``{}`` and ``[]`` both travel as ``[]``).
-    """
-
-    __slots__ = ()
-
-    def decode(self, data: Any) -> Any:
-        if not isinstance(data, list):
-            return data
-        if data and all(isinstance(x, dict) for x in data):
-            out: dict[str, Any] = {}
-            for entry in data:
-                if not isinstance(entry.get("key"), str):
-                    return data
-                out[entry["key"]] = self.decode(entry.get("value"))
-            return out
-        return [self.decode(x) for x in data]
-
-    def encode(self, data: Any) -> Any:
-        if isinstance(data, list):
-            return [self.encode(x) for x in data]
-        if isinstance(data, dict):
-            return [{"key": k, "value": self.encode(v)} for k, v in data.items()]
-        return data
-
-
-_ANY = _AnyCodec()
-
-
-class _RefCodec(_Codec):
-    __slots__ = ("name", "table")
-
-    def __init__(self, name: str, table: dict[str, _Codec | None]) -> None:
-        self.name, self.table = name, table
-
-    def decode(self, data: Any) -> Any:
-        return _dec(self.table.get(self.name), data)
-
-    def encode(self, data: Any) -> Any:
-        return _enc(self.table.get(self.name), data)
-
-    def trivial(self, ident: dict[str, bool]) -> bool:
-        return ident.get(self.name, True)
-
-    def pruned(self, ident: dict[str, bool], plan: dict[str, _Codec | None]) -> _Codec | None:
-        return None if ident.get(self.name, True) else _RefCodec(self.name, plan)
-
-
-_ALL_KINDS = frozenset(_TYPES)
-
-
-def _kind_ok(kinds: frozenset[str], data: Any) -> bool:
-    if data is None:
-        return "null" in kinds
-    if isinstance(data, bool):
-        return "boolean" in kinds
-    if isinstance(data, int):
-        return "integer" in kinds or "number" in kinds
-    if isinstance(data, float):
-        return "number" in kinds or ("integer" in kinds and data.is_integer())
-    if isinstance(data, str):
-        return "string" in kinds
-    if isinstance(data, list):
-        return "array" in kinds
-    return isinstance(data, dict) and "object" in kinds
-
-
-class _WireCheck:
-    """Validation against parts of the finished wire schema (union disambiguation)."""
-
-    def __init__(self) -> None:
-        self.root: dict[str, Any] = {}
-        self._base: Draft202012Validator | None = None
-        self._evolved: dict[int, tuple[dict[str, Any], Any]] = {}
-        self._shapes: dict[int, tuple[dict[str, Any], frozenset[str], frozenset[str] | None]] = {}
-
-    def valid(self, data: Any, wire: dict[str, Any]) -> bool:
-        found = self._evolved.get(id(wire))
-        if found is None:
-            if self._base is None:
-                self._base = Draft202012Validator(self.root)
-            found = (wire, self._base.evolve(schema=wire))
-            self._evolved[id(wire)] = found
-        return bool(found[1].is_valid(data))
-
-    def accepts(self, data: Any, wire: dict[str, Any]) -> bool:
-        found = self._shapes.get(id(wire))
-        if found is None:
-            kinds, keys = self._shape(wire, frozenset())
-            found = (wire, kinds, keys)
-            self._shapes[id(wire)] = found
-        _, kinds, keys = found
-        if not _kind_ok(kinds, data):
-            return False
-        return keys is None or not isinstance(data, dict) or data.keys() == keys
-
-    def _shape(
-        self, wire: Any, seen: frozenset[str]
-    ) -> tuple[frozenset[str], frozenset[str] | None]:
-        if not isinstance(wire, dict):
-            return _ALL_KINDS, None
-        ref = wire.get("$ref")
-        if isinstance(ref, str):
-            if ref in seen:
-                return _ALL_KINDS, None
-            target = self.root if ref == "#" else self.root.get("$defs", {}).get(ref.split("/")[-1])
-            return self._shape(target, seen | {ref})
-        if isinstance(wire.get("anyOf"), list):
-            kinds: set[str] = set()
-            for branch in wire["anyOf"]:
-                kinds |= self._shape(branch, seen)[0]
-            return frozenset(kinds), None
-        t = wire.get("type")
-        if t is None:
-            return _ALL_KINDS, None
-        types = frozenset([t] if isinstance(t, str) else t)
-        props = wire.get("properties")
-        keys = frozenset(props) if types == {"object"} and isinstance(props, dict) else None
-        return types, keys
-
-
-class _UnionCodec(_Codec):
-    """``anyOf`` whose alternatives decode differently: pick the alternative by shape."""
-
-    __slots__ = ("branches", "check")
-
-    def __init__(
-        self, branches: Iterable[tuple[dict[str, Any], _Codec | None]], check: _WireCheck
-    ) -> None:
-        self.branches = tuple(branches)
-        self.check = check
-
-    def decode(self, data: Any) -> Any:
-        cands = [b for b in self.branches if self.check.accepts(data, b[0])]
-        if not cands:
-            return data
-        chosen = cands[0]
-        if any(c[1] is not chosen[1] for c in cands[1:]):
-            chosen = next((c for c in cands if self.check.valid(data, c[0])), chosen)
-        return _dec(chosen[1], data)
-
-    def encode(self, data: Any) -> Any:
-        first: Any = None
-        for i, (wire, codec) in enumerate(self.branches):
-            value = _enc(codec, data)
-            if i == 0:
-                first = value
-            if self.check.valid(value, wire):
-                return value
-        return first
-
-    def trivial(self, ident: dict[str, bool]) -> bool:
-        return all(c is None or c.trivial(ident) for _, c in self.branches)
-
-    def pruned(self, ident: dict[str, bool], plan: dict[str, _Codec | None]) -> _Codec | None:
-        return _UnionCodec(((w, _prune(c, ident, plan)) for w, c in self.branches), self.check)
 
 
 # --------------------------------------------------------------------------- result
@@ -588,8 +182,8 @@ class StrictEncoding:
     moved: tuple[tuple[str, str], ...]
     #: ``True`` when :meth:`decode` returns its input unchanged
     identity: bool
-    _decoder: _Codec | None = field(default=None, repr=False, compare=False)
-    _encoder: _Codec | None = field(default=None, repr=False, compare=False)
+    _decoder: Codec | None = field(default=None, repr=False, compare=False)
+    _encoder: Codec | None = field(default=None, repr=False, compare=False)
 
     def decode(self, data: Any) -> Any:
         """Wire-shaped model output → data shaped like the original schema.
@@ -609,7 +203,7 @@ class StrictEncoding:
 @dataclass(frozen=True)
 class _Enc:
     wire: dict[str, Any]
-    codec: _Codec | None
+    codec: Codec | None
     is_any: bool = False
 
 
@@ -640,20 +234,9 @@ def _matches_type(value: Any, t: str) -> bool:
     return jt == t or (t == "number" and jt == "integer")
 
 
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
-    except (TypeError, ValueError):
-        return bool(a == b)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _modernize(schema: dict[str, Any]) -> dict[str, Any]:
     """A shallow copy with draft-04 numeric exclusives and ``$recursiveRef`` normalised."""
-    s = dict(schema)
+    s = _Expanded(schema, schema.also, schema.at) if isinstance(schema, _Expanded) else dict(schema)
     for excl, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
         if isinstance(s.get(excl), bool) and s.pop(excl) and bound in s:
             s[excl] = s.pop(bound)
@@ -664,84 +247,50 @@ def _modernize(schema: dict[str, Any]) -> dict[str, Any]:
     return s
 
 
+class _Expanded(dict[str, Any]):
+    """A schema mid-encoding, with the encoder's side information kept beside its keys.
+
+    ``also``: ``(keyword, value)`` pairs an ``allOf`` merge could not fold in
+    (enforced locally, noted in the description); ``at``: keyword → the pointer
+    where it was written (for the siblings of an inlined ``$ref``).
+    """
+
+    __slots__ = ("also", "at")
+
+    def __init__(self, items: Any = (), also: Iterable[tuple[str, Any]] = (),
+                 at: dict[str, str] | None = None) -> None:
+        super().__init__(items)
+        self.also: list[tuple[str, Any]] = list(also)
+        self.at: dict[str, str] = dict(at or {})
+
+
+def _also(s: Any) -> list[tuple[str, Any]]:
+    return s.also if isinstance(s, _Expanded) else []
+
+
+def _at(s: Any) -> dict[str, str]:
+    return s.at if isinstance(s, _Expanded) else {}
+
+
 def _has_validation(s: dict[str, Any]) -> bool:
-    return _ALSO in s or any(k in _VALIDATION for k in s)
+    return bool(_also(s)) or any(k in _VALIDATION for k in s)
 
 
 def _meaningful_siblings(s: dict[str, Any]) -> bool:
-    return _ALSO in s or any(k in _VALIDATION or k in _INFO or k == "description" for k in s)
+    return bool(_also(s)) or any(
+        k in _VALIDATION or k in _INFO or k == "description" for k in s
+    )
 
 
 def _constraint_only(branch: Any) -> bool:
     return isinstance(branch, dict) and all(k in _CONSTRAINT_ONLY for k in branch)
 
 
-def _merge_types(u: Any, v: Any, pointer: str) -> Any:
-    a = {u} if isinstance(u, str) else set(u)
-    b = {v} if isinstance(v, str) else set(v)
-    both = a & b
-    if ("integer" in a and "number" in b) or ("number" in a and "integer" in b):
-        both.add("integer")
-    if not both:
-        raise _Unsatisfiable("allOf combines incompatible types", pointer=pointer, keyword="allOf")
-    ordered = [t for t in _TYPES if t in both]
-    return ordered[0] if len(ordered) == 1 else ordered
-
-
-def _merge_keyword(k: str, u: Any, v: Any, pointer: str, also: list[Any]) -> Any:
-    if k in _ANNOT or k in _META or k in _INFO:
-        return u
-    if k == "type":
-        return _merge_types(u, v, pointer)
-    if k in ("properties", "patternProperties", "dependentSchemas") and isinstance(u, dict):
-        if not isinstance(v, dict):
-            return u
-        out = dict(u)
-        for name, sub in v.items():
-            out[name] = {"allOf": [out[name], sub]} if name in out else sub
-        return out
-    if k == "required" and isinstance(u, list) and isinstance(v, list):
-        return u + [x for x in v if x not in u]
-    if k == "enum" and isinstance(u, list) and isinstance(v, list):
-        return [x for x in u if any(_same(x, y) for y in v)]
-    if k == "const":
-        raise _Unsatisfiable(
-            "allOf requires two different constants", pointer=pointer, keyword="allOf"
-        )
-    if k in _MIN_KW and _is_number(u) and _is_number(v):
-        return max(u, v)
-    if k in _MAX_KW and _is_number(u) and _is_number(v):
-        return min(u, v)
-    if k == "uniqueItems":
-        return bool(u) or bool(v)
-    if k in _SCHEMA_MERGE and not isinstance(u, list) and not isinstance(v, list):
-        return False if u is False or v is False else {"allOf": [u, v]}
-    if k == "anyOf" and isinstance(u, list) and isinstance(v, list):
-        if len(u) * len(v) > _MAX_PRODUCT:
-            raise SchemaError(
-                "allOf of unions has too many combinations", pointer=pointer, keyword="allOf"
-            )
-        return [{"allOf": [x, y]} for x in u for y in v]
-    also.append((k, v))
-    return u
-
-
 def _merge(a: dict[str, Any], b: dict[str, Any], pointer: str) -> dict[str, Any]:
     """Both schemas at once (``allOf``); what cannot be merged goes to the residue."""
-    out = dict(a)
-    also: list[Any] = list(out.get(_ALSO, []))
-    for k, v in b.items():
-        if k == _ALSO:
-            also.extend(v)
-        elif k == _AT:
-            out[_AT] = {**v, **out.get(_AT, {})}
-        elif k not in out:
-            out[k] = v
-        elif not _same(out[k], v):
-            out[k] = _merge_keyword(k, out[k], v, pointer, also)
-    if also:
-        out[_ALSO] = also
-    return out
+    residue: list[tuple[str, Any]] = []
+    out = merge_schemas(a, b, pointer, residue)
+    return _Expanded(out, [*_also(a), *residue, *_also(b)], {**_at(b), **_at(a)})
 
 
 def _notes_text(info: list[str], constraints: list[str]) -> str:
@@ -827,9 +376,9 @@ class _Encoder:
         self.inline_annotated = inline_annotated
         self.defs: dict[str, dict[str, Any]] = {}
         self.def_names: dict[str, str] = {}
-        self.full: dict[str, _Codec | None] = {}
+        self.full: dict[str, Codec | None] = {}
         self.moved: dict[tuple[str, str], None] = {}
-        self.check = _WireCheck()
+        self.check = WireCheck()
         self.any_name: str | None = None
 
     # ---- entry point
@@ -842,12 +391,12 @@ class _Encoder:
         wire = dict(enc.wire)
         if self.defs:
             wire["$defs"] = self.defs
-        _check_limits(wire)
+        check_limits(wire)
         self.check.root = wire
         ident = self._identity()
-        plan: dict[str, _Codec | None] = {}
+        plan: dict[str, Codec | None] = {}
         for name, codec in self.full.items():
-            plan[name] = _prune(codec, ident, plan)
+            plan[name] = prune(codec, ident, plan)
         decoder = plan["#"]
         return StrictEncoding(wire, tuple(self.moved), decoder is None, decoder, enc.codec)
 
@@ -866,7 +415,7 @@ class _Encoder:
 
     def _move(self, pointer: str, keyword: str, s: dict[str, Any] | None = None) -> None:
         if s is not None:
-            pointer = s.get(_AT, {}).get(keyword, pointer)
+            pointer = _at(s).get(keyword, pointer)
         self.moved[(pointer, keyword)] = None
 
     def _def_name(self, pointer: str) -> str:
@@ -876,7 +425,7 @@ class _Encoder:
 
     def _ref_to(self, target_ptr: str) -> _Enc:
         if target_ptr == "":
-            return _Enc({"$ref": "#"}, _RefCodec("#", self.full))
+            return _Enc({"$ref": "#"}, RefCodec("#", self.full))
         name = self.def_names.get(target_ptr)
         if name is None:
             name = self._def_name(target_ptr)
@@ -891,7 +440,7 @@ class _Encoder:
                 raise
             self.defs[name] = enc.wire
             self.full[name] = enc.codec
-        return _Enc({"$ref": f"#/$defs/{name}"}, _RefCodec(name, self.full))
+        return _Enc({"$ref": f"#/$defs/{name}"}, RefCodec(name, self.full))
 
     def _follow(self, ref: Any, pointer: str) -> tuple[str, Any]:
         """Resolve ``ref``, skipping targets that are bare references themselves."""
@@ -917,9 +466,9 @@ class _Encoder:
             self.any_name = _ANY_DEF
             ref = {"$ref": f"#/$defs/{_ANY_DEF}"}
             self.defs[_ANY_DEF] = {"anyOf": self._any_branches(ref)}
-            self.full[_ANY_DEF] = _ANY
+            self.full[_ANY_DEF] = ANY_VALUE
         ref = {"$ref": f"#/$defs/{_ANY_DEF}"}
-        return _Enc({"anyOf": self._any_branches(ref)}, _ANY, is_any=True)
+        return _Enc({"anyOf": self._any_branches(ref)}, ANY_VALUE, is_any=True)
 
     @staticmethod
     def _any_branches(ref: dict[str, Any]) -> list[dict[str, Any]]:
@@ -943,7 +492,7 @@ class _Encoder:
         if not isinstance(schema, dict):
             return schema is not False
         s = _modernize(schema)
-        if any(k in s for k in (*_GENERIC, _ALSO, "dependentSchemas", "$dynamicRef")):
+        if _also(s) or any(k in s for k in (*_GENERIC, "dependentSchemas", "$dynamicRef")):
             return False
         if "$ref" in s:
             try:
@@ -984,7 +533,7 @@ class _Encoder:
         if schema is True:
             return {}, pointer, chain
         if schema is False:
-            raise _Unsatisfiable("the schema `false` accepts no value", pointer=pointer)
+            raise Unsatisfiable("the schema `false` accepts no value", pointer=pointer)
         if not isinstance(schema, dict):
             raise SchemaError("a schema must be an object or a boolean", pointer=pointer)
         s = _modernize(schema)
@@ -992,7 +541,9 @@ class _Encoder:
         if "$ref" not in s and isinstance(all_of, list) and len(all_of) == 1:
             only = all_of[0]
             if isinstance(only, dict) and "$ref" in only and not (set(only) & set(s)):
-                s = {**{k: v for k, v in s.items() if k != "allOf"}, **_modernize(only)}
+                inner = _modernize(only)
+                s = _Expanded({**{k: v for k, v in s.items() if k != "allOf"}, **inner},
+                              [*_also(s), *_also(inner)], {**_at(inner), **_at(s)})
         if "$dynamicRef" in s:
             raise SchemaError(
                 "$dynamicRef is not supported", pointer=pointer, keyword="$dynamicRef"
@@ -1019,7 +570,7 @@ class _Encoder:
             found = self._expand(target, target_ptr, (*chain, target_ptr), inline=True)
             assert isinstance(found, tuple)
             t, t_ptr, chain = found
-            s[_AT] = {**s.get(_AT, {}), **{k: pointer for k in s if isinstance(k, str)}}
+            s = _Expanded(s, _also(s), {**_at(s), **dict.fromkeys(s, pointer)})
             s = _merge(s, t, pointer)
             if not validating:
                 pointer = t_ptr
@@ -1084,7 +635,7 @@ class _Encoder:
             if key in s:
                 self._move(pointer, key, s)
                 constraints.append(f"{key} {_short(s[key])}")
-        for key, value in s.get(_ALSO, []):
+        for key, value in _also(s):
             self._move(pointer, key)
             constraints.append(f"{key} {_short(value)}")
         return info, constraints
@@ -1095,17 +646,18 @@ class _Encoder:
             raise SchemaError(
                 "anyOf/oneOf must be a non-empty list", pointer=pointer, keyword="anyOf"
             )
-        rest = {k: v for k, v in s.items() if k != "anyOf"}
+        rest = _Expanded(((k, v) for k, v in s.items() if k != "anyOf"), _also(s), _at(s))
         shape = {k: v for k, v in rest.items() if k in _VALIDATION and k not in _GENERIC}
         if shape and all(_constraint_only(b) for b in branches):
-            rest[_ALSO] = [*rest.get(_ALSO, []), ("anyOf", branches)]
+            rest.also.append(("anyOf", branches))
             return self._typed(rest, pointer, chain, root=root, wrap_map=False)
         if root:
             raise SchemaError(
                 "the root schema must be an object, not a union", pointer="", keyword="anyOf"
             )
         if shape:
-            rest = {k: v for k, v in rest.items() if k not in shape}
+            rest = _Expanded(((k, v) for k, v in rest.items() if k not in shape), rest.also,
+                             rest.at)
         live = [(i, b) for i, b in enumerate(branches) if b is not False]
         if len(live) == 1:
             b = live[0][1] if not shape else {"allOf": [shape, live[0][1]]}
@@ -1116,7 +668,7 @@ class _Encoder:
         if any(e.is_any for e in encs):
             e = self._any()
             return _Enc(
-                _annotate(e.wire, rest.get("title"), rest.get("description"), notes), _ANY, True
+                _annotate(e.wire, rest.get("title"), rest.get("description"), notes), ANY_VALUE, True
             )
         encs = self._unambiguous_maps(encs, live, pointer, chain)
         wires, codecs = self._flatten(encs)
@@ -1145,12 +697,12 @@ class _Encoder:
                     enc = self._node(branch, sub_ptr, chain)
                     for key in shape:
                         self._move(pointer, key)
-            except _Unsatisfiable:
+            except Unsatisfiable:
                 continue
             encs.append(enc)
             kept.append((i, merged))
         if not encs:
-            raise _Unsatisfiable(
+            raise Unsatisfiable(
                 "no alternative of anyOf can match", pointer=pointer, keyword="anyOf"
             )
         return encs, kept
@@ -1166,12 +718,12 @@ class _Encoder:
         except SchemaError:
             return False
         return isinstance(target, dict) and all(
-            k in target and _same(target[k], v) for k, v in shape.items()
+            k in target and same_json(target[k], v) for k, v in shape.items()
         )
 
     def _union_codec(
-        self, wires: list[dict[str, Any]], codecs: list[_Codec | None]
-    ) -> _Codec | None:
+        self, wires: list[dict[str, Any]], codecs: list[Codec | None]
+    ) -> Codec | None:
         active = [c for c in codecs if c is not None]
         if not active:
             return None
@@ -1180,28 +732,28 @@ class _Encoder:
         )
         if len(active) == 1 and others_null:
             return active[0]
-        return _UnionCodec(zip(wires, codecs, strict=True), self.check)
+        return UnionCodec(zip(wires, codecs, strict=True), self.check)
 
     def _unambiguous_maps(
         self, encs: list[_Enc], live: list[tuple[int, Any]], pointer: str, chain: _Chain
     ) -> list[_Enc]:
         arrays = [e for e in encs if e.wire.get("type") == "array"]
-        if len(arrays) < 2 or not any(isinstance(e.codec, _MapCodec) for e in arrays):
+        if len(arrays) < 2 or not any(isinstance(e.codec, MapCodec) for e in arrays):
             return encs
         out = []
         for e, (i, b) in zip(encs, live, strict=True):
-            if isinstance(e.codec, _MapCodec):
+            if isinstance(e.codec, MapCodec):
                 e = self._node(b, join_pointer(pointer, "anyOf", i), chain, wrap_map=True)
             out.append(e)
         return out
 
     @staticmethod
-    def _flatten(encs: list[_Enc]) -> tuple[list[dict[str, Any]], list[_Codec | None]]:
+    def _flatten(encs: list[_Enc]) -> tuple[list[dict[str, Any]], list[Codec | None]]:
         wires: list[dict[str, Any]] = []
-        codecs: list[_Codec | None] = []
+        codecs: list[Codec | None] = []
         seen: set[str] = set()
 
-        def add(w: dict[str, Any], c: _Codec | None) -> None:
+        def add(w: dict[str, Any], c: Codec | None) -> None:
             key = json.dumps(w, sort_keys=True, default=str)
             if c is None and key in seen:
                 return
@@ -1210,7 +762,7 @@ class _Encoder:
             codecs.append(c)
 
         for e in encs:
-            if set(e.wire) == {"anyOf"} and (e.codec is None or isinstance(e.codec, _UnionCodec)):
+            if set(e.wire) == {"anyOf"} and (e.codec is None or isinstance(e.codec, UnionCodec)):
                 subs = {id(w): c for w, c in e.codec.branches} if e.codec is not None else {}
                 for w in e.wire["anyOf"]:
                     add(w, subs.get(id(w)))
@@ -1247,7 +799,7 @@ class _Encoder:
             types = ["object"]
         if types == []:
             keyword = "enum" if values is not None else "type"
-            raise _Unsatisfiable("no value can match this schema", pointer=pointer, keyword=keyword)
+            raise Unsatisfiable("no value can match this schema", pointer=pointer, keyword=keyword)
         return types
 
     @staticmethod
@@ -1268,7 +820,7 @@ class _Encoder:
         if types is None:
             e = self._any()
             notes = _notes_text(info, constraints)
-            return _Enc(_annotate(e.wire, s.get("title"), s.get("description"), notes), _ANY, True)
+            return _Enc(_annotate(e.wire, s.get("title"), s.get("description"), notes), ANY_VALUE, True)
         values = self._values(s, pointer)
         wrap = wrap_map or ("object" in types and "array" in types)
         parts = [self._branch(t, s, pointer, chain, values, wrap, root) for t in types]
@@ -1315,7 +867,7 @@ class _Encoder:
             notes = self._string(s, pointer, wire)
         elif t in ("number", "integer"):
             for key in _NUMBER_KW:
-                if _is_number(s.get(key)):
+                if is_number(s.get(key)):
                     wire[key] = s[key]
         if vals is not None and t != "null":
             if "const" in s:
@@ -1387,7 +939,7 @@ class _Encoder:
             if "propertyNames" in s:
                 self._move(pointer, "propertyNames", s)
                 notes.append(f"propertyNames {_short(s['propertyNames'])}")
-            return _Enc(_object_wire(wire_props), _ObjectCodec(fields, None, None)), notes
+            return _Enc(_object_wire(wire_props), ObjectCodec(fields, None, None)), notes
         items, map_codec = self._entries(s, extra, pointer, chain, notes)
         entries: dict[str, Any] = {"type": "array", "items": items}
         if pure_map and not root and not wrap_map:
@@ -1400,7 +952,7 @@ class _Encoder:
         what = "Members" if not names else "Further members"
         entries["description"] = f"{what} of this object as key/value pairs."
         wire_props[extra_name] = entries
-        codec = _ObjectCodec(fields, extra_name, map_codec)
+        codec = ObjectCodec(fields, extra_name, map_codec)
         return _Enc(_object_wire(wire_props), codec), notes
 
     def _fields(
@@ -1411,8 +963,8 @@ class _Encoder:
         extra: list[tuple[str | None, Any]],
         pointer: str,
         chain: _Chain,
-    ) -> tuple[list[_Field], dict[str, Any]]:
-        fields: list[_Field] = []
+    ) -> tuple[list[Field], dict[str, Any]]:
+        fields: list[Field] = []
         wire_props: dict[str, Any] = {}
         for name in names:
             sub = props[name] if name in props else self._extra_schema_for(name, extra)
@@ -1421,22 +973,22 @@ class _Encoder:
             sub_ptr = join_pointer(pointer, "properties", name)
             try:
                 enc = self._node(sub, sub_ptr, chain)
-            except _Unsatisfiable:
+            except Unsatisfiable:
                 if name in required:
                     raise
                 continue  # the property can never be present
             has_default = isinstance(sub, dict) and "default" in sub
-            on_null, default, fill = _KEEP, None, None
+            on_null, default, fill = KEEP, None, None
             single = _single_value(enc.wire)
             if single is not None and (name not in required or has_default):
                 fill = single[0]  # a lone constant: the model just repeats it
             elif name not in required or has_default:
                 if not self._accepts_null(sub, sub_ptr):
-                    on_null = _DEFAULT if name in required else _DROP
+                    on_null = DEFAULT if name in required else DROP
                     default = sub.get("default") if isinstance(sub, dict) else None
                 if not self._wire_nullable(enc.wire, frozenset()):
                     enc = _nullable(enc)
-            fields.append(_Field(name, enc.codec, on_null, default, fill))
+            fields.append(Field(name, enc.codec, on_null, default, fill))
             wire_props[name] = enc.wire
         return fields, wire_props
 
@@ -1447,7 +999,7 @@ class _Encoder:
             if pattern is None:
                 fallback = sub
             else:
-                rx = _compile(pattern)
+                rx = compile_pattern(pattern)
                 if rx is not None and rx.search(name):
                     return sub
         return fallback
@@ -1459,10 +1011,10 @@ class _Encoder:
         pointer: str,
         chain: _Chain,
         notes: list[str],
-    ) -> tuple[dict[str, Any], _MapCodec]:
+    ) -> tuple[dict[str, Any], MapCodec]:
         key = self._key_schema(s, pointer, chain, notes)
         variants: list[dict[str, Any]] = []
-        codecs: list[tuple[str | None, _Codec | None]] = []
+        codecs: list[tuple[str | None, Codec | None]] = []
         for pattern, sub in extra:
             if pattern is None:
                 sub_ptr = join_pointer(pointer, "additionalProperties")
@@ -1476,7 +1028,7 @@ class _Encoder:
             variants.append(_entry(key_wire, enc.wire))
             codecs.append((pattern, enc.codec))
         items = variants[0] if len(variants) == 1 else {"anyOf": variants}
-        return items, _MapCodec(codecs)
+        return items, MapCodec(codecs)
 
     def _key_schema(
         self, s: dict[str, Any], pointer: str, chain: _Chain, notes: list[str]
@@ -1538,14 +1090,14 @@ class _Encoder:
             enc = self._node(
                 True if items is None else items, join_pointer(pointer, "items"), chain
             )
-        except _Unsatisfiable:
+        except Unsatisfiable:
             wire["maxItems"] = 0
             enc = self._any()
         wire["items"] = enc.wire
         for key in ("minItems", "maxItems"):
             if isinstance(s.get(key), int) and key not in wire:
                 wire[key] = s[key]
-        return _Enc(wire, None if enc.codec is None else _ListCodec(enc.codec)), notes
+        return _Enc(wire, None if enc.codec is None else ListCodec(enc.codec)), notes
 
     def _tuple(
         self,
@@ -1578,7 +1130,7 @@ class _Encoder:
             props[name] = enc.wire
         wire = _object_wire(props)
         wire["description"] = "The array's items by position."
-        return _Enc(wire, _TupleCodec(tuple(names), tuple(codecs), tuple(drops))), notes
+        return _Enc(wire, TupleCodec(tuple(names), tuple(codecs), tuple(drops))), notes
 
     def _open_tuple(
         self,
@@ -1600,84 +1152,7 @@ class _Encoder:
         for key in ("minItems", "maxItems"):
             if isinstance(s.get(key), int):
                 wire[key] = s[key]
-        return _Enc(wire, None if enc.codec is None else _ListCodec(enc.codec)), notes
-
-
-# --------------------------------------------------------------------------- limits
-
-
-def _walk_wire(node: Any) -> Iterable[dict[str, Any]]:
-    if not isinstance(node, dict):
-        return
-    yield node
-    for key in ("properties", "$defs"):
-        if isinstance(node.get(key), dict):
-            for sub in node[key].values():
-                yield from _walk_wire(sub)
-    if isinstance(node.get("items"), dict):
-        yield from _walk_wire(node["items"])
-    for sub in node.get("anyOf", []) if isinstance(node.get("anyOf"), list) else []:
-        yield from _walk_wire(sub)
-
-
-def _depth(node: Any, defs: dict[str, Any], stack: frozenset[str], memo: dict[str, int]) -> int:
-    if not isinstance(node, dict):
-        return 0
-    ref = node.get("$ref")
-    if isinstance(ref, str):
-        if ref in stack:
-            return 0
-        if ref not in memo:
-            target = defs.get("#") if ref == "#" else defs.get(ref.split("/")[-1])
-            memo[ref] = _depth(target, defs, stack | {ref}, memo)
-        return memo[ref]
-    subs: list[Any] = []
-    if isinstance(node.get("properties"), dict):
-        subs.extend(node["properties"].values())
-    if isinstance(node.get("items"), dict):
-        subs.append(node["items"])
-    if isinstance(node.get("anyOf"), list):
-        subs.extend(node["anyOf"])
-    inner = max((_depth(x, defs, stack, memo) for x in subs), default=0)
-    return inner + (1 if node.get("type") == "object" else 0)
-
-
-def _check_limits(wire: dict[str, Any]) -> None:
-    props = enum_values = chars = 0
-    for node in _walk_wire(wire):
-        if isinstance(node.get("properties"), dict):
-            props += len(node["properties"])
-            chars += sum(len(k) for k in node["properties"])
-        values = node.get("enum")
-        if isinstance(values, list):
-            enum_values += len(values)
-            text = sum(len(v) for v in values if isinstance(v, str))
-            chars += text
-            if len(values) > LARGE_ENUM and text > LARGE_ENUM_CHARS:
-                raise _TooLarge(
-                    f"an enum of {len(values)} strings totals {text} characters; strict mode "
-                    f"allows {LARGE_ENUM_CHARS} beyond {LARGE_ENUM} values",
-                    pointer="",
-                    keyword="enum",
-                )
-        if isinstance(node.get("const"), str):
-            chars += len(node["const"])
-    defs = dict(wire.get("$defs", {}))
-    chars += sum(len(k) for k in defs)
-    defs["#"] = wire
-    depth = _depth(wire, defs, frozenset({"#"}), {})
-    for count, limit, what, keyword in (
-        (props, MAX_PROPERTIES, "object properties", "properties"),
-        (enum_values, MAX_ENUM_VALUES, "enum values", "enum"),
-        (chars, MAX_STRING_CHARS, "characters of names and values", "properties"),
-        (depth, MAX_DEPTH, "levels of object nesting", "properties"),
-    ):
-        if count > limit:
-            raise _TooLarge(
-                f"the strict schema has {count} {what}; OpenAI strict mode allows {limit}",
-                pointer="",
-                keyword=keyword,
-            )
+        return _Enc(wire, None if enc.codec is None else ListCodec(enc.codec)), notes
 
 
 # --------------------------------------------------------------------------- API
@@ -1693,7 +1168,7 @@ def encode_strict(schema: dict[str, Any]) -> StrictEncoding:
         raise SchemaError("the root schema must be an object schema", pointer="", keyword="type")
     try:
         return _Encoder(schema, inline_annotated=True).run()
-    except _TooLarge:
+    except TooLarge:
         return _Encoder(schema, inline_annotated=False).run()
 
 

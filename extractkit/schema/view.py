@@ -30,7 +30,8 @@ from functools import cached_property
 from typing import Any
 
 from ..errors import SchemaError
-from .jsonutil import LocalRefs, join_pointer
+from .jsonutil import LocalRefs, is_number, iter_subschemas, join_pointer, split_pointer
+from .merge import Unsatisfiable, merge_schemas
 
 #: What a node can be. ``union`` has :attr:`Node.branches`; ``any`` accepts
 #: every value; ``never`` accepts none (``false``).
@@ -44,11 +45,6 @@ _STRING_HINTS = ("minLength", "maxLength", "pattern", "format")
 _NUMBER_HINTS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
 #: The longest chain of ``$ref`` → ``$ref`` followed before it counts as a cycle.
 _MAX_REF_CHAIN = 64
-
-
-def is_number(value: Any) -> bool:
-    """A JSON number: ``int`` or ``float`` but not ``bool``."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def json_type(value: Any) -> str:
@@ -80,15 +76,21 @@ class Node:
     one of its own ancestors (a recursive model).
     """
 
-    __slots__ = ("__dict__", "_parent", "_view", "pointer", "recursive", "schema")
+    __slots__ = ("__dict__", "_parent", "_view", "never", "pointer", "recursive", "residue",
+                 "schema")
 
     def __init__(self, view: SchemaView, pointer: str, schema: dict[str, Any],
-                 recursive: bool) -> None:
+                 recursive: bool, *, never: bool = False) -> None:
         self._parent: Node | None = None
         self._view = view
         self.pointer = pointer
         self.schema = schema
         self.recursive = recursive
+        #: no value matches (``false``, or an ``allOf`` that cannot be satisfied)
+        self.never = never
+        #: ``(keyword, value)`` of ``allOf`` members / ``$ref`` targets that could not be
+        #: merged into :attr:`schema` (see :mod:`.merge`); the first value was kept
+        self.residue: tuple[tuple[str, Any], ...] = ()
 
     def __repr__(self) -> str:
         return f"Node({self.pointer or '#'!r}, kind={self.kind!r})"
@@ -122,7 +124,7 @@ class Node:
     @cached_property
     def kind(self) -> str:
         """One of :data:`KINDS`."""
-        if self.schema.get("__never__"):
+        if self.never or self.schema.get("enum") == []:
             return "never"
         if self.branches:
             return "union"
@@ -214,9 +216,13 @@ class Node:
                 if not isinstance(sub, (dict, bool)):
                     continue
                 branch = self._view._node(sub, join_pointer(self._base, key, i), self)
-                if siblings and _has_content(siblings):
-                    merged = _merge(dict(siblings), branch.schema)
-                    branch = Node(self._view, branch.pointer, merged, branch.recursive)
+                if siblings and _has_content(siblings) and not branch.never:
+                    try:
+                        merged = merge_schemas(siblings, branch.schema, branch.pointer)
+                    except Unsatisfiable:
+                        branch = Node(self._view, branch.pointer, {}, branch.recursive, never=True)
+                    else:
+                        branch = Node(self._view, branch.pointer, merged, branch.recursive)
                 out.append(branch)
         return out
 
@@ -292,7 +298,7 @@ class SchemaView:
         self.document = schema
         self._refs = LocalRefs(schema)
         self._lock = threading.Lock()
-        self._by_pointer: dict[tuple[str, bool], Node] = {}
+        self._checked: SchemaError | bool | None = None
 
     @cached_property
     def root(self) -> Node:
@@ -302,6 +308,39 @@ class SchemaView:
         """The node for the schema at a JSON pointer of the schema document."""
         target, sub = self._refs.resolve("#" + pointer, "")
         return self._node(sub, target, None)
+
+    def node_for(self, schema: Any, pointer: str) -> Node:
+        """The node for ``schema``, a sub-schema of this document found at ``pointer``.
+
+        ``pointer`` sets the base URI its references are resolved against.
+        """
+        return self._node(schema, pointer, None)
+
+    def resolve(self, ref: str, at: str = "") -> tuple[str, Any]:
+        """``(target pointer, raw target schema)`` of a ``$ref`` found at pointer ``at``.
+
+        Raises :class:`~extractkit.errors.SchemaError` for a reference outside the
+        document, an unknown anchor or a pointer to nothing.
+        """
+        return self._refs.resolve(ref, at)
+
+    def check_references(self) -> None:
+        """Reject, with the pointer, what no target can use: every ``$ref`` reachable
+        from the root must resolve inside the document, and no chain of ``$ref`` and
+        in-place applicators (``allOf``, ``anyOf``, ``oneOf``, ``not``, ``if``/``then``/
+        ``else``) may lead back to where it started without entering a property or
+        an item (a validator would recurse forever). Unused definitions are not
+        checked. Linear in the size of the document; the result is remembered.
+        """
+        if self._checked is None:
+            try:
+                _check_references(self.document, self._refs)
+            except SchemaError as exc:
+                self._checked = exc
+            else:
+                self._checked = True
+        if isinstance(self._checked, SchemaError):
+            raise self._checked
 
     # -- values -----------------------------------------------------------------
 
@@ -341,44 +380,124 @@ class SchemaView:
 
     # -- building nodes -----------------------------------------------------
 
-    def _node(self, schema: Any, pointer: str, parent: Node | None) -> Node:
+    def _node(self, schema: Any, pointer: str, parent: Node | None,
+              merging: tuple[str, ...] = ()) -> Node:
         if schema is True:
             schema = {}
         if schema is False:
-            schema = {"__never__": True}
+            return self._never(pointer, parent)
         if not isinstance(schema, dict):
             raise SchemaError("a schema must be an object or a boolean", pointer=pointer)
         recursive = False
         seen: list[str] = []
         merged = schema
         target = pointer
-        while isinstance(merged.get("$ref"), str):
-            if len(seen) > _MAX_REF_CHAIN or target in seen:
-                raise SchemaError(f"$ref cycle through {target or '#'!r}", pointer=pointer,
-                                  keyword="$ref")
-            seen.append(target)
-            ref_target, sub = self._refs.resolve(merged["$ref"], target)
-            if sub is True:
-                sub = {}
-            if sub is False:
-                sub = {"__never__": True}
-            siblings = {k: v for k, v in merged.items() if k != "$ref"}
-            if parent is not None and _is_ancestor(parent, ref_target):
-                recursive = True
-            merged = _merge(dict(sub), siblings) if _has_content(siblings) else sub
-            target = ref_target
-        if isinstance(merged.get("allOf"), list):
-            merged = self._merge_all_of(merged, target)
+        residue: list[tuple[str, Any]] = []
+        try:
+            while isinstance(merged.get("$ref"), str):
+                if len(seen) > _MAX_REF_CHAIN or target in seen:
+                    raise SchemaError(f"$ref cycle through {target or '#'!r}", pointer=pointer,
+                                      keyword="$ref")
+                seen.append(target)
+                ref_target, sub = self._refs.resolve(merged["$ref"], target)
+                if ref_target in merging:
+                    raise SchemaError(f"$ref cycle through allOf at {ref_target or '#'!r}",
+                                      pointer=target, keyword="$ref")
+                if sub is False:
+                    return self._never(ref_target, parent)
+                sub = {} if sub is True else sub
+                siblings = {k: v for k, v in merged.items() if k != "$ref"}
+                if parent is not None and _is_ancestor(parent, ref_target):
+                    recursive = True
+                if _has_content(siblings):
+                    merged = merge_schemas(siblings, sub, target, residue)
+                else:
+                    merged = sub
+                target = ref_target
+            if isinstance(merged.get("allOf"), list):
+                merged = self._merge_all_of(merged, target, (*merging, target), residue)
+        except Unsatisfiable:
+            return self._never(target, parent)
         node = Node(self, target, merged, recursive)
+        node._parent = parent
+        node.residue = tuple(residue)
+        return node
+
+    def _never(self, pointer: str, parent: Node | None) -> Node:
+        node = Node(self, pointer, {}, False, never=True)
         node._parent = parent
         return node
 
-    def _merge_all_of(self, schema: dict[str, Any], pointer: str) -> dict[str, Any]:
+    def _merge_all_of(self, schema: dict[str, Any], pointer: str, merging: tuple[str, ...],
+                      residue: list[tuple[str, Any]]) -> dict[str, Any]:
         out = {k: v for k, v in schema.items() if k != "allOf"}
         for i, sub in enumerate(schema["allOf"]):
-            member = self._node(sub, join_pointer(pointer, "allOf", i), None)
-            out = _merge(out, member.schema)
+            member = self._node(sub, join_pointer(pointer, "allOf", i), None, merging)
+            if member.never:
+                raise Unsatisfiable("allOf has a member no value matches", pointer=member.pointer,
+                                    keyword="allOf")
+            residue.extend(member.residue)
+            out = merge_schemas(out, member.schema, pointer, residue)
         return out
+
+
+#: Keywords whose sub-schemas apply to the same value as their parent.
+_IN_PLACE = frozenset({"allOf", "anyOf", "oneOf", "not", "if", "then", "else"})
+_NOT_APPLIED = frozenset({"$defs", "definitions"})
+
+
+def _check_references(document: Any, refs: LocalRefs) -> None:
+    # Reachable schemas, each with the pointers it applies to in place.
+    in_place: dict[str, list[tuple[str, str]]] = {}  # pointer -> [(next pointer, ref site)]
+    stack = [("", document)]
+    while stack:
+        pointer, schema = stack.pop()
+        if pointer in in_place:
+            continue
+        edges: list[tuple[str, str]] = []
+        in_place[pointer] = edges
+        if not isinstance(schema, dict):
+            continue
+        ref = schema.get("$ref")
+        if "$ref" in schema:
+            if not isinstance(ref, str):
+                raise SchemaError("$ref must be a string", pointer=pointer, keyword="$ref")
+            target, sub = refs.resolve(ref, pointer)
+            edges.append((target, pointer))
+            stack.append((target, sub))
+        children = []
+        for sub_pointer, sub in iter_subschemas(schema, pointer):
+            keyword = split_pointer(sub_pointer[len(pointer):])[0]
+            if keyword in _NOT_APPLIED:
+                continue
+            if keyword in _IN_PLACE:
+                edges.append((sub_pointer, sub_pointer))
+            children.append((sub_pointer, sub))
+        stack.extend(reversed(children))  # document order
+    # A cycle among in-place edges (iterative depth-first search, three colours).
+    state: dict[str, int] = {}
+    for start in in_place:
+        if start in state:
+            continue
+        path: list[str] = [start]
+        todo = [iter(in_place[start])]
+        state[start] = 1
+        while todo:
+            step = next(todo[-1], None)
+            if step is None:
+                state[path.pop()] = 2
+                todo.pop()
+                continue
+            target, site = step
+            if state.get(target) == 1:
+                loop = [*path[path.index(target):], target]
+                shown = " -> ".join(p or "#" for p in loop)
+                raise SchemaError(f"$ref cycle that never reaches a value: {shown}",
+                                  pointer=site, keyword="$ref")
+            if target not in state:
+                state[target] = 1
+                path.append(target)
+                todo.append(iter(in_place.get(target, ())))
 
 
 def _pointer(path: tuple[str | int, ...]) -> str:
@@ -399,33 +518,6 @@ def _is_ancestor(node: Node, pointer: str) -> bool:
 
 def _has_content(schema: Mapping[str, Any]) -> bool:
     return any(k not in ("$defs", "definitions", "$schema", "$id", "$comment") for k in schema)
-
-
-def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """``allOf`` semantics, as far as walking needs: properties and required merge,
-    types intersect, other keywords: the first one given wins."""
-    out = dict(a)
-    for key, value in b.items():
-        if key not in out:
-            out[key] = value
-        elif key == "properties" and isinstance(value, dict) and isinstance(out[key], dict):
-            props = dict(out[key])
-            for name, sub in value.items():
-                if name in props and isinstance(props[name], dict) and isinstance(sub, dict):
-                    props[name] = _merge(props[name], sub)
-                else:
-                    props.setdefault(name, sub)
-            out[key] = props
-        elif key == "required" and isinstance(value, list) and isinstance(out[key], list):
-            out[key] = list(dict.fromkeys([*out[key], *value]))
-        elif key == "type":
-            left = {out[key]} if isinstance(out[key], str) else set(out[key] or [])
-            right = {value} if isinstance(value, str) else set(value or [])
-            both = left & right
-            if ("number" in left and "integer" in right) or ("number" in right and "integer" in left):
-                both.add("integer")
-            out[key] = sorted(both) if len(both) != 1 else next(iter(both))
-    return out
 
 
 def _admits_type(node: Node, vtype: str) -> bool:
