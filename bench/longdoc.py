@@ -221,7 +221,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="chunk size of the chunked arms (the truncate arm gets what fits)")
     ap.add_argument("--max-retries", type=int, default=1,
                     help="re-asks per request, every arm alike (each costs a generation)")
+    ap.add_argument("--rescore", type=Path, nargs="+", metavar="RECORDS",
+                    help="score earlier --records files instead of running (documents every "
+                         "arm has)")
     args = ap.parse_args(argv)
+    if args.rescore:
+        return rescore(args.rescore, args.data)
     arms = [a for a in args.arms.split(",") if a]
     common = {"local": True, "max_retries": args.max_retries}
     extractors = {
@@ -262,6 +267,33 @@ def main(argv: list[str] | None = None) -> int:
                 line.append(f"{arm} {record['seconds']:.0f}s")
             print("  ".join(line), flush=True)
     report(scores, present, total, len(docs))
+    return 0
+
+
+def rescore(paths: list[Path], data: Path) -> int:
+    """Score records written by earlier runs, on the documents every arm finished."""
+    records = [json.loads(line) for p in paths for line in p.read_text().splitlines() if line]
+    by_arm: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in records:
+        by_arm.setdefault(r["arm"], {})[r["id"]] = r
+    ids = set.intersection(*(set(v) for v in by_arm.values()))
+    with gzip.open(data, "rt", encoding="utf-8") as fh:
+        docs = {d["id"]: d for d in map(json.loads, fh) if d["id"] in ids}
+    scores = {arm: Score() for arm in by_arm}
+    present = total = 0
+    for ident in sorted(ids):
+        found, count = gold_in_text(docs[ident])
+        present, total = present + found, total + count
+        for arm, rows in by_arm.items():
+            r, score = rows[ident], scores[arm]
+            score.add([tuple(p) for p in r["predicted"]], [tuple(g) for g in r["gold"]])
+            score.docs += 1
+            score.seconds += r["seconds"]
+            score.tokens += r["tokens"]
+            score.failed += not r["ok"]
+            score.failed_chunks += len(r.get("failed_chunks", []))
+            score.chunks += r.get("chunks", 1)
+    report(scores, present, total, len(ids))
     return 0
 
 
