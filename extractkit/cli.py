@@ -35,6 +35,7 @@ from .errors import (
     InputError,
     SchemaError,
     TemplateError,
+    is_endpoint_fatal,
 )
 from .extractor import Extractor
 from .loading import InputDoc, SchemaTarget, iter_inputs, load_target
@@ -236,6 +237,11 @@ def _jsonable(value: Any) -> Any:
     return to_jsonable_python(value)
 
 
+def _named(name: str, text: str) -> str:
+    """``name: text``, naming the input once (input errors already start with it)."""
+    return text if text.startswith(f"{name}:") else f"{name}: {text}"
+
+
 def _error_text(exc: BaseException) -> str:
     return redact(str(exc) or type(exc).__name__)
 
@@ -354,7 +360,7 @@ def _run_each(
         if record["ok"]:
             sink.write(json.dumps(record["value"], indent=2, ensure_ascii=False) + "\n")
             return EXIT_OK
-        print(f"extractkit: {record['input']}: {record['error']}", file=err)
+        print(f"extractkit: {_named(record['input'], record['error'])}", file=err)
         return EXIT_FAILED
     finally:
         if sink is not out:
@@ -376,7 +382,7 @@ def _run_stream(
     for doc in docs:
         if doc.error is not None:
             failed += 1
-            print(f"extractkit: {doc.id}: {_error_text(doc.error)}", file=err)
+            print(f"extractkit: {_named(doc.id, _error_text(doc.error))}", file=err)
             continue
         assert doc.text is not None
         last_at, last_attempt = float("-inf"), 0
@@ -399,7 +405,7 @@ def _run_stream(
             raise  # configuration: stops the whole run with exit code 2
         except ExtractionError as exc:
             failed += 1
-            print(f"extractkit: {doc.id}: {_error_text(exc)}", file=err)
+            print(f"extractkit: {_named(doc.id, _error_text(exc))}", file=err)
         except Exception as exc:  # endpoint errors (401, 404...) and the like
             failed += 1
             print(f"extractkit: {doc.id}: {type(exc).__name__}: {_error_text(exc)}", file=err)
@@ -427,6 +433,7 @@ def _run_batch(
         options["batch_api"] = BatchAPI(poll_interval=args.poll_interval,
                                         on_status=progress.batch_status)
     inputs = _documents_apart(inputs, runner, records, fingerprint, tally, err)
+    stopped: BaseException | None = None
     try:
         for item in runner.map(inputs, **options):
             records.write(_item_record(item, fingerprint))
@@ -434,11 +441,20 @@ def _run_batch(
             if not item.ok:
                 progress.failure(item, args.verbose)
             progress.update()
+    except Exception as exc:
+        if not is_endpoint_fatal(exc):
+            raise
+        stopped = exc  # every further request would fail the same way
     finally:
         progress.stop()
         records.close()
         if cache is not None:
             cache.close()
+    if stopped is not None:
+        resumable = " (rerun with --resume to do the rest)" if args.output else ""
+        print(f"extractkit: stopped: {_failure_text(stopped)}{resumable}", file=err)
+        print(f"extractkit: {tally.summary()}", file=err)
+        return EXIT_FAILED
     print(f"extractkit: {tally.summary()}", file=err)
     return EXIT_FAILED if tally.failed else EXIT_OK
 
@@ -547,7 +563,7 @@ class _BatchProgress:
 
     def failure(self, item: ItemResult[Any], verbose: bool) -> None:
         assert item.error is not None
-        self.note(f"extractkit: {item.id}: {_failure_text(item.error)}")
+        self.note(f"extractkit: {_named(item.id, _failure_text(item.error))}")
         if verbose and isinstance(item.error, ExtractionError):
             buffer = io.StringIO()
             _report_attempts(item.error, buffer)

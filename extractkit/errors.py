@@ -159,7 +159,9 @@ def is_item_failure(exc: BaseException) -> bool:
 
     One input's failures are extractkit's non-fatal errors (no valid answer,
     a refusal, a cut answer, an unreadable input) and the endpoint's errors
-    (``openai.APIError``: a 400 for this request, retries exhausted...).
+    about this request (``openai.APIError``: a 400, retries exhausted on a 5xx...).
+    The endpoint's errors that would fail every request alike end the batch:
+    see :func:`is_endpoint_fatal`.
     """
     if isinstance(exc, FatalError):
         return False
@@ -167,7 +169,19 @@ def is_item_failure(exc: BaseException) -> bool:
         return True
     import openai
 
-    return isinstance(exc, openai.APIError)
+    return isinstance(exc, openai.APIError) and not is_endpoint_fatal(exc)
+
+
+def is_endpoint_fatal(exc: BaseException) -> bool:
+    """An endpoint error that every further request would meet too: the key is
+    refused (401), not allowed (403), the model or URL does not exist (404), or
+    the endpoint cannot be reached at all (connection refused after every
+    transport retry). A batch stops at the first one instead of trying each input."""
+    import openai
+
+    return isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError,
+                            openai.NotFoundError, openai.APIConnectionError)) and not isinstance(
+        exc, openai.APITimeoutError)
 
 
 __all__ = [
@@ -182,5 +196,6 @@ __all__ = [
     "RefusalError",
     "SchemaError",
     "TemplateError",
+    "is_endpoint_fatal",
     "is_item_failure",
 ]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .drivers import aio, sync
 from .engine import Engine
+from .errors import InputError
 from .loop import Extraction
 from .modes import Plan
 from .profiles import Profile
@@ -80,6 +81,8 @@ class _Base:
         engine = self._engine
         plan = engine.plan(schema)
         if isinstance(text, str):
+            if not text.strip():
+                raise InputError("the text to extract from is empty")
             values = {"text": text, **variables}
             template = engine.prompts.get(engine.settings.prompt or "user.j2")
             messages = engine.messages(plan, template, values)

@@ -30,6 +30,7 @@ Every fix made is reported by name (the ``FIX_*`` constants below).
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from collections.abc import Iterator
@@ -203,6 +204,8 @@ def _merge(*groups: tuple[str, ...]) -> tuple[str, ...]:
 
 
 _FENCE_INFO = re.compile(r"[A-Za-z0-9_+.\-]*")
+_NEWLINE = re.compile("\n")
+_NON_BLANK = re.compile(r"\S")
 _FENCE_LANGUAGES = frozenset({"", "json", "jsonc", "json5", "javascript", "js"})
 _OPENER = re.compile(r"[\[{]")
 _SPAN_STOP = re.compile(r"[\[\]{}\"'/,:]")
@@ -271,16 +274,19 @@ def _fences(text: str) -> Iterator[tuple[int, int, int, str]]:
 
     A fence opens at the start of a line (so a ```` ``` ```` inside a JSON string
     is not taken for one); an unclosed fence runs to the end of the text.
+    Linear in the text: each line's first and last non-blank positions are
+    found once (:class:`_Lines`), however many fence markers it holds.
     """
+    lines = _Lines(text)
     pos = text.find("```")
     while pos != -1:
-        if not _starts_line(text, pos):
+        if not lines.starts_line(pos):
             pos = text.find("```", pos + 3)
             continue
         info = _FENCE_INFO.match(text, pos + 3)
         assert info is not None  # the pattern matches the empty string
         body = info.end()
-        close = _closing_fence(text, body)
+        close = _closing_fence(text, body, lines)
         content_end = len(text) if close == -1 else close
         fence_end = len(text) if close == -1 else close + 3
         if info.group().lower() in _FENCE_LANGUAGES:
@@ -290,21 +296,65 @@ def _fences(text: str) -> Iterator[tuple[int, int, int, str]]:
         pos = text.find("```", fence_end)
 
 
-def _starts_line(text: str, pos: int) -> bool:
-    return not text[text.rfind("\n", 0, pos) + 1 : pos].strip()
+class _Lines:
+    """Where each line's content starts and ends, computed once per line on demand."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._newlines = [m.start() for m in _NEWLINE.finditer(text)]
+        self._bounds: dict[int, tuple[int, int]] = {}
+        self._cursor = 0  # positions asked for mostly grow: walk forward, bisect back
+
+    def _line(self, pos: int) -> tuple[int, int]:
+        """``(start, end)`` of the line holding ``pos`` (``end`` at its newline)."""
+        newlines, i = self._newlines, self._cursor
+        if i and newlines[i - 1] >= pos:
+            i = bisect.bisect_left(newlines, pos)
+        else:
+            while i < len(newlines) and newlines[i] < pos:
+                i += 1
+        self._cursor = i
+        start = self._newlines[i - 1] + 1 if i else 0
+        end = self._newlines[i] if i < len(self._newlines) else len(self.text)
+        return start, end
+
+    def _content(self, pos: int) -> tuple[int, int, int]:
+        start, end = self._line(pos)
+        found = self._bounds.get(start)
+        if found is None:
+            first = _NON_BLANK.search(self.text, start, end)
+            if first is None:
+                found = (end, start)
+            else:
+                last = end
+                while last > first.start() and self.text[last - 1].isspace():
+                    last -= 1
+                found = (first.start(), last)
+            self._bounds[start] = found
+        return start, found[0], found[1]
+
+    def starts_line(self, pos: int) -> bool:
+        """Only blanks stand between the start of the line and ``pos``."""
+        return self._content(pos)[1] >= pos
+
+    def ends_line(self, pos: int) -> bool:
+        """Only blanks stand between ``pos`` and the end of its line."""
+        return self._content(pos)[2] <= pos
+
+    def line_start(self, pos: int) -> int:
+        return self._line(pos)[0]
 
 
-def _closing_fence(text: str, body: int) -> int:
+def _closing_fence(text: str, body: int, lines: _Lines | None = None) -> int:
     """Position of the fence closing the block whose body starts at ``body``, or -1.
 
     A closing fence starts its line or ends it (``{...}```` on the last line).
     """
+    lines = lines or _Lines(text)
     k = text.find("```", body)
     while k != -1:
-        starts_line = text.rfind("\n", body, k) != -1 and _starts_line(text, k)
-        line_end = text.find("\n", k + 3)
-        ends_line = not text[k + 3 : len(text) if line_end == -1 else line_end].strip()
-        if starts_line or ends_line:
+        starts_line = lines.line_start(k) > body and lines.starts_line(k)
+        if starts_line or lines.ends_line(k + 3):
             return k
         k = text.find("```", k + 3)
     return -1

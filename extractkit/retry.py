@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -90,17 +91,22 @@ def retry_after(exc: BaseException) -> float | None:
     ms = headers.get("retry-after-ms")
     if ms:
         try:
-            return max(0.0, float(ms) / 1000)
+            return _usable(float(ms) / 1000)
         except ValueError:
             pass
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        return _usable(float(value))
     except ValueError:
         try:
             parsed = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
         return max(0.0, parsed.timestamp() - time.time())
+
+
+def _usable(seconds: float) -> float | None:
+    """A hint we can follow: negative, zero, NaN or infinite hints fall back to backoff."""
+    return seconds if math.isfinite(seconds) and seconds > 0 else None

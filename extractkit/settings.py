@@ -201,7 +201,9 @@ class Settings:
     def resolve(self) -> Resolved:
         """These settings with the environment and defaults applied (see :class:`Resolved`)."""
         client = self.client
-        endpoint = self.resolved_endpoint
+        # local=True (--local) wins over the environment: $EXTRACTKIT_ENDPOINT and
+        # $OPENAI_BASE_URL are ignored; only an explicit endpoint= conflicts with it
+        endpoint = self.endpoint if self.local else self.resolved_endpoint
         local = self.uses_local()
         if local and self.local and endpoint not in (None, "local") and not (
             isinstance(endpoint, Profile) and endpoint.name == "local"

@@ -285,7 +285,7 @@ async def test_async_map_failures_and_429s(server, aclient):
         if next(seen) < 3:
             return error(429, "slow down", headers={"retry-after-ms": "50"})
         if _number(body) == 4:
-            return error(404, "no such model")
+            return error(400, "this request is too long")  # one item's failure
         return echo(body)
 
     server.default = answer
@@ -293,7 +293,7 @@ async def test_async_map_failures_and_429s(server, aclient):
     ex = AsyncExtractor(client=aclient, model="m")
     items = {i.id: i async for i in ex.map(Doc, [f"n {i}" for i in range(8)], gate=gate)}
     assert sorted(items) == [str(i) for i in range(8)]
-    assert isinstance(items["4"].error, openai.NotFoundError)
+    assert isinstance(items["4"].error, openai.BadRequestError)
     assert all(items[str(i)].value.number == i for i in range(8) if i != 4)
     assert gate.rate_limited == 3
 

@@ -92,6 +92,7 @@ def test_inputs_carry_their_document_and_page_map(tmp_path):
 
 def test_prompt_command_renders_a_docx(nda_py, tmp_path, monkeypatch):
     monkeypatch.setenv("EXTRACTKIT_MODEL", "m")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # a named model needs one
     docx = write_docx(tmp_path / "nda.docx")
     code, out, err = run("prompt", str(nda_py), str(docx))
     assert code == 0, err

@@ -176,7 +176,13 @@ def test_fatal_errors_share_a_base_and_item_failures_are_named():
     assert is_item_failure(ExtractionError("x"))
     assert is_item_failure(InputError("x"))
     request = httpx2.Request("POST", "http://127.0.0.1/v1/chat/completions")
-    assert is_item_failure(openai.APIConnectionError(request=request))
+    # every further request would meet these: they end a batch (is_endpoint_fatal)
+    assert not is_item_failure(openai.APIConnectionError(request=request))
+    assert is_item_failure(openai.APITimeoutError(request=request))
+    bad = httpx2.Response(400, request=request)
+    assert is_item_failure(openai.BadRequestError("too long", response=bad, body=None))
+    denied = httpx2.Response(401, request=request)
+    assert not is_item_failure(openai.AuthenticationError("no", response=denied, body=None))
     assert not is_item_failure(KeyError("a bug"))
 
 

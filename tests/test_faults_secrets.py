@@ -47,16 +47,22 @@ def test_a_401_echoing_the_key_is_redacted_on_stderr_and_in_records(echoing, tmp
         docs.append(tmp_path / name)
         docs[-1].write_text("Ada is 36")
     out_file = tmp_path / "out.jsonl"
-    for _ in range(12):
-        echoing.push(error(401, f"Incorrect API key provided: Bearer {SECRET}; also {OTHER}"))
+    # a 400 is one input's failure: it lands in the records
+    echoing.default = lambda body: error(400, f"Bad request from key Bearer {SECRET}; also {OTHER}")
     code, out, err = _run("run", str(schema), *map(str, docs), "-o", str(out_file), "--verbose")
     assert code == 1
     written = out_file.read_text()
     for text in (out, err, written):
         assert SECRET not in text and OTHER not in text
-    assert "Incorrect API key provided" in err
     record = json.loads(written.splitlines()[0])
-    assert REDACTED in record["error"]
+    assert REDACTED in record["error"] and "Bad request from key" in record["error"]
+    # a 401 stops the run with one message
+    echoing.default = lambda body: error(401, f"Incorrect API key provided: Bearer {SECRET}")
+    code, out, err = _run("run", str(schema), *map(str, docs), "-o", str(out_file),
+                          "--overwrite")
+    assert code == 1
+    assert "Incorrect API key provided" in err
+    assert SECRET not in out + err + out_file.read_text()
 
 
 def test_errors_raised_to_python_callers_do_not_carry_a_registered_key(server):

@@ -64,3 +64,14 @@ def test_cache_is_a_flag_and_works_for_one_input(server, monkeypatch, tmp_path):
     assert first == second and '"Maria Lopez"' in first
     assert len(server.requests) == 1  # the second run was answered from the cache
     assert (tmp_path / ".cache" / "extractkit" / "responses.sqlite").exists()
+
+
+def test_local_wins_over_endpoint_variables(monkeypatch):
+    from extractkit.settings import Settings
+
+    monkeypatch.setenv("EXTRACTKIT_ENDPOINT", "llamacpp")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    resolved = Settings.of(local=True).resolve()
+    assert resolved.local and resolved.profile.name == "local"
+    with pytest.raises(ConfigurationError, match="endpoint='llamacpp'"):
+        Settings.of(local=True, endpoint="llamacpp").resolve()

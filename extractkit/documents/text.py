@@ -8,6 +8,11 @@ from .types import Document
 
 def decode_text(data: bytes, name: str) -> str:
     """``data`` as UTF-8 text; undecodable or blank input is an error naming ``name``."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with a byte-order mark
+        try:
+            return _checked(data.decode("utf-16"), data, name)
+        except UnicodeDecodeError:
+            pass  # reported as not UTF-8 below
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -16,9 +21,22 @@ def decode_text(data: bytes, name: str) -> str:
             f"{exc.start})",
             path=name,
         ) from None
+    return _checked(text, data, name)
+
+
+def _checked(text: str, data: bytes, name: str) -> str:
+    if "\x00" in text:
+        hint = " (UTF-16 without a byte-order mark?)" if _looks_utf16(data) else ""
+        raise InputError(f"{name}: not text: it holds NUL bytes{hint}", path=name)
     if not text.strip():
         raise InputError(f"{name}: input is empty", path=name)
     return text
+
+
+def _looks_utf16(data: bytes) -> bool:
+    head = data[:200]
+    return len(head) >= 4 and (head[1::2].count(0) > len(head) // 4
+                               or head[0::2].count(0) > len(head) // 4)
 
 
 def text_document(data: bytes, path: str, kind: str = "text") -> Document:

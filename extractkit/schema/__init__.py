@@ -12,6 +12,9 @@ Targets:
 
 Whatever the target, the original schema stays the validator of record.
 Compilation happens once per (declaration, target); calls reuse the result.
+References are checked once per declaration, for every target, when its source
+is built (:func:`.source.check_references`): a remote, dangling or cyclic
+``$ref`` raises ``SchemaError`` with the pointer before any request.
 """
 
 from __future__ import annotations

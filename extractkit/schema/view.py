@@ -17,7 +17,15 @@ lazily and cached per node, so recursive schemas cost nothing until walked::
 References are resolved by :class:`~.jsonutil.LocalRefs` only (the one
 resolver): ``#``, JSON pointers, ``$anchor`` names and embedded ``$id``
 resources. A reference outside the document raises
-:class:`~extractkit.errors.SchemaError` naming the pointer.
+:class:`~extractkit.errors.SchemaError` naming the pointer. ``allOf`` is merged
+by :func:`~.merge.merge_schemas` only (the merge the strict encoder uses too);
+an ``allOf`` no value can satisfy is a ``never`` node, and what could not be
+merged is kept in :attr:`Node.residue`.
+
+Walkers of raw schema dicts (the prompt renderer, the grammar builder) use
+:meth:`SchemaView.resolve` and :meth:`SchemaView.node_for` rather than a
+resolver of their own; :meth:`SchemaView.check_references` is the compile-time
+check every target gets (remote, dangling and cyclic references).
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from functools import cached_property
 from typing import Any
 
 from ..errors import SchemaError
-from .jsonutil import LocalRefs, is_number, iter_subschemas, join_pointer, split_pointer
+from .jsonutil import LocalRefs, is_number, iter_subschemas, join_pointer
 from .merge import Unsatisfiable, merge_schemas
 
 #: What a node can be. ``union`` has :attr:`Node.branches`; ``any`` accepts
@@ -467,7 +475,7 @@ def _check_references(document: Any, refs: LocalRefs) -> None:
             stack.append((target, sub))
         children = []
         for sub_pointer, sub in iter_subschemas(schema, pointer):
-            keyword = split_pointer(sub_pointer[len(pointer):])[0]
+            keyword = sub_pointer[len(pointer) + 1:].split("/", 1)[0]  # keywords need no escaping
             if keyword in _NOT_APPLIED:
                 continue
             if keyword in _IN_PLACE:
