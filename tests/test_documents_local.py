@@ -16,7 +16,7 @@ class Person(BaseModel):
     city: str | None = None
 
 
-TEXT = ("Maria Lopez lives in Lisbon and works as a nurse.\n\n" + filler(500)
+TEXT = ("Maria Lopez lives in Lisbon and works as a nurse.\n\n" + filler(1000)
         + "\n\nThe signatory, Maria Lopez, wrote this in Lisbon.\n")
 
 
