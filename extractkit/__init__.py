@@ -26,6 +26,7 @@ from .errors import (
     SchemaError,
     TemplateError,
 )
+from .eval import EvalReport, evaluate
 from .extractor import AsyncExtractor, Extractor
 from .profiles import Profile, get_profile, register_profile
 from .results import Attempt, Result, Usage
@@ -40,6 +41,7 @@ __all__ = [
     "BatchAPI",
     "ConfigurationError",
     "ContentFilterError",
+    "EvalReport",
     "ExtractFunction",
     "ExtractionError",
     "ExtractkitError",
@@ -59,6 +61,7 @@ __all__ = [
     "ThreadGate",
     "Usage",
     "__version__",
+    "evaluate",
     "extract",
     "get_profile",
     "register_profile",

@@ -24,8 +24,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .decorator import AsyncExtractFunction, ExtractFunction
-from .documents import Document, load_document
-from .documents.text import decode_text
+from .documents import Document, load_bytes, load_document
 from .errors import InputError, SchemaError
 from .schema import get_source
 
@@ -151,8 +150,8 @@ def iter_inputs(specs: list[str], stdin: Any = None) -> Iterator[InputDoc]:
         if spec == "-":
             stream = stdin if stdin is not None else sys.stdin.buffer
             try:
-                text = decode_text(stream.read(), "<stdin>")
-                yield InputDoc("-", text, document=Document.from_text(text))
+                document = load_bytes(stream.read(), "<stdin>")
+                yield InputDoc("-", document.text, document=document)
             except InputError as exc:
                 yield InputDoc("-", error=exc)
             continue

@@ -13,7 +13,9 @@ the embedded model), and hands back the response::
 
 Per response: read the raw text (content or tool-call arguments), parse it
 (with local syntax repair), decode the wire shape back to the original
-shape, validate against the validator of record. Then one of:
+shape, validate against the validator of record; an answer that fails gets
+the schema-aligned coercions of :mod:`extractkit.coerce` (unless
+``coerce=False``), kept only when the coerced answer validates. Then one of:
 
 * a valid choice → :class:`~extractkit.results.Result`;
 * every choice refused → :class:`~extractkit.errors.RefusalError`;
@@ -37,15 +39,19 @@ import logging
 import math
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from .coerce import coerce_reply
 from .errors import ContentFilterError, ExtractionError, IncompleteOutputError, RefusalError
 from .modes import Plan, UnreadableAnswer
 from .redact import install_log_filter
-from .repair import parse_reply
+from .repair import FIX_SURROUNDING_TEXT, parse_reply
 from .results import Attempt, Result, Usage
 from .retry import TransportRetry
 from .schema import Invalid
+
+if TYPE_CHECKING:
+    from .grounding.check import GroundingCheck
 
 T = TypeVar("T")
 log = logging.getLogger("extractkit")
@@ -71,8 +77,10 @@ class Extraction(Generic[T]):
 
     __slots__ = (
         "_base",
+        "_coerce",
         "_context",
         "_feedback",
+        "_grounding",
         "_messages",
         "_reasks_left",
         "_tail",
@@ -92,13 +100,23 @@ class Extraction(Generic[T]):
         max_retries: int = 2,
         context: Any = None,
         feedback: Feedback | None = None,
+        grounding: GroundingCheck | None = None,
         transport: TransportRetry | None = None,
+        coerce: bool = True,
     ) -> None:
         self.plan = plan
+        self._coerce = coerce
         base: dict[str, Any] = {"model": model}
         if params:
             base.update(params)
         base.update(plan.fields)
+        self._grounding = grounding
+        if grounding is not None and grounding.mode == "require" \
+                and plan.profile.extractive_decoding:
+            # the backend constrains grounded strings to substrings of these texts
+            extra = dict(base.get("extra_body") or {})
+            extra["extractkit_documents"] = list(grounding.documents.values())
+            base["extra_body"] = extra
         self._base = base
         self._messages = list(messages)
         self._tail: list[dict[str, Any]] = []
@@ -158,6 +176,7 @@ class Extraction(Generic[T]):
                     model=getattr(response, "model", None),
                     finish_reason=choice.finish_reason,
                     transport_retries=self.transport_retries,
+                    grounding=attempt.grounding,
                 )
             if attempt.refusal is not None:
                 refusals.append(attempt.refusal)
@@ -200,7 +219,15 @@ class Extraction(Generic[T]):
     def check_text(
         self, raw: str | None, finish_reason: str | None, usage: Usage, response: Any = None
     ) -> Attempt:
-        """Validate raw text against the plan; never raises for bad output."""
+        """Validate raw text against the plan (then ground it); never raises for bad output."""
+        attempt = self._validate_text(raw, finish_reason, usage, response)
+        if self._grounding is not None and not attempt.errors:
+            self._grounding.apply(attempt)
+        return attempt
+
+    def _validate_text(
+        self, raw: str | None, finish_reason: str | None, usage: Usage, response: Any
+    ) -> Attempt:
         attempt = Attempt(raw, usage=usage, finish_reason=finish_reason, response=response)
         if finish_reason == "content_filter":
             # whatever text there is was cut by the filter: never a success
@@ -235,7 +262,34 @@ class Extraction(Generic[T]):
                     attempt.errors = exc.errors
                 except Exception as exc:  # a validator raising something odd
                     attempt.errors = [f"(root): {type(exc).__name__}: {exc}"]
+                if self._coerce and attempt.errors:
+                    self._coerce_answer(attempt, raw, data)
+                elif self._coerce and FIX_SURROUNDING_TEXT in fixes:
+                    self._check_other_documents(attempt, raw, data)
         return _finish_rules(attempt, finish_reason)
+
+    def _coerce_answer(self, attempt: Attempt, raw: str, data: Any) -> None:
+        """Schema-aligned coercions (see :mod:`extractkit.coerce`); kept only if valid."""
+        source = self.plan.compiled.source
+        context = self._context
+        coerced = coerce_reply(raw, data, source, lambda d: source.validate(d, context),
+                               decode=self.plan.compiled.decode)
+        if coerced.ok:
+            attempt.value = coerced.value
+            attempt.errors = []
+            attempt.repairs = (*attempt.repairs, *coerced.notes)
+        elif coerced.rejected:
+            attempt.errors = [*attempt.errors, f"(root): not coerced: {coerced.rejected}"]
+
+    def _check_other_documents(self, attempt: Attempt, raw: str, data: Any) -> None:
+        """A reply with prose around its JSON may hold other documents: two that
+        validate to different values make the answer ambiguous (re-ask)."""
+        coerced = coerce_reply(raw, data, self.plan.compiled.source,
+                               lambda d: self.plan.compiled.source.validate(d, self._context),
+                               decode=self.plan.compiled.decode)
+        if not coerced.ok and coerced.rejected:
+            attempt.value = None
+            attempt.errors = [f"(root): not accepted: {coerced.rejected}"]
 
     def _after_failure(
         self, attempt: Attempt, *, choices: list[Any], response: Any

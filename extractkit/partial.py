@@ -57,6 +57,8 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, RootModel, TypeAdapter, create_model
 
+from .jsontext import INTEGER, NUMBER
+
 __all__ = [
     "ANY",
     "JsonStream",
@@ -586,8 +588,6 @@ _WS = re.compile(r"[ \t\r\n]*")
 _STRING_BODY = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*', re.S)
 _NUMBER_CHARS = re.compile(r"[0-9eE.+\-]*")
 _WORD_CHARS = re.compile(r"[A-Za-z]*")
-_INT_RE = re.compile(r"-?(?:0|[1-9][0-9]*)")
-_FLOAT_RE = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _WORDS = {"true": True, "false": False, "null": None}
 _DECODER = json.JSONDecoder(strict=False)
 
@@ -881,9 +881,9 @@ class JsonStream:
                 self._fail(f"unknown word {buf!r}", pos)
                 return
             value = _WORDS[buf]
-        elif _INT_RE.fullmatch(buf):
+        elif INTEGER.fullmatch(buf):
             value = int(buf)
-        elif _FLOAT_RE.fullmatch(buf):
+        elif NUMBER.fullmatch(buf):
             value = float(buf)
         else:
             self._fail(f"invalid number {buf!r}", pos)

@@ -45,7 +45,27 @@ class Profile:
     #: prompt + answer tokens the endpoint holds, when known (``None``: unknown;
     #: long documents are then chunked only when ``chunk_tokens`` is set)
     context_window: int | None = None
+    #: with ``grounding="require"``, requests carry the documents
+    #: (``extra_body={"extractkit_documents": [...]}``) and the backend
+    #: constrains grounded strings to substrings of them
+    extractive_decoding: bool = False
     description: str = ""
+
+    def __post_init__(self) -> None:
+        # a profile is a cache key (plans are compiled per profile): keep it hashable
+        modes = tuple(self.modes) if not isinstance(self.modes, str) else (self.modes,)
+        object.__setattr__(self, "modes", modes)
+        unknown = [m for m in modes if m not in MODES]
+        if not modes or unknown:
+            raise ConfigurationError(
+                f"profile {self.name!r}: modes must be a non-empty list of "
+                f"{', '.join(MODES)}; got {list(self.modes)!r}"
+            )
+        if self.length_policy not in ("raise", "reask"):
+            raise ConfigurationError(
+                f"profile {self.name!r}: length_policy must be 'raise' or 'reask', "
+                f"got {self.length_policy!r}"
+            )
 
     def resolve_mode(self, mode: str) -> str:
         """``auto`` → the strongest supported mode; an unsupported mode → error."""
@@ -121,6 +141,7 @@ register_profile(
         json_object_schema=True,
         length_policy="reask",
         context_window=4096,
+        extractive_decoding=True,
         description="The embedded llama-cpp-python model: grammar from the schema.",
     )
 )

@@ -37,6 +37,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple, NoReturn
 
+from .jsontext import CLOSER_OF, FENCE_INFO, FENCE_LANGUAGES, NUMBER, OPENER
+
 __all__ = [
     "FIX_BYTE_ORDER_MARK",
     "FIX_CLOSED_ARRAY",
@@ -56,6 +58,7 @@ __all__ = [
     "FIX_UNQUOTED_KEY",
     "Repaired",
     "find_json",
+    "json_candidates",
     "parse_reply",
     "repair_json",
 ]
@@ -142,6 +145,29 @@ def parse_reply(text: str) -> tuple[Any, tuple[str, ...]]:
     raise json.JSONDecodeError(message, text, located.offset + result.pos)
 
 
+def json_candidates(text: str) -> Iterator[tuple[Any, tuple[str, ...]]]:
+    """Every JSON object or array in a reply that parses or can be repaired.
+
+    Yields ``(data, fixes)`` left to right: the whole text if it parses, else
+    fenced blocks (and the spans inside them), then the bracketed spans of the
+    prose. Spans inside a fenced block of another language (```` ```python ````)
+    are code, not answers, and are left out. The same document may come more
+    than once (a fenced block is also a span); callers that care deduplicate.
+    Linear in the text length.
+    """
+    whole = _attempt(text)
+    if isinstance(whole, _Outcome):
+        yield whole.data, whole.fixes
+        return
+    code = [(start, end) for start, end, _b, _c, is_json in _all_fences(text) if not is_json]
+    for candidate in _candidates(text):
+        if any(start <= candidate.offset < end for start, end in code):
+            continue
+        result = _attempt(candidate.text, candidate.fixes)
+        if isinstance(result, _Outcome) and isinstance(result.data, (dict, list)):
+            yield result.data, result.fixes
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -203,15 +229,13 @@ def _merge(*groups: tuple[str, ...]) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- locating
 
 
-_FENCE_INFO = re.compile(r"[A-Za-z0-9_+.\-]*")
-_NEWLINE = re.compile("\n")
-_NON_BLANK = re.compile(r"\S")
-_FENCE_LANGUAGES = frozenset({"", "json", "jsonc", "json5", "javascript", "js"})
-_OPENER = re.compile(r"[\[{]")
 _SPAN_STOP = re.compile(r"[\[\]{}\"'/,:]")
 _TOKEN_STARTS = frozenset("{[,:")
 _STRING_END = {'"': re.compile(r'["\\]'), "'": re.compile(r"['\\]")}
-_CLOSER_OF = {"{": "}", "[": "]"}
+
+
+_NEWLINE = re.compile("\n")
+_NON_BLANK = re.compile(r"\S")
 
 
 def _locate(text: str) -> _Located:
@@ -277,20 +301,27 @@ def _fences(text: str) -> Iterator[tuple[int, int, int, str]]:
     Linear in the text: each line's first and last non-blank positions are
     found once (:class:`_Lines`), however many fence markers it holds.
     """
+    for start, end, body, content, is_json in _all_fences(text):
+        if is_json:
+            yield start, end, body, content
+
+
+def _all_fences(text: str) -> Iterator[tuple[int, int, int, str, bool]]:
+    """Every fenced block, with whether its info string says JSON (or nothing)."""
     lines = _Lines(text)
     pos = text.find("```")
     while pos != -1:
         if not lines.starts_line(pos):
             pos = text.find("```", pos + 3)
             continue
-        info = _FENCE_INFO.match(text, pos + 3)
+        info = FENCE_INFO.match(text, pos + 3)
         assert info is not None  # the pattern matches the empty string
         body = info.end()
         close = _closing_fence(text, body, lines)
         content_end = len(text) if close == -1 else close
         fence_end = len(text) if close == -1 else close + 3
-        if info.group().lower() in _FENCE_LANGUAGES:
-            yield pos, fence_end, body, text[body:content_end]
+        is_json = info.group().lower() in FENCE_LANGUAGES
+        yield pos, fence_end, body, text[body:content_end], is_json
         if close == -1:
             return
         pos = text.find("```", fence_end)
@@ -353,8 +384,8 @@ def _closing_fence(text: str, body: int, lines: _Lines | None = None) -> int:
     lines = lines or _Lines(text)
     k = text.find("```", body)
     while k != -1:
-        starts_line = lines.line_start(k) > body and lines.starts_line(k)
-        if starts_line or lines.ends_line(k + 3):
+        opens_line = lines.line_start(k) > body and lines.starts_line(k)
+        if opens_line or lines.ends_line(k + 3):
             return k
         k = text.find("```", k + 3)
     return -1
@@ -366,7 +397,7 @@ def _spans(text: str) -> Iterator[tuple[int, str]]:
     A span that never closes (truncated output) runs to the end and is the last.
     """
     pos = 0
-    while (match := _OPENER.search(text, pos)) is not None:
+    while (match := OPENER.search(text, pos)) is not None:
         start = match.start()
         end = _span_end(text, start)
         if end is None:
@@ -404,7 +435,7 @@ def _span_end(text: str, start: int) -> int | None:
                 return None
             i = end
         elif c in "{[":
-            closers.append(_CLOSER_OF[c])
+            closers.append(CLOSER_OF[c])
         elif c in "}]" and (closers.pop() != c or not closers):
             return j + 1
         prev = c
@@ -439,7 +470,6 @@ def _comment_end(text: str, j: int) -> int | None:
 
 _WHITESPACE = re.compile(r"[ \t\r\n]+")
 _NUMBER_CHARS = re.compile(r"[0-9eE.+\-]+")
-_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _WORD = re.compile(r"-?[A-Za-z_$][A-Za-z0-9_$]*")
 _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 _STRING_STOP = {'"': re.compile(r'["\\\x00-\x1f]'), "'": re.compile(r"['\"\\\x00-\x1f]")}
@@ -569,7 +599,7 @@ class _Scanner:
     def _open(self, c: str) -> None:
         self.out.append(c)
         self.i += 1
-        self.closers.append(_CLOSER_OF[c])
+        self.closers.append(CLOSER_OF[c])
         self.starts.append(len(self.out))
         self.expect = _KEY if c == "{" else _VALUE
 
@@ -642,7 +672,7 @@ class _Scanner:
         if match.end() == self.n and self.closers:
             self._drop_member(FIX_INCOMPLETE_VALUE)
             return
-        if not _NUMBER.fullmatch(match.group()):
+        if not NUMBER.fullmatch(match.group()):
             raise _Fail(self.i, f"invalid number {match.group()!r}")
         self.out.append(match.group())
         self.i = match.end()

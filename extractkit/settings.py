@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigurationError
+from .grounding.policy import DEFAULT_GROUNDING, GROUNDING_MODES
 from .profiles import Profile, get_profile, profile_for_base_url
 
 #: Request parameters passed through to ``chat.completions.create`` unchanged.
@@ -103,6 +104,13 @@ class Settings:
     context_window: int | None = None
     #: give each chunk after the first a short excerpt of the document's start
     document_context: bool | None = None
+    # -- grounding (see extractkit.grounding) --
+    #: ``"off"``, ``"check"`` (default) or ``"require"``
+    grounding: str | None = None
+    #: names of the template variables that hold documents (default: ``text``)
+    documents: tuple[str, ...] | None = None
+    #: schema-aligned coercion of answers that fail validation (see extractkit.coerce)
+    coerce: bool | None = None
 
     @classmethod
     def of(cls, **kwargs: Any) -> Settings:
@@ -121,6 +129,7 @@ class Settings:
                     f"unknown setting {key!r}; settings are {', '.join(sorted(known - {'params'}))} "
                     f"and the request parameters {', '.join(sorted(GENERATION_PARAMS))}"
                 )
+        _check_grounding(values)
         for budget in ("max_retries", "transport_retries"):
             retries = values.get(budget)
             if retries is not None and (
@@ -157,8 +166,16 @@ class Settings:
         return self.mode or DEFAULT_MODE
 
     @property
+    def resolved_grounding(self) -> str:
+        return self.grounding or DEFAULT_GROUNDING
+
+    @property
     def resolved_max_retries(self) -> int:
         return DEFAULT_MAX_RETRIES if self.max_retries is None else self.max_retries
+
+    @property
+    def resolved_coerce(self) -> bool:
+        return True if self.coerce is None else bool(self.coerce)
 
     @property
     def resolved_transport_retries(self) -> int:
@@ -236,6 +253,7 @@ class Settings:
             mode=self.resolved_mode,
             max_retries=self.resolved_max_retries,
             transport_retries=self.resolved_transport_retries,
+            coerce=self.resolved_coerce,
         )
 
     @property
@@ -253,6 +271,22 @@ class Settings:
             return (self.prompts_dir,)
         return tuple(self.prompts_dir)
 
+
+def _check_grounding(values: dict[str, Any]) -> None:
+    mode = values.get("grounding")
+    if mode is not None and mode not in GROUNDING_MODES:
+        raise ConfigurationError(
+            f"unknown grounding mode {mode!r}; choose one of: {', '.join(GROUNDING_MODES)}"
+        )
+    docs = values.get("documents")
+    if docs is None:
+        return
+    names = (docs,) if isinstance(docs, str) else tuple(docs)
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise ConfigurationError(
+            "documents must name one or more template variables, e.g. documents=('contract',)"
+        )
+    values["documents"] = names
 
 
 def _profile(
@@ -295,6 +329,8 @@ class Resolved:
     mode: str
     max_retries: int
     transport_retries: int
+    #: schema-aligned coercion of invalid answers (extractkit.coerce), on by default
+    coerce: bool = True
 
 
 CHUNKING_MODES = ("auto", "on", "off")

@@ -201,3 +201,11 @@ def test_invariants_hold_for_any_text(text, budget, overlap):
     chunks = chunk_text(text, chunk_tokens=budget, overlap_tokens=overlap, count_tokens=chars)
     check_invariants(text, chunks, budget, chars)
     assert all(len(c.text) <= budget for c in chunks)
+
+
+def test_a_paragraph_break_in_the_first_half_does_not_make_a_tiny_chunk():
+    text = "Short heading here\n\nOne two three. Four five six. Seven eight nine. Ten eleven twelve."
+    chunks = chunk_text(text, chunk_tokens=12, count_tokens=words)
+    # the break after 3 tokens is under half the budget: the cut is at the latest sentence end
+    assert chunks[0].text == "Short heading here\n\nOne two three. Four five six. Seven eight nine."
+    assert chunks[1].text == "Ten eleven twelve."

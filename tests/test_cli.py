@@ -99,6 +99,16 @@ def test_extraction_failure_exit_1_with_reason_and_verbose_attempts(remote, pers
     assert err.count("attempt 1") == 1 and "attempt 2" in err and "age: Field required" in err
 
 
+def test_transport_retries_flag_sets_the_transport_budget(remote, person_py, tmp_path):
+    doc = tmp_path / "a.txt"
+    doc.write_text("x")
+    busy = error(503, "busy", headers={"retry-after-ms": "1"})
+    remote.push(busy, busy)
+    code, _, err = run("run", str(person_py), str(doc), "--transport-retries", "1")
+    assert code == 1 and "busy" in err
+    assert len(remote.requests) == 2  # the first try and one retry, no more
+
+
 def test_endpoint_error_is_reported_without_the_api_key(remote, person_py, tmp_path):
     doc = tmp_path / "a.txt"
     doc.write_text("x")

@@ -88,6 +88,13 @@ def test_inputs_carry_their_document_and_page_map(tmp_path):
     assert doc.document.page_of(doc.text.index("Delaware")) == 3
     [text_doc] = iter_inputs(["-"], stdin=io.BytesIO(b"Ada is 36"))
     assert text_doc.document is not None and text_doc.document.text == "Ada is 36"
+    [piped] = iter_inputs(["-"], stdin=io.BytesIO(pdf.read_bytes()))
+    assert piped.document is not None and piped.document.kind == "pdf"
+    assert piped.document.page_of(piped.text.index("Delaware")) == 3
+    [bad] = iter_inputs(["-"], stdin=io.BytesIO(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"))
+    assert bad.error is not None and str(bad.error).startswith("<stdin>: binary file")
+    [utf16] = iter_inputs(["-"], stdin=io.BytesIO("Ada is 36".encode("utf-16")))
+    assert utf16.text == "Ada is 36"
 
 
 def test_prompt_command_renders_a_docx(nda_py, tmp_path, monkeypatch):

@@ -322,3 +322,20 @@ def test_render_is_sync_on_both_extractors_and_awaited_only_for_async_bodies():
 async def test_async_map_refuses_the_batch_api_with_a_clear_error(aclient):
     with pytest.raises(ConfigurationError, match=r"blocking openai\.OpenAI client"):
         AsyncExtractor(aclient, model="m").map(Person, ["x"], batch_api=True)
+
+
+def test_a_profile_is_a_hashable_value_checked_when_made():
+    listed = Profile("listed-modes", modes=["tools", "md_json"])  # type: ignore[arg-type]
+    assert listed.modes == ("tools", "md_json") and hash(listed) == hash(listed)
+    assert listed == Profile("listed-modes", modes=("tools", "md_json"))
+    with pytest.raises(ConfigurationError, match=r"'typo-profile'.*'jsn'"):
+        Profile("typo-profile", modes=("jsn",))
+    with pytest.raises(ConfigurationError, match="length_policy"):
+        Profile("bad-policy", modes=("tools",), length_policy="retry")
+
+
+def test_tally_is_still_importable_from_the_batch_driver():
+    from extractkit.drivers import batch
+    from extractkit.tally import Tally
+
+    assert batch.Tally is Tally

@@ -61,3 +61,49 @@ def test_local_profile_uses_the_embedded_models_tokenizer():
     assert count("") == 0
     assert 0 < count("The governing law is the State of Delaware.") < 20
     assert token_counter("whatever", "local") is count
+
+
+def test_document_fields_are_the_contract():
+    from dataclasses import asdict, fields
+
+    assert [f.name for f in fields(Document)] == ["text", "path", "kind", "pages", "title"]
+    doc = Document("ab", pages=(Page(1, 0, 2),))
+    assert doc.page_of(1) == 1
+    assert asdict(doc) == {"text": "ab", "path": None, "kind": "text",
+                           "pages": ({"number": 1, "start": 0, "end": 2},), "title": None}
+
+
+def test_without_the_bundled_bpe_file_nothing_is_downloaded(tmp_path, monkeypatch):
+    import tiktoken
+
+    from extractkit.documents import tokens
+
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(tokens, "_bundled_bpe", lambda name: None)
+
+    def no_download(name):
+        raise AssertionError(f"tiktoken.get_encoding({name!r}) would download")
+
+    monkeypatch.setattr(tiktoken, "get_encoding", no_download)
+    tokens._tiktoken_counter.cache_clear()
+    try:
+        assert token_counter("gpt-4o", None) is estimate_tokens
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        tokens._tiktoken_counter.cache_clear()
+
+
+def test_a_damaged_cached_bpe_file_is_replaced_from_the_bundled_copy(tmp_path, monkeypatch):
+    from extractkit.documents import tokens
+
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    tokens._tiktoken_counter.cache_clear()
+    try:
+        token_counter("gpt-4o", None)
+        [cached] = tmp_path.iterdir()
+        cached.write_bytes(b"damaged")
+        tokens._tiktoken_counter.cache_clear()
+        assert token_counter("gpt-4o", None)("Hello, world!") == 4
+        assert cached.stat().st_size > 1_000_000
+    finally:
+        tokens._tiktoken_counter.cache_clear()

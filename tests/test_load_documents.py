@@ -128,6 +128,13 @@ def test_files_without_a_known_suffix_are_recognised_by_content(tmp_path):
     notes = tmp_path / "NOTES"
     notes.write_text("plain notes", encoding="utf-8")
     assert load_document(notes).kind == "text"
+    wide = tmp_path / "letter.log"
+    wide.write_bytes("Dear Ann, thanks.".encode("utf-16"))
+    assert load_document(wide).text == "Dear Ann, thanks."
+    bare = tmp_path / "bare.log"
+    bare.write_bytes("Dear Ann, thanks.".encode("utf-16-le"))
+    with pytest.raises(InputError, match="UTF-16 without a byte-order mark"):
+        load_document(bare)
 
 
 @pytest.mark.parametrize(
@@ -138,6 +145,8 @@ def test_files_without_a_known_suffix_are_recognised_by_content(tmp_path):
         ("old.doc", b"\xd0\xcf\x11\xe0", r"old\.doc: legacy Word \.doc is not supported"),
         ("bad.txt", b"ok \xff\xfe bytes", r"bad\.txt: not UTF-8 text \(undecodable byte 0xff at offset 3\)"),
         ("empty.md", b"  \n", r"empty\.md: input is empty"),
+        ("latin1.csv", "name;city\nJosé;Málaga\n".encode("latin-1"),
+         r"latin1\.csv: not UTF-8 text \(undecodable byte 0xe9 at offset 13\)"),
     ],
 )
 def test_unreadable_files_are_errors_naming_the_file(tmp_path, name, data, message):
@@ -180,3 +189,12 @@ def test_as_document(tmp_path):
     assert as_document(Path(path)).kind == "markdown"
     with pytest.raises(TypeError, match="not int"):
         as_document(3)  # type: ignore[arg-type]
+
+
+def test_html_in_a_legacy_encoding_is_decoded_by_its_meta_charset(tmp_path):
+    path = tmp_path / "legacy.html"
+    page = ('<html><head><meta charset="windows-1252"></head><body><article><p>Café Müller '
+            "GmbH and Société Générale agree on the terms of this agreement.</p></article>"
+            "</body></html>")
+    path.write_bytes(page.encode("cp1252"))
+    assert "Café Müller GmbH and Société Générale" in load_document(path).text

@@ -174,6 +174,8 @@ def test_tools_mode_streams_tool_call_arguments(server, client):
     [
         ("md_json", "Here it is, {with braces}:\n```json\n{doc}\n```\nAnything else?"),
         ("md_json", "{doc}"),
+        # the repairer's fence rule: a ```python block is not the JSON
+        ("md_json", "Try:\n```python\nprint({1: 2})\n```\n```json\n{doc}\n```"),
         ("json_object", "Sure thing: {doc}"),
     ],
 )

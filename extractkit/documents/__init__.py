@@ -10,12 +10,12 @@ from __future__ import annotations
 from os import PathLike
 
 from .chunk import Chunk, chunk_text
-from .load import load_document
+from .load import load_bytes, load_document
 from .tokens import token_counter
 from .types import Document, Page
 
-__all__ = ["Chunk", "Document", "Page", "as_document", "chunk_text", "load_document",
-           "token_counter"]
+__all__ = ["Chunk", "Document", "Page", "as_document", "chunk_text", "load_bytes",
+           "load_document", "token_counter"]
 
 
 def as_document(obj: Document | str | PathLike[str]) -> Document:

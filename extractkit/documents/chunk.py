@@ -4,9 +4,13 @@ The text is cut into *units* once: sentences (any script's sentence
 punctuation, including CJK ``。！？``), whole table rows (Markdown ``|``
 lines) and list items. A unit longer than the budget is cut into words, and
 a word (or space-less text) longer than the budget into runs of characters.
-Each unit, with the whitespace after it, is counted once with
-``count_tokens``; a chunk's size is the sum of its units' counts, so no text is
-ever counted twice and the whole pass is linear in the size of the text.
+Each unit, with the whitespace after it, is counted with ``count_tokens``
+once; a chunk's size is the sum of its units' counts, so the text of a chunk
+is never re-counted and the whole pass is linear in the size of the text. (A
+unit found too big is counted again in its words; one far longer than the
+budget could hold is split without counting it first.) The sum is a close,
+slightly high estimate of the count of the joined text: BPE tokens do not
+cross the whitespace after a unit.
 
 Chunks are packed greedily up to ``chunk_tokens``; where a chunk must end, it
 ends at the strongest boundary in its second half: a paragraph break, else a
@@ -36,6 +40,10 @@ class Chunk:
 _CHAR, _WORD, _SENTENCE, _PARAGRAPH = 0, 1, 2, 3
 #: a chunk ends at its strongest boundary at or after this share of the budget
 _MIN_FILL = 0.5
+#: a unit longer than this many characters per token of budget is split uncounted
+_MAX_CHARS_PER_TOKEN = 16
+#: first guess of a character run's width, per token of budget, when uncounted
+_CHARS_PER_TOKEN_GUESS = 4
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 _CLOSERS = "\"'”’»)\\]」』）】〉》"
@@ -161,9 +169,15 @@ def _split_to_fit(
     out_strengths: list[int],
     out_sizes: list[int],
 ) -> None:
-    """Append ``text[start:end]`` as one unit, or as words / character runs if it is too big."""
-    size = count(text[start:end])
-    if size <= budget:
+    """Append ``text[start:end]`` as one unit, or as words / character runs if it is too big.
+
+    A unit far longer than the budget could hold is split without being
+    counted: some tokenizers take time quadratic in the length of one long
+    word, and splitting a unit that would have fit costs nothing (its pieces
+    are packed together again).
+    """
+    size = count(text[start:end]) if end - start <= budget * _MAX_CHARS_PER_TOKEN else None
+    if size is not None and size <= budget:
         out_starts.append(start)
         out_strengths.append(strength)
         out_sizes.append(size)
@@ -187,7 +201,7 @@ def _split_chars(
     text: str,
     start: int,
     end: int,
-    size: int,
+    size: int | None,
     strength: int,
     budget: int,
     count: Callable[[str], int],
@@ -200,18 +214,33 @@ def _split_chars(
     The unit's trailing whitespace goes with (and is counted in) its last run.
     """
     content_end = _rstrip(text, end, start)
-    width = max(1, (content_end - start) * budget // max(size, 1))
+    if size is None:
+        width = budget * _CHARS_PER_TOKEN_GUESS
+    else:
+        width = max(1, (content_end - start) * budget // max(size, 1))
     position = start
     while position < content_end:
         run_end = min(content_end, position + width)
         run_size = count(text[position:end if run_end == content_end else run_end])
         while run_size > budget and run_end - position > 1:
-            run_end = position + max(1, (run_end - position) // 2)
+            run_end = position + _fitting_width(run_end - position, run_size, budget)
             run_size = count(text[position:run_end])
         out_starts.append(position)
         out_strengths.append(strength if run_end == content_end else _CHAR)
         out_sizes.append(run_size)
+        # the next run's width from this one's characters per token
+        width = _fitting_width(run_end - position, max(run_size, 1), budget)
         position = run_end
+
+
+def _fitting_width(width: int, size: int, budget: int) -> int:
+    """The width ``size`` tokens per ``width`` characters suggests for ``budget`` tokens.
+
+    Over the budget, aim at 90% of it (and shrink by one character at least).
+    """
+    if size > budget:
+        return max(1, min(width * budget * 9 // (10 * size), width - 1))
+    return max(1, min(width * budget // size, budget * _MAX_CHARS_PER_TOKEN))
 
 
 # -- packing -----------------------------------------------------------------------

@@ -17,7 +17,7 @@ from ..errors import InputError
 from .docx import docx_document
 from .html import html_document
 from .pdf import pdf_document
-from .text import markdown_document, text_document
+from .text import looks_utf16, markdown_document, text_document
 from .types import Document
 
 Reader = Callable[[bytes, str], Document]
@@ -48,6 +48,11 @@ _KNOWN = ".pdf, .html, .htm, .docx, .md and UTF-8 text files"
 _SNIFF = 8192
 
 
+def load_bytes(data: bytes, name: str) -> Document:
+    """A :class:`Document` from a file's bytes (standard input, say), recognised by content."""
+    return _sniff(data, name, "")(data, name)
+
+
 def load_document(path: str | PathLike[str]) -> Document:
     """Read the file at ``path`` into a :class:`Document`."""
     name = str(path)
@@ -76,17 +81,11 @@ def _sniff(data: bytes, name: str, suffix: str) -> Reader:
     lowered = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if lowered.startswith((b"<!doctype html", b"<html")):
         return html_document
-    if b"\x00" in head or _undecodable(head):
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or looks_utf16(head):
+        return text_document  # UTF-16: read with its byte-order mark, or told it lacks one
+    if b"\x00" in head:  # images, archives, executables; text never holds NUL bytes
         kind = f"{suffix} file" if suffix else "file"
         raise InputError(
             f"{name}: binary {kind} of an unknown type; extractkit reads {_KNOWN}", path=name
         )
-    return text_document
-
-
-def _undecodable(head: bytes) -> bool:
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return exc.start < len(head) - 3  # not just a character cut at the sniff limit
-    return False
+    return text_document  # text in another encoding gets decode_text's precise message

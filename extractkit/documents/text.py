@@ -26,14 +26,15 @@ def decode_text(data: bytes, name: str) -> str:
 
 def _checked(text: str, data: bytes, name: str) -> str:
     if "\x00" in text:
-        hint = " (UTF-16 without a byte-order mark?)" if _looks_utf16(data) else ""
+        hint = " (UTF-16 without a byte-order mark?)" if looks_utf16(data) else ""
         raise InputError(f"{name}: not text: it holds NUL bytes{hint}", path=name)
-    if not text.strip():
+    if not text or text.isspace():  # (no stripped copy of a big text)
         raise InputError(f"{name}: input is empty", path=name)
     return text
 
 
-def _looks_utf16(data: bytes) -> bool:
+def looks_utf16(data: bytes) -> bool:
+    """Whether ``data`` looks like UTF-16 text (every other byte NUL)."""
     head = data[:200]
     return len(head) >= 4 and (head[1::2].count(0) > len(head) // 4
                                or head[0::2].count(0) > len(head) // 4)

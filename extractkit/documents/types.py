@@ -8,7 +8,8 @@ grounding spans use), so a span's ``start`` maps to a page with
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,10 @@ class Document:
     kind: str = "text"
     pages: tuple[Page, ...] = ()
     title: str | None = None
-    _starts: tuple[int, ...] = field(default=(), init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_starts", tuple(page.start for page in self.pages))
+    @cached_property
+    def _starts(self) -> list[int]:
+        return [page.start for page in self.pages]
 
     @classmethod
     def from_text(cls, text: str, path: str | None = None) -> Document:

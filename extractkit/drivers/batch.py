@@ -1,7 +1,7 @@
 """Many extractions at once: a bounded window of work, one shared limiter.
 
 The front doors turn inputs into :class:`~extractkit.drivers.jobs.Job`
-objects (see :mod:`.jobs`), and these drivers run them, yielding one
+objects (:mod:`.mapping`, :mod:`.jobs`), and these drivers run them, yielding one
 :class:`~extractkit.drivers.jobs.ItemResult` per input as each completes:
 
 * :func:`amap_jobs` runs on asyncio over an async backend;
@@ -32,20 +32,15 @@ from __future__ import annotations
 import asyncio
 import inspect
 import queue
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..cache import ResponseCache, cached
-from ..errors import ConfigurationError, is_item_failure
+from ..errors import is_item_failure
 from ..loop import Extraction
 from . import aio, sync
 from .gate import DEFAULT_CONCURRENCY, Gate, ThreadGate, is_rate_limit
 from .jobs import ItemResult, Job, ajobs_from, call_args, item_result, jobs_from
-
-if TYPE_CHECKING:
-    from .batch_api import BatchAPI
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -54,13 +49,11 @@ __all__ = [
     "Job",
     "ThreadGate",
     "ajobs_from",
-    "amap_inputs",
     "amap_jobs",
     "call_args",
     "is_rate_limit",
     "item_result",
     "jobs_from",
-    "map_inputs",
     "map_jobs",
 ]
 
@@ -227,56 +220,10 @@ def map_jobs(
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-# -- front-door glue ------------------------------------------------------------------
+def __getattr__(name: str) -> Any:
+    # ``Tally`` lived here once; it is the CLI's concern now (:mod:`extractkit.tally`).
+    if name == "Tally":
+        from ..tally import Tally
 
-
-def map_inputs(
-    backend: Any,
-    inputs: Iterable[Any],
-    start: Callable[[Any], Extraction[Any]],
-    *,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    ordered: bool = False,
-    cache: ResponseCache | str | Path | None = None,
-    gate: ThreadGate | None = None,
-    batch_api: bool | BatchAPI = False,
-) -> Iterator[ItemResult[Any]]:
-    """What the sync ``map`` methods do: inputs → jobs → :func:`map_jobs` (or the Batch API)."""
-    if cache is not None:
-        backend = cached(backend, cache)
-    jobs = jobs_from(inputs, start)
-    if not batch_api:
-        return map_jobs(backend, jobs, concurrency=concurrency, ordered=ordered, gate=gate)
-    from .batch_api import BatchAPI, run_jobs
-
-    if ordered:
-        raise ConfigurationError("ordered=True is not available with the Batch API")
-    options = batch_api if isinstance(batch_api, BatchAPI) else BatchAPI()
-    return run_jobs(backend, jobs, options, concurrency=concurrency, gate=gate)
-
-
-def amap_inputs(
-    backend: Any,
-    inputs: Iterable[Any] | AsyncIterable[Any],
-    start: Callable[[Any], Any],
-    *,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    ordered: bool = False,
-    cache: ResponseCache | str | Path | None = None,
-    gate: Gate | None = None,
-    batch_api: bool | BatchAPI = False,
-) -> AsyncIterator[ItemResult[Any]]:
-    """What the async ``map`` methods do: inputs → jobs → :func:`amap_jobs`.
-
-    The provider Batch API needs a blocking client: ``batch_api=`` is accepted
-    for parity with the sync ``map`` and refused with a clear error.
-    """
-    if batch_api:
-        raise ConfigurationError(
-            "batch_api= needs a blocking openai.OpenAI client: use Extractor.map / the sync "
-            "@extract function (or `extractkit run --batch-api`) for Batch API runs"
-        )
-    if cache is not None:
-        backend = cached(backend, cache)
-    jobs = ajobs_from(inputs, start)
-    return amap_jobs(backend, jobs, concurrency=concurrency, ordered=ordered, gate=gate)
+        return Tally
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

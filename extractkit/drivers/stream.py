@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import re
 import time
 import typing
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -52,6 +51,7 @@ from openai.types.completion_usage import CompletionUsage
 from pydantic import TypeAdapter, ValidationError
 
 from ..errors import IncompleteOutputError
+from ..jsontext import OPENER, fence_body
 from ..loop import Extraction
 from ..modes import Plan, UnreadableAnswer
 from ..partial import ANY, JsonStream, Shape, Unwrap, ValidatedList, build, shape_for
@@ -135,11 +135,12 @@ def root_shape(source: SchemaSource, context: Any = None) -> Shape:
 
 # --------------------------------------------------------------------------- text → values
 
-_OPENER = re.compile(r"[\[{]")
-
-
 class _Opening:
-    """Finds where the JSON starts: the first ``{``/``[`` (after the opening fence if fenced)."""
+    """Finds where the JSON starts: the first ``{``/``[`` (after the opening fence if fenced).
+
+    What counts as a JSON fence is :func:`extractkit.jsontext.fence_body`, the
+    rule the repairer applies to the finished answer.
+    """
 
     def __init__(self, fenced: bool) -> None:
         self.fenced = fenced
@@ -168,7 +169,7 @@ class _Opening:
             if self._body is None:
                 return None
             self._scanned = self._body
-        match = _OPENER.search(buf, self._scanned)
+        match = OPENER.search(buf, self._scanned)
         if match is None:
             self._scanned = len(buf)
             return None
@@ -179,15 +180,18 @@ class _Opening:
         stripped = buf.lstrip()
         if stripped[:1] in ("{", "["):
             return len(buf) - len(stripped)
-        fence = buf.find("```", self._fence_from)
-        if fence == -1:
-            self._fence_from = max(0, len(buf) - 2)
-            return None
-        end_of_line = buf.find("\n", fence)
-        if end_of_line == -1:
-            self._fence_from = fence
-            return None
-        return end_of_line
+        while True:
+            fence = buf.find("```", self._fence_from)
+            if fence == -1:
+                self._fence_from = max(0, len(buf) - 2)
+                return None
+            if buf.find("\n", fence) == -1:
+                self._fence_from = fence  # its info word may not be complete yet
+                return None
+            body = fence_body(buf, fence)
+            if body is not None:
+                return body
+            self._fence_from = fence + 3  # not a JSON fence (```python, mid-line)
 
 
 class _View:
