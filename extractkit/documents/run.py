@@ -33,6 +33,7 @@ from pydantic_core import to_jsonable_python
 
 from ..drivers.batch import DEFAULT_CONCURRENCY, ItemResult, Job, amap_jobs, map_jobs
 from ..errors import ExtractionError
+from ..grounding.align import ground_value
 from ..grounding.spans import Grounding, LeafGrounding
 from ..loop import Extraction
 from ..results import Attempt, Result, Usage
@@ -49,10 +50,6 @@ if TYPE_CHECKING:
     from ..modes import Plan
     from ..prompts import PromptTemplate
 
-try:  # the grounding engineer's aligner
-    from ..grounding.align import ground_value  # type: ignore[import-not-found, import-untyped, unused-ignore]
-except ImportError:  # pragma: no cover - until it lands
-    from ._standin import ground_value  # type: ignore[assignment]
 
 #: tokens kept free for the answer when the request sets no output limit
 DEFAULT_ANSWER_TOKENS = 512
