@@ -500,7 +500,7 @@ def _run_batch(
     if args.batch_api:
         options["batch_api"] = BatchAPI(poll_interval=args.poll_interval,
                                         on_status=progress.batch_status)
-    inputs = _documents_apart(inputs, runner, records, fingerprint, tally, err)
+    inputs = _documents_apart(inputs, runner, records, fingerprint, tally, err, paged, page)
     ungrounded = [0, 0]  # values of grounded fields not found; inputs with any
     stopped: BaseException | None = None
     try:
@@ -547,15 +547,16 @@ def _run_batch(
 
 def _documents_apart(
     inputs: Iterator[tuple[str, Any]], runner: Runner, records: RecordsFile | StdoutRecords, fingerprint: str,
-    tally: Tally, err: IO[str],
+    tally: Tally, err: IO[str], paged: dict[str, Any], page: Any,
 ) -> Iterator[tuple[str, Any]]:
     """Inputs for the batch, but for documents too long for one prompt: those are read
-    in chunks here (each chunk through the batch drivers) and their records written."""
-    for ident, document in inputs:
-        if isinstance(document, BaseException):
-            yield ident, document
+    in chunks here (each chunk through the batch drivers) and their records written.
+    A paged input (PDF, DOCX) is read as its ``Document``, so spans get pages."""
+    for ident, text in inputs:
+        if not isinstance(text, str):
+            yield ident, text
             continue
-        text = getattr(document, "text", document)
+        document = paged.get(ident) or text
         try:
             chunked = runner.chunked(document)
         except (TemplateError, ConfigurationError, SchemaError):
@@ -576,10 +577,10 @@ def _documents_apart(
             item = ItemResult(ident, 0, error=exc,
                               usage=sum((a.usage for a in getattr(exc, "attempts", []) or []),
                                         Usage()))
-        record = _item_record(item, fingerprint)
+        record = _item_record(item, fingerprint, paged.pop(ident, None))
         if item.result is not None:
             _with_document(record, item.result, ident, err)
-        records.write(record)
+        records.write(page.record(record, item))
         tally.add(item)
 
 
@@ -602,7 +603,7 @@ def _inputs_to_do(
             texts[doc.id] = doc.text  # for --show-grounding, dropped once shown
         if paged is not None and doc.document is not None and doc.document.pages:
             paged[doc.id] = doc.document
-        yield doc.id, doc.error if doc.error is not None else (doc.document or doc.text)
+        yield doc.id, doc.error if doc.error is not None else doc.text
 
 
 def _failure_text(exc: BaseException) -> str:

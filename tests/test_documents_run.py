@@ -307,3 +307,27 @@ def test_cli_decorated_function_target_reads_in_chunks(reader, tmp_path, monkeyp
     records = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert sorted(r["value"]["jurisdiction"] for r in records) == ["Delaware", "Ohio"]
     assert all(r["document"]["chunks"] > 1 for r in records)
+
+
+def test_cli_pdf_read_in_chunks_has_pages_in_its_record(reader, contract_py, tmp_path,
+                                                        monkeypatch):
+    from tests.document_files import write_pdf
+
+    monkeypatch.setenv("OPENAI_BASE_URL", reader.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    pages = ["Party: Nike Inc.\n" + filler(150), filler(150, "term"),
+             "Governing law: Oregon\n" + filler(150)]
+    pdf = write_pdf(tmp_path / "nda.pdf", pages)
+    other = tmp_path / "short.txt"
+    other.write_text("Party: Ann\n")
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["run", str(contract_py), str(pdf), str(other), "--model", "m",
+                 "--chunk-tokens", "200", "-o", str(tmp_path / "out.jsonl")], out=out, err=err)
+    assert code == 0, err.getvalue()
+    records = {Path(r["input"]).name: r for r in
+               map(json.loads, (tmp_path / "out.jsonl").read_text().splitlines())}
+    rec = records["nda.pdf"]
+    assert rec["value"]["jurisdiction"] == "Oregon"
+    assert rec["document"]["pages"] == 3 and rec["document"]["chunks"] > 1
+    assert rec["grounding"]["/parties/0"]["spans"][0]["page"] == 1
+    assert rec["grounding"]["/jurisdiction"]["spans"][0]["page"] == 3
