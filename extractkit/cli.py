@@ -56,7 +56,7 @@ from .pricing import PriceTable
 from .profiles import MODES, profile_names
 from .progress import is_terminal, spinner
 from .redact import redact
-from .results import Result
+from .results import Result, Usage
 from .settings import Settings
 from .tally import Tally
 from .template_vars import add_var_option, merged, parse_vars, text_parameter
@@ -129,6 +129,18 @@ def _parser() -> argparse.ArgumentParser:
                      "answers within 24 h); answers needing a re-ask are re-asked online")
     run.add_argument("--poll-interval", type=float, default=30.0, metavar="SECONDS",
                      help="seconds between polls of a --batch-api job (default 30)")
+    # -- long documents (extractkit.documents.run) --
+    run.add_argument("--chunking", choices=["auto", "on", "off"], default=None,
+                     help="read long documents in chunks: when the prompt would not fit "
+                          "(auto, the default), always (on) or never (off)")
+    run.add_argument("--chunk-tokens", type=int, default=None, metavar="N",
+                     help="tokens of document per chunk (default: what fits the context window)")
+    run.add_argument("--overlap", type=int, default=None, metavar="N", dest="overlap_tokens",
+                     help="tokens shared by neighbouring chunks (default: 64)")
+    run.add_argument("--passes", type=int, default=None, metavar="N",
+                     help="passes over a chunked document; pass k > 1 asks for what is missing")
+    run.add_argument("--context-window", type=int, default=None, metavar="N",
+                     help="the endpoint's context window in tokens (default: its profile's)")
     run.add_argument("--price-table", metavar="FILE",
                      help='JSON prices per million tokens, {"MODEL": {"input": $, "output": $}}, '
                      "for the cost in the summary")
@@ -182,7 +194,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     if args.prompt:
         out["prompt"] = Path(args.prompt) if Path(args.prompt).is_file() else args.prompt
     for name in ("max_retries", "transport_retries", "temperature", "max_tokens", "coerce",
-                 "grounding"):
+                 "grounding", "chunking", "chunk_tokens", "overlap_tokens", "passes",
+                 "context_window"):
         value = getattr(args, name, None)
         if value is not None:
             out[name] = value
@@ -206,12 +219,29 @@ class Runner:
             self._fn = None
             self._extractor = Extractor(**settings)
 
-    def result(self, text: str, own: dict[str, Any] | None = None) -> Result[Any]:
+    def result(self, text: str, own: dict[str, Any] | None = None,
+               document: Any = None) -> Result[Any]:
+        """``document`` (the loaded file, with its pages) is read in chunks when too long;
+        ``own`` are the input's template variables (over ``--var``)."""
         variables = merged(self.variables, own or {})
         if self._fn is not None:
-            return self._fn.result(text, **variables)
+            return self._fn.result(document or text, **variables)
         assert self._extractor is not None
-        return self._extractor.extract_result(self.target.schema, text, **variables)
+        return self._extractor.extract_result(self.target.schema, document or text, **variables)
+
+    def chunked(self, document: Any, own: dict[str, Any] | None = None) -> Any:
+        """The chunked run of a document too long for one prompt, else ``None``."""
+        from .documents.run import may_chunk
+
+        variables = merged(self.variables, own or {})
+        if self._fn is not None:
+            fn = self._fn
+            if not may_chunk(fn._engine):
+                return None
+            bound = fn._variables((document,), variables)
+            return fn._chunked(fn._add_extras(bound, fn._fn(document, **variables)))
+        assert self._extractor is not None
+        return self._extractor._chunked(self.target.schema, document, variables, None)
 
     def render(self, text: str, own: dict[str, Any] | None = None) -> dict[str, Any]:
         variables = merged(self.variables, own or {})
@@ -301,7 +331,7 @@ def _cache(args: argparse.Namespace) -> ResponseCache | None:
 def _one_result(runner: Runner, doc: InputDoc, cache: ResponseCache | None) -> Result[Any]:
     if cache is None:
         assert doc.text is not None
-        return runner.result(doc.text, dict(doc.variables))
+        return runner.result(doc.text, dict(doc.variables), doc.document)
     # the batch driver is what applies a cache: run it over the one input
     item = next(iter(runner.map(iter([(doc.id, _payload(doc))]), concurrency=1, cache=cache)))
     if item.error is not None:
@@ -336,7 +366,7 @@ def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str],
     }
     if result.grounding is not None:
         record["grounding"] = _paged(result.grounding, doc.document).as_dict()
-    return record
+    return _with_document(record, result, doc.id, err)
 
 
 def _paged(grounding: Grounding, document: Any) -> Grounding:
@@ -354,6 +384,25 @@ def _show_grounding(doc_id: str, grounding: Any, text: str | None, err: IO[str])
     print(f"extractkit: {doc_id}: grounding", file=err)
     for line in grounding_lines(grounding, {"text": text or ""}):
         print(f"  {line}", file=err)
+
+
+def _with_document(record: dict[str, Any], result: Any, name: str, err: IO[str]) -> dict[str, Any]:
+    """A chunked document's record gains ``document``, ``conflicts``, ``passes``,
+    ``grounding``; what failed or disagreed is said on ``err`` too."""
+    from .documents.run import DocumentResult
+
+    if not isinstance(result, DocumentResult):
+        return record
+    record.update(result.record())
+    failed = ", ".join(f"chunk {f.chunk}: {f.error}" for f in result.failed_chunks[:3])
+    note = f"extractkit: {name}: read in {result.chunk_count} chunks"
+    if result.failed_chunks:
+        note += f"; {len(result.failed_chunks)} failed ({failed})"
+    if result.conflicts:
+        note += f"; {len(result.conflicts)} conflicting field(s): " + ", ".join(
+            c.pointer for c in result.conflicts[:5])
+    print(redact(note), file=err)
+    return record
 
 
 # -- commands -----------------------------------------------------------------
@@ -485,6 +534,7 @@ def _run_batch(
     if args.batch_api:
         options["batch_api"] = BatchAPI(poll_interval=args.poll_interval,
                                         on_status=progress.batch_status)
+    inputs = _documents_apart(inputs, runner, records, fingerprint, tally, err, paged, page)
     ungrounded = [0, 0]  # values of grounded fields not found; inputs with any
     stopped: BaseException | None = None
     try:
@@ -527,6 +577,48 @@ def _run_batch(
         print(f"extractkit: grounding: {ungrounded[0]} value(s) in {ungrounded[1]} input(s) "
               "do not appear in their input (see \"grounding\" in the records)", file=err)
     return EXIT_FAILED if tally.failed else EXIT_OK
+
+
+def _documents_apart(
+    inputs: Iterator[tuple[str, Any]], runner: Runner, records: RecordsFile | StdoutRecords, fingerprint: str,
+    tally: Tally, err: IO[str], paged: dict[str, Any], page: Any,
+) -> Iterator[tuple[str, Any]]:
+    """Inputs for the batch, but for documents too long for one prompt: those are read
+    in chunks here (each chunk through the batch drivers) and their records written.
+    A paged input (PDF, DOCX) is read as its ``Document``, so spans get pages."""
+    for ident, value in inputs:
+        text, own = value, {}
+        if isinstance(value, dict):  # text and its own template variables (JSON Lines)
+            text, own = value.get("text"), {k: v for k, v in value.items() if k != "text"}
+        if not isinstance(text, str):
+            yield ident, value
+            continue
+        document = paged.get(ident) or text
+        try:
+            chunked = runner.chunked(document, own)
+        except (TemplateError, ConfigurationError, SchemaError):
+            raise
+        except Exception:
+            chunked = None  # the item fails in the batch with its own error
+        if chunked is None:
+            yield ident, value
+            continue
+        from .documents.run import run_document
+
+        try:
+            result: Any = run_document(chunked)
+            item = ItemResult(ident, 0, result=result, usage=result.usage)
+        except (TemplateError, ConfigurationError, SchemaError):
+            raise
+        except Exception as exc:
+            item = ItemResult(ident, 0, error=exc,
+                              usage=sum((a.usage for a in getattr(exc, "attempts", []) or []),
+                                        Usage()))
+        record = _item_record(item, fingerprint, paged.pop(ident, None))
+        if item.result is not None:
+            _with_document(record, item.result, ident, err)
+        records.write(page.record(record, item))
+        tally.add(item)
 
 
 def _model_name(settings: Settings) -> str | None:
