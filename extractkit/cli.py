@@ -120,6 +120,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--price-table", metavar="FILE",
                      help='JSON prices per million tokens, {"MODEL": {"input": $, "output": $}}, '
                      "for the cost in the summary")
+    run.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                     help="run the batch on a Ray cluster (ADDRESS, or a local one); "
+                     "--concurrency is then the limit across the cluster (pip install "
+                     "'extractkit[ray]'; see docs/distributed.md)")
+    run.add_argument("--ray-actors", type=int, default=2, metavar="N",
+                     help="with --ray: actors, each with its own extractor (default 2)")
     from .review.cli import add_run_options
 
     add_run_options(run)  # --keep-text, --html: the review page (extractkit/review/cli.py)
@@ -313,7 +319,8 @@ def cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         raise UsageError("--resume and --overwrite exclude each other")
     if args.output:
         check_writable(Path(args.output))
-    records_wanted = args.resume or args.batch_api or args.keep_text or args.html
+    records_wanted = (args.resume or args.batch_api or args.keep_text or args.html
+                      or args.ray is not None)
     if args.stream or (len(head) == 1 and not records_wanted):
         return _run_each([*head, *docs], runner, args, out, err)
     return _run_batch(itertools.chain(head, docs), runner, args, out, err)
@@ -407,7 +414,7 @@ def _run_batch(
 
     page = RunPage(args)
     inputs = page.inputs(_inputs_to_do(docs, done, tally))
-    cache = _cache(args)
+    cache = _cache(args) if args.ray is None else None
     progress = _BatchProgress(tally, err)
     options: dict[str, Any] = {"concurrency": args.concurrency, "cache": cache}
     if args.batch_api:
@@ -415,7 +422,8 @@ def _run_batch(
                                         on_status=progress.batch_status)
     stopped: BaseException | None = None
     try:
-        for item in runner.map(inputs, **options):
+        items = runner.map(inputs, **options) if args.ray is None else _ray_items(args, inputs)
+        for item in items:
             records.write(page.record(_item_record(item, fingerprint), item))
             tally.add(item)
             if not item.ok:
@@ -442,6 +450,20 @@ def _run_batch(
         return EXIT_FAILED
     print(f"extractkit: {tally.summary()}", file=err)
     return EXIT_FAILED if tally.failed else EXIT_OK
+
+
+def _ray_items(args: argparse.Namespace, inputs: Iterator[tuple[str, Any]]) -> Iterator[Any]:
+    """``--ray``: the same items, run on a Ray cluster (extractkit/integrations/ray.py)."""
+    from .cache import default_cache_path
+    from .integrations.ray import Target, run_items
+
+    if args.batch_api:
+        raise UsageError("--ray and --batch-api exclude each other")
+    if args.ray_actors < 1:
+        raise UsageError("--ray-actors must be at least 1")
+    cache = args.cache_path or (str(default_cache_path()) if args.cache else None)
+    return run_items(args.ray or None, Target(args.schema, _settings(args)), inputs,
+                     actors=args.ray_actors, concurrency=args.concurrency, cache=cache)
 
 
 def _model_name(settings: Settings) -> str | None:
