@@ -434,7 +434,7 @@ def _run_batch(
                 progress.note(buffer.getvalue().rstrip("\n"))
             progress.update()
     except Exception as exc:
-        if not is_endpoint_fatal(exc):
+        if not (is_endpoint_fatal(exc) or _worker_stopped(exc)):
             raise
         stopped = exc  # every further request would fail the same way
     finally:
@@ -466,6 +466,13 @@ def _ray_items(args: argparse.Namespace, inputs: Iterator[tuple[str, Any]]) -> I
                      actors=args.ray_actors, concurrency=args.concurrency, cache=cache)
 
 
+def _worker_stopped(exc: BaseException) -> bool:
+    """``--ray``: a worker met an endpoint error that stops the batch."""
+    from .integrations.ray import WorkerStopped
+
+    return isinstance(exc, WorkerStopped) and not isinstance(exc, ConfigurationError)
+
+
 def _model_name(settings: Settings) -> str | None:
     try:
         return settings.resolved_model()
@@ -484,7 +491,7 @@ def _inputs_to_do(
 
 
 def _failure_text(exc: BaseException) -> str:
-    if isinstance(exc, (InputError, ExtractionError)):
+    if isinstance(exc, (InputError, ExtractionError)) or _worker_stopped(exc):
         return _error_text(exc)
     return f"{type(exc).__name__}: {_error_text(exc)}"
 

@@ -36,7 +36,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib
 import json
+import re
+import sys
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +59,8 @@ __all__ = [
     "RemoteItem",
     "Slots",
     "Target",
+    "WorkerConfigurationError",
+    "WorkerStopped",
     "done_ids",
     "extract_dataset",
     "raise_cause",
@@ -99,6 +104,10 @@ class Target:
     settings: Mapping[str, Any] = field(default_factory=dict)
     client: Callable[[], Any] | None = None
 
+    def __reduce__(self) -> Any:
+        # an @extract function holds its engine (clients, locks): send where it lives instead
+        return (_target_of, (_reference(self.schema), dict(self.settings), self.client))
+
     def runner(self) -> Runner:
         from ..cli import Runner
         from ..decorator import ExtractFunction
@@ -121,6 +130,41 @@ class Target:
         if self.client is not None:
             settings["client"] = self.client()
         return Runner(target, settings)
+
+
+def _reference(schema: Any) -> Any:
+    from ..decorator import ExtractFunction
+
+    if not isinstance(schema, ExtractFunction):
+        return schema
+    module, name = getattr(schema, "__module__", None), getattr(schema, "__qualname__", "")
+    found: Any = sys.modules.get(module or "")
+    for part in name.split("."):
+        found = getattr(found, part, None)
+    if found is not schema:
+        raise ConfigurationError(
+            f"the @extract function {name or schema!r} must be defined at the top level of an "
+            "importable module to run on Ray workers"
+        )
+    return _FunctionRef(str(module), name)
+
+
+@dataclass(frozen=True)
+class _FunctionRef:
+    module: str
+    name: str
+
+    def load(self) -> Any:
+        found: Any = importlib.import_module(self.module)
+        for part in self.name.split("."):
+            found = getattr(found, part)
+        return found
+
+
+def _target_of(schema: Any, settings: dict[str, Any], client: Any) -> Target:
+    if isinstance(schema, _FunctionRef):
+        schema = schema.load()
+    return Target(schema, settings, client)
 
 
 # -- the global limit ---------------------------------------------------------------
@@ -256,10 +300,13 @@ class _Actor:
     def __call__(self, batch: Mapping[str, Any]) -> dict[str, list[Any]]:
         size = len(next(iter(batch.values()))) if batch else 0
         items: dict[int, ItemResult[Any]] = {}
-        for item in self._runner.map(self._inputs(batch, size),
-                                     concurrency=self._options.concurrency,
-                                     cache=self._cache, gate=self._gate):
-            items[item.index] = item  # a fatal error raises here and stops the dataset
+        try:
+            for item in self._runner.map(self._inputs(batch, size),
+                                         concurrency=self._options.concurrency,
+                                         cache=self._cache, gate=self._gate):
+                items[item.index] = item
+        except Exception as exc:  # fatal: stops the dataset, as one picklable message
+            raise _stopped(exc) from None
         rows = [self._row(items[i]) for i in range(size)]
         names = [*COLUMNS, *(f"value.{name}" for name in self._fields)]
         return {name: [row.get(name) for row in rows] for name in names}
@@ -410,6 +457,26 @@ def fingerprint_of(target: Target | Any) -> str:
     return (target if isinstance(target, Target) else Target(target)).runner().fingerprint()
 
 
+class WorkerStopped(ExtractkitError):
+    """A worker met an error every further input would meet too (a refused key, an
+    unknown model, an unreachable endpoint); its text is that error's."""
+
+
+class WorkerConfigurationError(WorkerStopped, ConfigurationError):
+    """A worker's settings, schema or template cannot work (exit code 2 in the CLI)."""
+
+
+def _stopped(exc: BaseException) -> BaseException:
+    from ..cli import _failure_text
+    from ..errors import FatalError, is_endpoint_fatal
+
+    if isinstance(exc, FatalError):
+        return WorkerConfigurationError(_failure_text(exc))
+    if is_endpoint_fatal(exc):
+        return WorkerStopped(_failure_text(exc))
+    return exc  # a bug: Ray shows its traceback
+
+
 def raise_cause(exc: BaseException) -> None:
     """Raise the extractkit (or endpoint) error inside a Ray error, if there is one.
 
@@ -417,13 +484,29 @@ def raise_cause(exc: BaseException) -> None:
     callers want the one message of the error itself.
     """
     seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
         seen.add(id(current))
         if _is_ours(current) and current is not exc:
             raise current
-        current = getattr(current, "cause", None) or current.__cause__
+        todo.extend(e for e in (getattr(current, "cause", None), current.__cause__,
+                                current.__context__) if isinstance(e, BaseException))
+    # Ray Data keeps only the text of a worker's error (its traceback): find ours in it
+    found = _STOPPED_LINE.findall(str(exc))
+    if found:
+        kind, text = found[-1]
+        stop = WorkerConfigurationError if kind == "WorkerConfigurationError" else WorkerStopped
+        raise stop(text) from exc
     raise exc
+
+
+_STOPPED_LINE = re.compile(
+    r"^extractkit\.integrations\.ray\.(WorkerStopped|WorkerConfigurationError): (.*)$",
+    re.MULTILINE,
+)
 
 
 def _is_ours(exc: BaseException) -> bool:
@@ -432,7 +515,7 @@ def _is_ours(exc: BaseException) -> bool:
     module = type(exc).__module__
     if module.startswith("ray."):
         return False
-    return isinstance(exc, (ExtractkitError, openai.APIError))
+    return isinstance(exc, (WorkerStopped, ExtractkitError, openai.APIError))
 
 
 # -- the CLI's --ray --------------------------------------------------------------------
