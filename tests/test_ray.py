@@ -175,7 +175,7 @@ def test_a_fatal_endpoint_error_stops_the_dataset_with_one_message(cluster, serv
 def test_missing_column_is_named(cluster):
     from extractkit.errors import ConfigurationError
 
-    with pytest.raises(ConfigurationError, match="'body'.*it has 'id', 'text'"):
+    with pytest.raises(ConfigurationError, match=r"'body'.*it has 'id', 'text'"):
         extract_dataset(ray.data.from_items(_people(1)), Target(Person), column="body")
 
 
