@@ -60,6 +60,36 @@ class UsageError(ExtractkitError):
     """A command-line mistake (exit code 2)."""
 
 
+def extraction_options(p: argparse.ArgumentParser) -> None:
+    """What an extraction does, for every command that extracts (``run``, ``eval``)."""
+    p.add_argument("--max-retries", type=int, default=None, metavar="N",
+                   help="validation re-asks (default 2)")
+    p.add_argument("--transport-retries", type=int, default=None, metavar="N",
+                   help="retries of a request after a 429, 5xx, timeout or dropped connection "
+                        "(default 5)")
+    p.add_argument("--no-coerce", dest="coerce", action="store_false", default=None,
+                   help="strict: no schema-aligned coercion of answers that fail validation")
+    p.add_argument("--temperature", type=float, default=None, metavar="T")
+    p.add_argument("--max-tokens", type=int, default=None, metavar="N")
+    # -- long documents (extractkit.documents.run) --
+    p.add_argument("--chunking", choices=["auto", "on", "off"], default=None,
+                   help="read long documents in chunks: when the prompt would not fit "
+                        "(auto, the default), always (on) or never (off)")
+    p.add_argument("--chunk-tokens", type=int, default=None, metavar="N",
+                   help="tokens of document per chunk (default: what fits the context window)")
+    p.add_argument("--overlap", type=int, default=None, metavar="N", dest="overlap_tokens",
+                   help="tokens shared by neighbouring chunks (default: 64)")
+    p.add_argument("--passes", type=int, default=None, metavar="N",
+                   help="passes over a chunked document; pass k > 1 asks for what is missing")
+    p.add_argument("--context-window", type=int, default=None, metavar="N",
+                   help="the endpoint's context window in tokens (default: its profile's)")
+    # -- grounding (extractkit.grounding) --
+    p.add_argument("--grounding", choices=list(GROUNDING_MODES), default=None,
+                   help="trace values to the input: off; check (default: spans in the "
+                   "records, ungrounded values reported); require (an ungrounded value is "
+                   "an error and is re-asked)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="extractkit",
@@ -89,15 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("inputs", metavar="INPUT", nargs="+",
                      help="files, directories, or - for standard input")
     endpoint_options(run)
-    run.add_argument("--max-retries", type=int, default=None, metavar="N",
-                     help="validation re-asks (default 2)")
-    run.add_argument("--transport-retries", type=int, default=None, metavar="N",
-                     help="retries of a request after a 429, 5xx, timeout or dropped connection "
-                          "(default 5)")
-    run.add_argument("--no-coerce", dest="coerce", action="store_false", default=None,
-                     help="strict: no schema-aligned coercion of answers that fail validation")
-    run.add_argument("--temperature", type=float, default=None, metavar="T")
-    run.add_argument("--max-tokens", type=int, default=None, metavar="N")
+    extraction_options(run)
     run.add_argument("--output", "-o", metavar="FILE", help="write results here, not stdout")
     run.add_argument("--verbose", "-v", action="store_true",
                      help="show every attempt of a failed extraction on stderr")
@@ -120,26 +142,9 @@ def _parser() -> argparse.ArgumentParser:
                      "answers within 24 h); answers needing a re-ask are re-asked online")
     run.add_argument("--poll-interval", type=float, default=30.0, metavar="SECONDS",
                      help="seconds between polls of a --batch-api job (default 30)")
-    # -- long documents (extractkit.documents.run) --
-    run.add_argument("--chunking", choices=["auto", "on", "off"], default=None,
-                     help="read long documents in chunks: when the prompt would not fit "
-                          "(auto, the default), always (on) or never (off)")
-    run.add_argument("--chunk-tokens", type=int, default=None, metavar="N",
-                     help="tokens of document per chunk (default: what fits the context window)")
-    run.add_argument("--overlap", type=int, default=None, metavar="N", dest="overlap_tokens",
-                     help="tokens shared by neighbouring chunks (default: 64)")
-    run.add_argument("--passes", type=int, default=None, metavar="N",
-                     help="passes over a chunked document; pass k > 1 asks for what is missing")
-    run.add_argument("--context-window", type=int, default=None, metavar="N",
-                     help="the endpoint's context window in tokens (default: its profile's)")
     run.add_argument("--price-table", metavar="FILE",
                      help='JSON prices per million tokens, {"MODEL": {"input": $, "output": $}}, '
                      "for the cost in the summary")
-    # -- grounding (extractkit.grounding) --
-    run.add_argument("--grounding", choices=list(GROUNDING_MODES), default=None,
-                     help="trace values to the input: off; check (default: spans in the "
-                     "records, ungrounded values reported); require (an ungrounded value is "
-                     "an error and is re-asked)")
     run.add_argument("--show-grounding", action="store_true",
                      help="print each value's span in the input (pointer, status, offsets, "
                      "quoted text) on stderr")
