@@ -40,12 +40,15 @@ from .errors import (
     is_endpoint_fatal,
 )
 from .extractor import Extractor
+from .grounding.policy import GROUNDING_MODES
+from .grounding.show import grounding_lines
+from .grounding.spans import Grounding
 from .loading import InputDoc, SchemaTarget, iter_inputs, load_target
 from .output import OutputError, RecordsFile, StdoutRecords, check_writable, refuse_to_replace
 from .pricing import PriceTable
 from .profiles import MODES, profile_names
 from .redact import redact
-from .results import Result
+from .results import Result, Usage
 from .settings import Settings
 from .tally import Tally
 
@@ -55,6 +58,36 @@ _PROBE_TEXT = "\x00extractkit resume fingerprint\x00"
 
 class UsageError(ExtractkitError):
     """A command-line mistake (exit code 2)."""
+
+
+def extraction_options(p: argparse.ArgumentParser) -> None:
+    """What an extraction does, for every command that extracts (``run``, ``eval``)."""
+    p.add_argument("--max-retries", type=int, default=None, metavar="N",
+                   help="validation re-asks (default 2)")
+    p.add_argument("--transport-retries", type=int, default=None, metavar="N",
+                   help="retries of a request after a 429, 5xx, timeout or dropped connection "
+                        "(default 5)")
+    p.add_argument("--no-coerce", dest="coerce", action="store_false", default=None,
+                   help="strict: no schema-aligned coercion of answers that fail validation")
+    p.add_argument("--temperature", type=float, default=None, metavar="T")
+    p.add_argument("--max-tokens", type=int, default=None, metavar="N")
+    # -- long documents (extractkit.documents.run) --
+    p.add_argument("--chunking", choices=["auto", "on", "off"], default=None,
+                   help="read long documents in chunks: when the prompt would not fit "
+                        "(auto, the default), always (on) or never (off)")
+    p.add_argument("--chunk-tokens", type=int, default=None, metavar="N",
+                   help="tokens of document per chunk (default: what fits the context window)")
+    p.add_argument("--overlap", type=int, default=None, metavar="N", dest="overlap_tokens",
+                   help="tokens shared by neighbouring chunks (default: 64)")
+    p.add_argument("--passes", type=int, default=None, metavar="N",
+                   help="passes over a chunked document; pass k > 1 asks for what is missing")
+    p.add_argument("--context-window", type=int, default=None, metavar="N",
+                   help="the endpoint's context window in tokens (default: its profile's)")
+    # -- grounding (extractkit.grounding) --
+    p.add_argument("--grounding", choices=list(GROUNDING_MODES), default=None,
+                   help="trace values to the input: off; check (default: spans in the "
+                   "records, ungrounded values reported); require (an ungrounded value is "
+                   "an error and is re-asked)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,15 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("inputs", metavar="INPUT", nargs="+",
                      help="files, directories, or - for standard input")
     endpoint_options(run)
-    run.add_argument("--max-retries", type=int, default=None, metavar="N",
-                     help="validation re-asks (default 2)")
-    run.add_argument("--transport-retries", type=int, default=None, metavar="N",
-                     help="retries of a request after a 429, 5xx, timeout or dropped connection "
-                          "(default 5)")
-    run.add_argument("--no-coerce", dest="coerce", action="store_false", default=None,
-                     help="strict: no schema-aligned coercion of answers that fail validation")
-    run.add_argument("--temperature", type=float, default=None, metavar="T")
-    run.add_argument("--max-tokens", type=int, default=None, metavar="N")
+    extraction_options(run)
     run.add_argument("--output", "-o", metavar="FILE", help="write results here, not stdout")
     run.add_argument("--verbose", "-v", action="store_true",
                      help="show every attempt of a failed extraction on stderr")
@@ -126,6 +151,9 @@ def _parser() -> argparse.ArgumentParser:
                      "'extractkit[ray]'; see docs/distributed.md)")
     run.add_argument("--ray-actors", type=int, default=2, metavar="N",
                      help="with --ray: actors, each with its own extractor (default 2)")
+    run.add_argument("--show-grounding", action="store_true",
+                     help="print each value's span in the input (pointer, status, offsets, "
+                     "quoted text) on stderr")
     from .review.cli import add_run_options
 
     add_run_options(run)  # --keep-text, --html: the review page (extractkit/review/cli.py)
@@ -165,7 +193,9 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.prompt:
         out["prompt"] = Path(args.prompt) if Path(args.prompt).is_file() else args.prompt
-    for name in ("max_retries", "transport_retries", "temperature", "max_tokens", "coerce"):
+    for name in ("max_retries", "transport_retries", "temperature", "max_tokens", "coerce",
+                 "grounding", "chunking", "chunk_tokens", "overlap_tokens", "passes",
+                 "context_window"):
         value = getattr(args, name, None)
         if value is not None:
             out[name] = value
@@ -186,11 +216,25 @@ class Runner:
             self._fn = None
             self._extractor = Extractor(**settings)
 
-    def result(self, text: str) -> Result[Any]:
+    def result(self, text: str, document: Any = None) -> Result[Any]:
+        """``document`` (the loaded file, with its pages) is read in chunks when too long."""
         if self._fn is not None:
-            return self._fn.result(text)
+            return self._fn.result(document or text)
         assert self._extractor is not None
-        return self._extractor.extract_result(self.target.schema, text)
+        return self._extractor.extract_result(self.target.schema, document or text)
+
+    def chunked(self, document: Any) -> Any:
+        """The chunked run of a document too long for one prompt, else ``None``."""
+        from .documents.run import may_chunk
+
+        if self._fn is not None:
+            fn = self._fn
+            if not may_chunk(fn._engine):
+                return None
+            variables = fn._add_extras(fn._variables((document,), {}), fn._fn(document))
+            return fn._chunked(variables)
+        assert self._extractor is not None
+        return self._extractor._chunked(self.target.schema, document, {}, None)
 
     def render(self, text: str) -> dict[str, Any]:
         if self._fn is not None:
@@ -266,7 +310,7 @@ def _cache(args: argparse.Namespace) -> ResponseCache | None:
 def _one_result(runner: Runner, doc: InputDoc, cache: ResponseCache | None) -> Result[Any]:
     if cache is None:
         assert doc.text is not None
-        return runner.result(doc.text)
+        return runner.result(doc.text, doc.document)
     # the batch driver is what applies a cache: run it over the one input
     item = next(iter(runner.map(iter([(doc.id, doc.text)]), concurrency=1, cache=cache)))
     if item.error is not None:
@@ -293,12 +337,51 @@ def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str],
         return {"input": doc.id, "ok": False, "error": f"{type(exc).__name__}: {_error_text(exc)}"}
     if verbose:
         _report_coercions(doc.id, result, err)
-    return {
+    record = {
         "input": doc.id,
         "ok": True,
         "value": _jsonable(result.value),
         "usage": result.usage.as_dict(),
     }
+    if result.grounding is not None:
+        record["grounding"] = _paged(result.grounding, doc.document).as_dict()
+    return _with_document(record, result, doc.id, err)
+
+
+def _paged(grounding: Grounding, document: Any) -> Grounding:
+    """Spans of a paged input document (PDF, DOCX) get their page numbers."""
+    if document is None or not getattr(document, "pages", None):
+        return grounding
+    return grounding.with_pages(document.page_of)
+
+
+def _show_grounding(doc_id: str, grounding: Any, text: str | None, err: IO[str]) -> None:
+    """``--show-grounding``: the spans of one input's values, on ``err``."""
+    if grounding is None:
+        print(f"extractkit: {doc_id}: no grounding (--grounding off)", file=err)
+        return
+    print(f"extractkit: {doc_id}: grounding", file=err)
+    for line in grounding_lines(grounding, {"text": text or ""}):
+        print(f"  {line}", file=err)
+
+
+def _with_document(record: dict[str, Any], result: Any, name: str, err: IO[str]) -> dict[str, Any]:
+    """A chunked document's record gains ``document``, ``conflicts``, ``passes``,
+    ``grounding``; what failed or disagreed is said on ``err`` too."""
+    from .documents.run import DocumentResult
+
+    if not isinstance(result, DocumentResult):
+        return record
+    record.update(result.record())
+    failed = ", ".join(f"chunk {f.chunk}: {f.error}" for f in result.failed_chunks[:3])
+    note = f"extractkit: {name}: read in {result.chunk_count} chunks"
+    if result.failed_chunks:
+        note += f"; {len(result.failed_chunks)} failed ({failed})"
+    if result.conflicts:
+        note += f"; {len(result.conflicts)} conflicting field(s): " + ", ".join(
+            c.pointer for c in result.conflicts[:5])
+    print(redact(note), file=err)
+    return record
 
 
 # -- commands -----------------------------------------------------------------
@@ -335,7 +418,7 @@ def _run_each(
     sink = open(args.output, "w", encoding="utf-8") if args.output else out  # noqa: SIM115
     try:
         if args.stream:
-            return _run_stream(docs, runner, sink, err)
+            return _run_stream(docs, runner, sink, err, show_grounding=args.show_grounding)
         cache = _cache(args)
         try:
             record = _record(docs[0], runner, args.verbose, err, cache)
@@ -344,6 +427,10 @@ def _run_each(
                 cache.close()
         if record["ok"]:
             sink.write(json.dumps(record["value"], indent=2, ensure_ascii=False) + "\n")
+            if args.show_grounding:
+                grounding = record.get("grounding")
+                _show_grounding(record["input"], Grounding.from_dict(grounding)
+                                if grounding is not None else None, docs[0].text, err)
             return EXIT_OK
         print(f"extractkit: {_named(record['input'], record['error'])}", file=err)
         return EXIT_FAILED
@@ -353,7 +440,8 @@ def _run_each(
 
 
 def _run_stream(
-    docs: list[InputDoc], runner: Runner, sink: IO[str], err: IO[str], interval: float = 0.1
+    docs: list[InputDoc], runner: Runner, sink: IO[str], err: IO[str], interval: float = 0.1,
+    *, show_grounding: bool = False,
 ) -> int:
     """``run --stream``: JSON Lines ``{"input", "attempt", "done", "value"}`` per document.
 
@@ -386,6 +474,8 @@ def _run_stream(
                 }
                 sink.write(json.dumps(line, ensure_ascii=False) + "\n")
                 sink.flush()
+                if snapshot.done and show_grounding and snapshot.result is not None:
+                    _show_grounding(doc.id, snapshot.result.grounding, doc.text, err)
         except (TemplateError, ConfigurationError, SchemaError):
             raise  # configuration: stops the whole run with exit code 2
         except ExtractionError as exc:
@@ -410,22 +500,35 @@ def _run_batch(
     prices = PriceTable.load(args.price_table) if args.price_table else PriceTable()
     settings = runner.settings
     tally = Tally(prices, model=_model_name(settings), local=settings.uses_local())
+    texts: dict[str, str] | None = {} if args.show_grounding else None
+    paged: dict[str, Any] = {}  # documents with pages, until their record is written
     from .review.cli import RunPage
 
     page = RunPage(args)
-    inputs = page.inputs(_inputs_to_do(docs, done, tally))
+    inputs = page.inputs(_inputs_to_do(docs, done, tally, texts, paged))
     cache = _cache(args) if args.ray is None else None
     progress = _BatchProgress(tally, err)
     options: dict[str, Any] = {"concurrency": args.concurrency, "cache": cache}
     if args.batch_api:
         options["batch_api"] = BatchAPI(poll_interval=args.poll_interval,
                                         on_status=progress.batch_status)
+    inputs = _documents_apart(inputs, runner, records, fingerprint, tally, err, paged, page)
+    ungrounded = [0, 0]  # values of grounded fields not found; inputs with any
     stopped: BaseException | None = None
     try:
         items = runner.map(inputs, **options) if args.ray is None else _ray_items(args, inputs)
         for item in items:
-            records.write(page.record(_item_record(item, fingerprint), item))
+            records.write(page.record(
+                _item_record(item, fingerprint, paged.pop(item.id, None)), item))
             tally.add(item)
+            if item.result is not None and item.result.grounding is not None:
+                missing = len(item.result.grounding.ungrounded)
+                ungrounded[0] += missing
+                ungrounded[1] += 1 if missing else 0
+            if texts is not None and item.result is not None:
+                buffer = io.StringIO()
+                _show_grounding(item.id, item.result.grounding, texts.pop(item.id, None), buffer)
+                progress.note(buffer.getvalue().rstrip("\n"))
             if not item.ok:
                 progress.failure(item, args.verbose)
             elif args.verbose and item.result is not None and item.result.coercions:
@@ -449,6 +552,9 @@ def _run_batch(
         print(f"extractkit: {tally.summary()}", file=err)
         return EXIT_FAILED
     print(f"extractkit: {tally.summary()}", file=err)
+    if ungrounded[0]:
+        print(f"extractkit: grounding: {ungrounded[0]} value(s) in {ungrounded[1]} input(s) "
+              "do not appear in their input (see \"grounding\" in the records)", file=err)
     return EXIT_FAILED if tally.failed else EXIT_OK
 
 
@@ -473,6 +579,45 @@ def _worker_stopped(exc: BaseException) -> bool:
     return isinstance(exc, WorkerStopped) and not isinstance(exc, ConfigurationError)
 
 
+def _documents_apart(
+    inputs: Iterator[tuple[str, Any]], runner: Runner, records: RecordsFile | StdoutRecords, fingerprint: str,
+    tally: Tally, err: IO[str], paged: dict[str, Any], page: Any,
+) -> Iterator[tuple[str, Any]]:
+    """Inputs for the batch, but for documents too long for one prompt: those are read
+    in chunks here (each chunk through the batch drivers) and their records written.
+    A paged input (PDF, DOCX) is read as its ``Document``, so spans get pages."""
+    for ident, text in inputs:
+        if not isinstance(text, str):
+            yield ident, text
+            continue
+        document = paged.get(ident) or text
+        try:
+            chunked = runner.chunked(document)
+        except (TemplateError, ConfigurationError, SchemaError):
+            raise
+        except Exception:
+            chunked = None  # the item fails in the batch with its own error
+        if chunked is None:
+            yield ident, text
+            continue
+        from .documents.run import run_document
+
+        try:
+            result: Any = run_document(chunked)
+            item = ItemResult(ident, 0, result=result, usage=result.usage)
+        except (TemplateError, ConfigurationError, SchemaError):
+            raise
+        except Exception as exc:
+            item = ItemResult(ident, 0, error=exc,
+                              usage=sum((a.usage for a in getattr(exc, "attempts", []) or []),
+                                        Usage()))
+        record = _item_record(item, fingerprint, paged.pop(ident, None))
+        if item.result is not None:
+            _with_document(record, item.result, ident, err)
+        records.write(page.record(record, item))
+        tally.add(item)
+
+
 def _model_name(settings: Settings) -> str | None:
     try:
         return settings.resolved_model()
@@ -481,12 +626,17 @@ def _model_name(settings: Settings) -> str | None:
 
 
 def _inputs_to_do(
-    docs: Iterator[InputDoc], done: set[str], tally: Tally
+    docs: Iterator[InputDoc], done: set[str], tally: Tally,
+    texts: dict[str, str] | None = None, paged: dict[str, Any] | None = None,
 ) -> Iterator[tuple[str, Any]]:
     for doc in docs:
         if doc.id in done:
             tally.skipped += 1
             continue
+        if texts is not None and doc.text is not None:
+            texts[doc.id] = doc.text  # for --show-grounding, dropped once shown
+        if paged is not None and doc.document is not None and doc.document.pages:
+            paged[doc.id] = doc.document
         yield doc.id, doc.error if doc.error is not None else doc.text
 
 
@@ -496,12 +646,15 @@ def _failure_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {_error_text(exc)}"
 
 
-def _item_record(item: ItemResult[Any], fingerprint: str) -> dict[str, Any]:
+def _item_record(item: ItemResult[Any], fingerprint: str,
+                 document: Any = None) -> dict[str, Any]:
     record: dict[str, Any] = {"input": item.id, "ok": item.ok}
     if item.error is not None:
         record["error"] = _failure_text(item.error)
     else:
         record["value"] = _jsonable(item.value)
+        if item.result is not None and item.result.grounding is not None:
+            record["grounding"] = _paged(item.result.grounding, document).as_dict()
     record["usage"] = item.usage.as_dict()
     record["fingerprint"] = fingerprint
     return record

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 from .drivers import aio, sync
 from .engine import Engine
 from .errors import ArgumentsError, ConfigurationError
+from .grounding.check import marked_documents, pick_documents
 from .loop import Extraction
 from .modes import Plan
 from .profiles import Profile
@@ -87,6 +88,7 @@ class _Bound:
         self._schema: Any = None
         self._template: PromptTemplate | None = None
         self._plan: Plan | None = None
+        self._documents: tuple[tuple[str, ...], bool] | None = None
         if settings.prompt is None and not (fn.__doc__ and fn.__doc__.strip()):
             raise ConfigurationError(
                 f"@extract function {fn.__qualname__} has no docstring and no prompt=; "
@@ -159,10 +161,56 @@ class _Bound:
             )
         return {**variables, **extras}
 
+    @property
+    def document_names(self) -> tuple[str, ...]:
+        """The parameters that carry documents (``documents=``, ``SourceText`` markers,
+        else ``text``, else the first parameter)."""
+        return self._document_names()[0]
+
+    def _document_names(self) -> tuple[tuple[str, ...], bool]:
+        if self._documents is None:
+            explicit = self._settings.documents or marked_documents(self._fn, self._localns)
+            if explicit:
+                self._documents = (tuple(explicit), True)
+            else:
+                params = list(self._signature.parameters)
+                default = ("text",) if "text" in params else tuple(params[:1])
+                self._documents = (default, False)
+        return self._documents
+
     def _start(self, variables: dict[str, Any]) -> Extraction[Any]:
         plan = self.plan
         messages = self._engine.messages(plan, self.template, variables)
-        return self._engine.start(plan, messages, context=variables)
+        names, explicit = self._document_names()
+        documents = (pick_documents(variables, names) if explicit
+                     else pick_documents(variables, None, names))
+        return self._engine.start(plan, messages, context=variables, documents=documents)
+
+    def _chunked(self, variables: dict[str, Any]) -> Any:
+        """The chunked run when the document argument is too long for one prompt.
+
+        The document is the first argument holding a ``Document`` or a path,
+        else the ``text`` argument. Not chunked, a ``Document`` argument is
+        replaced by its text (in place) so the template shows the text.
+        """
+        import os
+
+        from .documents import Document
+
+        name = next((k for k, v in variables.items() if isinstance(v, (Document, os.PathLike))),
+                    "text" if isinstance(variables.get("text"), str) else None)
+        if name is None:
+            return None
+        from .documents.run import plan_document
+
+        rest = {k: v for k, v in variables.items() if k != name}
+        run = plan_document(self._engine, self.schema, variables[name], rest,
+                            template=self.template, text_variable=name)
+        if run is None and not isinstance(variables[name], str):
+            from .documents import as_document
+
+            variables[name] = as_document(variables[name]).text
+        return run
 
     def _with(self, **settings: Any) -> Any:
         merged = Settings.of(**settings).over(self._settings)
@@ -179,9 +227,16 @@ class ExtractFunction(_Bound, Generic[P, R]):
         return self.result(*args, **kwargs).value  # type: ignore[no-any-return]
 
     def result(self, *args: P.args, **kwargs: P.kwargs) -> Result[R]:
-        """Call and return the full :class:`~extractkit.results.Result`."""
-        extraction = self._prepare(args, kwargs)
-        return sync.run(self._engine.backend, extraction)
+        """Call and return the full :class:`~extractkit.results.Result` (a
+        :class:`~extractkit.documents.run.DocumentResult` for a document read in chunks)."""
+        variables = self._variables(args, kwargs)
+        variables = self._add_extras(variables, self._fn(*args, **kwargs))
+        chunked = self._chunked(variables)
+        if chunked is not None:
+            from .documents.run import run_document
+
+            return run_document(chunked)
+        return sync.run(self._engine.backend, self._start(variables))
 
     def render(self, *args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
         """Dry run: the exact request that would be sent. Nothing is sent."""
@@ -239,8 +294,14 @@ class AsyncExtractFunction(_Bound, Generic[P, R]):
         return (await self.result(*args, **kwargs)).value  # type: ignore[no-any-return]
 
     async def result(self, *args: P.args, **kwargs: P.kwargs) -> Result[R]:
-        extraction = await self._prepare(args, kwargs)
-        return await aio.run(self._engine.backend, extraction)
+        variables = self._variables(args, kwargs)
+        variables = self._add_extras(variables, await self._fn(*args, **kwargs))
+        chunked = self._chunked(variables)
+        if chunked is not None:
+            from .documents.run import arun_document
+
+            return await arun_document(chunked)
+        return await aio.run(self._engine.backend, self._start(variables))
 
     async def render(self, *args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
         """Dry run, awaited: the body of an ``async def`` function runs first (it may
@@ -327,6 +388,8 @@ def extract(
     base_url: str | None = None,
     api_key: str | None = None,
     local: bool | None = None,
+    grounding: str | None = None,
+    documents: str | tuple[str, ...] | None = None,
     coerce: bool | None = None,
     **params: Any,
 ) -> _Decorator: ...
@@ -335,7 +398,8 @@ def extract(fn: Callable[..., Any] | None = None, /, *, schema: Any = None, **se
 
     Use bare (``@extract``) when the environment configures a model, or with
     settings (``@extract(model=..., client=..., mode=..., max_retries=...,
-    transport_retries=..., temperature=...)``). See the module docstring for the rules.
+    transport_retries=..., temperature=..., grounding=..., documents=...)``). See the
+    module docstring for the rules.
     """
     decorator = _Decorator(Settings.of(**settings), schema)
     if fn is not None:

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigurationError
+from .grounding.policy import DEFAULT_GROUNDING, GROUNDING_MODES
 from .profiles import Profile, get_profile, profile_for_base_url
 
 #: Request parameters passed through to ``chat.completions.create`` unchanged.
@@ -93,6 +94,21 @@ class Settings:
     prompt: str | Path | None = None
     prompts_dir: str | Path | tuple[str | Path, ...] | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    # -- long documents (extractkit.documents.run) --
+    #: ``"auto"`` (chunk when the prompt would not fit), ``"on"`` (always), ``"off"``
+    chunking: str | None = None
+    chunk_tokens: int | None = None
+    overlap_tokens: int | None = None
+    passes: int | None = None
+    #: overrides the endpoint profile's ``context_window``
+    context_window: int | None = None
+    #: give each chunk after the first a short excerpt of the document's start
+    document_context: bool | None = None
+    # -- grounding (see extractkit.grounding) --
+    #: ``"off"``, ``"check"`` (default) or ``"require"``
+    grounding: str | None = None
+    #: names of the template variables that hold documents (default: ``text``)
+    documents: tuple[str, ...] | None = None
     #: schema-aligned coercion of answers that fail validation (see extractkit.coerce)
     coerce: bool | None = None
 
@@ -113,6 +129,7 @@ class Settings:
                     f"unknown setting {key!r}; settings are {', '.join(sorted(known - {'params'}))} "
                     f"and the request parameters {', '.join(sorted(GENERATION_PARAMS))}"
                 )
+        _check_grounding(values)
         for budget in ("max_retries", "transport_retries"):
             retries = values.get(budget)
             if retries is not None and (
@@ -125,6 +142,7 @@ class Settings:
                 "endpoint must be a profile name or an extractkit.Profile, "
                 f"got {type(endpoint).__name__}"
             )
+        _check_document_settings(values)
         return cls(params=params, **values)
 
     def over(self, base: Settings) -> Settings:
@@ -146,6 +164,10 @@ class Settings:
     @property
     def resolved_mode(self) -> str:
         return self.mode or DEFAULT_MODE
+
+    @property
+    def resolved_grounding(self) -> str:
+        return self.grounding or DEFAULT_GROUNDING
 
     @property
     def resolved_max_retries(self) -> int:
@@ -234,6 +256,14 @@ class Settings:
             coerce=self.resolved_coerce,
         )
 
+    @property
+    def resolved_chunking(self) -> str:
+        return self.chunking or "auto"
+
+    @property
+    def resolved_passes(self) -> int:
+        return self.passes or 1
+
     def prompt_dirs(self) -> tuple[str | Path, ...]:
         if self.prompts_dir is None:
             return ()
@@ -241,6 +271,22 @@ class Settings:
             return (self.prompts_dir,)
         return tuple(self.prompts_dir)
 
+
+def _check_grounding(values: dict[str, Any]) -> None:
+    mode = values.get("grounding")
+    if mode is not None and mode not in GROUNDING_MODES:
+        raise ConfigurationError(
+            f"unknown grounding mode {mode!r}; choose one of: {', '.join(GROUNDING_MODES)}"
+        )
+    docs = values.get("documents")
+    if docs is None:
+        return
+    names = (docs,) if isinstance(docs, str) else tuple(docs)
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise ConfigurationError(
+            "documents must name one or more template variables, e.g. documents=('contract',)"
+        )
+    values["documents"] = names
 
 
 def _profile(
@@ -285,3 +331,20 @@ class Resolved:
     transport_retries: int
     #: schema-aligned coercion of invalid answers (extractkit.coerce), on by default
     coerce: bool = True
+
+
+CHUNKING_MODES = ("auto", "on", "off")
+
+
+def _check_document_settings(values: Mapping[str, Any]) -> None:
+    chunking = values.get("chunking")
+    if chunking is not None and chunking not in CHUNKING_MODES:
+        raise ConfigurationError(
+            f"chunking must be one of {', '.join(CHUNKING_MODES)}, got {chunking!r}"
+        )
+    for name, low in (("chunk_tokens", 1), ("overlap_tokens", 0), ("passes", 1),
+                      ("context_window", 1)):
+        value = values.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                  or value < low):
+            raise ConfigurationError(f"{name} must be an integer >= {low}, got {value!r}")

@@ -526,6 +526,14 @@ class RemoteItemError(ExtractionError):
 
 
 @dataclass(frozen=True)
+class RemoteResult:
+    """What the CLI reads of a worker's :class:`~extractkit.results.Result`."""
+
+    grounding: Any = None
+    coercions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class RemoteItem:
     """An :class:`~extractkit.drivers.jobs.ItemResult` as it comes back from a worker:
     what the CLI's records, tally and progress read."""
@@ -548,7 +556,16 @@ class RemoteItem:
 
     @classmethod
     def of_row(cls, row: Mapping[str, Any], index: int) -> RemoteItem:
+        result = None
+        if row["ok"]:
+            grounding = None
+            if row.get("grounding"):
+                from ..grounding.spans import Grounding
+
+                grounding = Grounding.from_dict(json.loads(row["grounding"]))
+            result = RemoteResult(grounding)
         return cls(
+            result=result,
             id=str(row["id"]), index=index, ok=bool(row["ok"]),
             json_value=json.loads(row["value"]) if row["value"] is not None else None,
             error=RemoteItemError(row["error"]) if not row["ok"] else None,
