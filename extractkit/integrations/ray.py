@@ -612,6 +612,10 @@ def run_items(
             index += 1
         if not rows:
             return
+        import logging
+
+        # the CLI reports on its own (records, summary, one "stopped:" line)
+        logging.getLogger("ray.data").setLevel(logging.CRITICAL)
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         context.print_on_execution_start = False
