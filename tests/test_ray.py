@@ -179,6 +179,14 @@ def test_missing_column_is_named(cluster):
         extract_dataset(ray.data.from_items(_people(1)), Target(Person), column="body")
 
 
+def test_a_key_in_the_settings_is_refused_before_anything_runs():
+    from extractkit.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="OPENAI_API_KEY") as caught:
+        Target(Person, {"api_key": "sk-do-not-ship-me-123456"})
+    assert "sk-do-not-ship" not in str(caught.value)
+
+
 def _run(*argv: str) -> tuple[int, str]:
     out, err = io.StringIO(), io.StringIO()
     return main(list(argv), out=out, err=err), err.getvalue()

@@ -104,6 +104,13 @@ class Target:
     settings: Mapping[str, Any] = field(default_factory=dict)
     client: Callable[[], Any] | None = None
 
+    def __post_init__(self) -> None:
+        if "api_key" in self.settings or "client" in self.settings:
+            raise ConfigurationError(
+                "Target settings travel with the job: pass the key through the workers' "
+                "environment (OPENAI_API_KEY) or a client= factory, not api_key=/client="
+            )
+
     def __reduce__(self) -> Any:
         # an @extract function holds its engine (clients, locks): send where it lives instead
         return (_target_of, (_reference(self.schema), dict(self.settings), self.client))
@@ -122,11 +129,6 @@ class Target:
             target = SchemaTarget("", getattr(self.schema, "__name__", "schema"),
                                   schema=self.schema)
         settings = dict(self.settings)
-        if "api_key" in settings:
-            raise ConfigurationError(
-                "Target settings travel with the job: pass the key through the workers' "
-                "environment (OPENAI_API_KEY) or a client= factory, not api_key="
-            )
         if self.client is not None:
             settings["client"] = self.client()
         return Runner(target, settings)
