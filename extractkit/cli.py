@@ -91,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--transport-retries", type=int, default=None, metavar="N",
                      help="retries of a request after a 429, 5xx, timeout or dropped connection "
                           "(default 5)")
+    run.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                     help="deadline of each input's extraction, retries and re-asks included "
+                          "(default 600; inf for none)")
     run.add_argument("--no-coerce", dest="coerce", action="store_false", default=None,
                      help="strict: no schema-aligned coercion of answers that fail validation")
     run.add_argument("--temperature", type=float, default=None, metavar="T")
@@ -159,7 +162,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.prompt:
         out["prompt"] = Path(args.prompt) if Path(args.prompt).is_file() else args.prompt
-    for name in ("max_retries", "transport_retries", "temperature", "max_tokens", "coerce"):
+    for name in ("max_retries", "transport_retries", "timeout", "temperature", "max_tokens",
+                 "coerce"):
         value = getattr(args, name, None)
         if value is not None:
             out[name] = value

@@ -129,6 +129,7 @@ class Engine:
             context=context,
             feedback=feedback,
             coerce=self.resolved.coerce,
-            transport=TransportRetry.with_retries(self.resolved.transport_retries),
+            transport=TransportRetry.with_retries(self.resolved.transport_retries,
+                                                timeout=self.resolved.timeout),
         )
 

@@ -50,14 +50,15 @@ from openai.types.chat.chat_completion_message_function_tool_call import (
 from openai.types.completion_usage import CompletionUsage
 from pydantic import TypeAdapter, ValidationError
 
-from ..errors import IncompleteOutputError
+from ..errors import DeadlineError, IncompleteOutputError
 from ..jsontext import OPENER, fence_body
 from ..loop import Extraction
 from ..modes import Plan, UnreadableAnswer
 from ..partial import ANY, JsonStream, Shape, Unwrap, ValidatedList, build, shape_for
 from ..results import Result, Usage
 from ..schema.source import WRAP_KEY, SchemaSource
-from .send import Sending
+from .bounded import Overdue, call_within
+from .send import Sending, timed, within
 
 T = TypeVar("T")
 
@@ -474,6 +475,25 @@ class StreamSession:
         """The transport raised: seconds to wait before starting over, or ``None`` (re-raise)."""
         return self._restart(self._sending.failed(exc))
 
+    def failed_or_raise(self, exc: Exception) -> float:
+        """:meth:`failed`, raising ``exc`` (or the deadline's error) when not retried."""
+        try:
+            delay = self.failed(exc)
+        except DeadlineError as late:
+            late.attempts = list(self.extraction.attempts)
+            raise
+        if delay is None:
+            if isinstance(exc, DeadlineError):
+                exc.attempts = list(self.extraction.attempts)
+            raise exc
+        return delay
+
+    def late(self) -> DeadlineError:
+        """The stream ran past the extraction's deadline: the error that ends it."""
+        error = self._sending.late()
+        error.attempts = list(self.extraction.attempts)
+        return error
+
     def _restart(self, delay: float | None) -> float | None:
         if delay is not None:
             self.restarts += 1
@@ -491,7 +511,11 @@ class StreamSession:
         return Snapshot(result.value, True, self.attempt, self.restarts, result)
 
     def _cut(self, completion: ChatCompletion) -> _Again:
-        delay = self._restart(self._sending.cut())
+        try:
+            delay = self._restart(self._sending.cut())
+        except DeadlineError as late:
+            late.attempts = list(self.extraction.attempts)
+            raise
         if delay is not None:
             return _Again(delay)
         ex = self.extraction
@@ -516,20 +540,35 @@ _END: Any = object()
 
 
 class _Pull:
-    """Pulls chunks from a backend stream; a failure ends the stream and is kept in ``error``."""
+    """Pulls chunks from a backend stream; a failure ends the stream and is kept in ``error``.
 
-    def __init__(self, backend: Any, request: dict[str, Any]) -> None:
+    Every pull is bounded by what is left of the extraction's deadline (see
+    :mod:`.send`): a stream that stalls or trickles past it ends with a
+    :class:`~extractkit.errors.DeadlineError`.
+    """
+
+    def __init__(self, backend: Any, request: dict[str, Any], session: StreamSession) -> None:
         self._backend = backend
         self._request = request
+        self._retry = session.extraction.transport
+        self._session = session
         self._chunks: Any = None
+        self._abandoned = False
         self.error: Exception | None = None
 
     def next(self) -> Any:
         try:
+            left = self._retry.check_deadline()
             if self._chunks is None:
-                self._chunks = iter(self._backend.stream(self._request))
-            return next(self._chunks)
+                opened = call_within(self._backend.stream, timed(self._request, left), left)
+                self._chunks = iter(opened)
+                left = self._retry.check_deadline()
+            return call_within(next, self._chunks, left)
         except StopIteration:
+            return _END
+        except Overdue:
+            self._abandoned = True  # still running on its worker: never closed from here
+            self.error = self._session.late()
             return _END
         except Exception as exc:
             self.error = exc
@@ -537,18 +576,27 @@ class _Pull:
 
     async def anext(self) -> Any:
         try:
+            left = self._retry.check_deadline()
             if self._chunks is None:
-                opened = self._backend.stream(self._request)
-                opened = (await opened) if inspect.isawaitable(opened) else opened
+                opened = self._backend.stream(timed(self._request, left))
+                if inspect.isawaitable(opened):
+                    opened = await (opened if left is None else within(opened, left))
                 self._chunks = opened.__aiter__()
-            return await self._chunks.__anext__()
+                left = self._retry.check_deadline()
+            pending = self._chunks.__anext__()
+            return await (pending if left is None else within(pending, left))
         except StopAsyncIteration:
+            return _END
+        except Overdue:
+            self.error = self._session.late()
             return _END
         except Exception as exc:
             self.error = exc
             return _END
 
     def close(self) -> None:
+        if self._abandoned:
+            return
         close = getattr(self._chunks, "close", None)
         if close is not None:
             close()
@@ -568,7 +616,7 @@ def stream_sync(backend: Any, extraction: Extraction[Any]) -> Iterator[Snapshot[
     """
     session = StreamSession(extraction)
     while True:
-        pull = _Pull(backend, session.begin())
+        pull = _Pull(backend, session.begin(), session)
         try:
             while (chunk := pull.next()) is not _END:
                 snapshot = session.feed(chunk)
@@ -577,9 +625,7 @@ def stream_sync(backend: Any, extraction: Extraction[Any]) -> Iterator[Snapshot[
         finally:
             pull.close()
         if pull.error is not None:
-            delay = session.failed(pull.error)
-            if delay is None:
-                raise pull.error
+            delay = session.failed_or_raise(pull.error)
             time.sleep(delay)
             continue
         outcome = session.end()
@@ -594,7 +640,7 @@ async def stream_async(backend: Any, extraction: Extraction[Any]) -> AsyncIterat
     """The async twin of :func:`stream_sync` (an async generator)."""
     session = StreamSession(extraction)
     while True:
-        pull = _Pull(backend, session.begin())
+        pull = _Pull(backend, session.begin(), session)
         try:
             while (chunk := await pull.anext()) is not _END:
                 snapshot = session.feed(chunk)
@@ -603,9 +649,7 @@ async def stream_async(backend: Any, extraction: Extraction[Any]) -> AsyncIterat
         finally:
             await pull.aclose()
         if pull.error is not None:
-            delay = session.failed(pull.error)
-            if delay is None:
-                raise pull.error
+            delay = session.failed_or_raise(pull.error)
             await asyncio.sleep(delay)
             continue
         outcome = session.end()
