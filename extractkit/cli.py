@@ -50,6 +50,7 @@ from .settings import Settings
 from .tally import Tally
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as shells report it
 _PROBE_TEXT = "\x00extractkit resume fingerprint\x00"
 
 
@@ -418,6 +419,7 @@ def _run_batch(
         options["batch_api"] = BatchAPI(poll_interval=args.poll_interval,
                                         on_status=progress.batch_status)
     stopped: BaseException | None = None
+    interrupted = False
     try:
         for item in runner.map(inputs, **options):
             records.write(page.record(_item_record(item, fingerprint), item))
@@ -433,11 +435,18 @@ def _run_batch(
         if not is_endpoint_fatal(exc):
             raise
         stopped = exc  # every further request would fail the same way
+    except KeyboardInterrupt:
+        interrupted = True  # requests still in flight are abandoned (daemon workers)
     finally:
         progress.stop()
         records.close()
         if cache is not None:
             cache.close()
+    if interrupted:
+        resumable = " (rerun with --resume to do the rest)" if args.output else ""
+        print(f"extractkit: interrupted{resumable}", file=err)
+        print(f"extractkit: {tally.summary()}", file=err)
+        return EXIT_INTERRUPTED
     page.finish(err)
     if stopped is not None:
         resumable = " (rerun with --resume to do the rest)" if args.output else ""
@@ -635,7 +644,7 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None,
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("extractkit: interrupted", file=err)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover
