@@ -9,7 +9,7 @@ from ..errors import DeadlineError
 from ..loop import Extraction
 from ..results import Result
 from .gate import Gate
-from .send import asend
+from .send import receive, asend
 
 
 async def run(
@@ -19,7 +19,7 @@ async def run(
     try:
         while True:
             response = await asend(backend.complete, extraction.request(), extraction.transport, gate)
-            result = extraction.receive(response)
+            result = receive(backend, extraction, response)
             if result is not None:
                 return result
     except DeadlineError as exc:

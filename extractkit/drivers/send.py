@@ -78,6 +78,21 @@ class Sending:
             self.gate.release(token, exc, delay)
 
 
+def receive(backend: Any, extraction: Any, response: Any) -> Any:
+    """``extraction.receive(response)``, telling a backend that keeps responses (the
+    response cache's ``settle``) whether the loop accepted it: a result, or not."""
+    settle = getattr(backend, "settle", None)
+    if settle is None:
+        return extraction.receive(response)
+    try:
+        result = extraction.receive(response)
+    except BaseException:
+        settle(response, False)
+        raise
+    settle(response, result is not None)
+    return result
+
+
 def timed(request: dict[str, Any], left: float | None) -> dict[str, Any]:
     """``request`` with the SDK's per-request ``timeout`` no longer than ``left`` seconds."""
     if left is None:

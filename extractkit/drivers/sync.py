@@ -9,7 +9,7 @@ from ..errors import DeadlineError
 from ..loop import Extraction
 from ..results import Result
 from .gate import ThreadGate
-from .send import send
+from .send import receive, send
 
 
 def run(
@@ -23,7 +23,7 @@ def run(
     try:
         while True:
             response = send(backend.complete, extraction.request(), extraction.transport, gate)
-            result = extraction.receive(response)
+            result = receive(backend, extraction, response)
             if result is not None:
                 return result
     except DeadlineError as exc:
