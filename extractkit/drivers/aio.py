@@ -9,7 +9,7 @@ from ..errors import DeadlineError
 from ..loop import Extraction
 from ..results import Result
 from .gate import Gate
-from .send import receive, asend
+from .send import asend, receive
 
 
 async def run(

@@ -560,7 +560,7 @@ class _Pull:
         try:
             left = self._retry.check_deadline()
             if self._chunks is None:
-                opened = call_within(self._backend.stream, timed(self._request, left), left)
+                opened = call_within(self._backend.stream, timed(self._request, left, self._retry.timeout), left)
                 self._chunks = iter(opened)
                 left = self._retry.check_deadline()
             return call_within(next, self._chunks, left)
@@ -578,7 +578,7 @@ class _Pull:
         try:
             left = self._retry.check_deadline()
             if self._chunks is None:
-                opened = self._backend.stream(timed(self._request, left))
+                opened = self._backend.stream(timed(self._request, left, self._retry.timeout))
                 if inspect.isawaitable(opened):
                     opened = await (opened if left is None else within(opened, left))
                 self._chunks = opened.__aiter__()
