@@ -22,6 +22,7 @@ benchmarked the same way.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -263,12 +264,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--system", default=SYSTEM_PROMPT, help="system prompt")
     parser.add_argument("-v", "--verbose", action="store_true", help="show wrong items")
+    parser.add_argument("--out", type=Path, help="write one JSON line per item here")
+    parser.add_argument(
+        "--copy-bias", type=float, default=None, help="LocalBackend copy_bias (default: its own)"
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     items = load_items(args.data, args.limit)
-    extract = local_extractor(args.mode, args.system)
+    options = {} if args.copy_bias is None else {"copy_bias": args.copy_bias}
+    extract = local_extractor(args.mode, args.system, **options)
     extract(items[0])  # load the model outside the timings
     scores = run(items, extract, verbose=args.verbose)
+    if args.out:
+        with args.out.open("w", encoding="utf-8") as handle:
+            for score in scores:
+                handle.write(json.dumps(dataclasses.asdict(score)) + "\n")
     summary = summarize(scores)
     print(json.dumps({"mode": args.mode, **summary}, indent=2))
     return 0

@@ -40,6 +40,9 @@ from .errors import (
     is_endpoint_fatal,
 )
 from .extractor import Extractor
+from .grounding.policy import GROUNDING_MODES
+from .grounding.show import grounding_lines
+from .grounding.spans import Grounding
 from .loading import InputDoc, SchemaTarget, iter_inputs, load_target
 from .output import OutputError, RecordsFile, StdoutRecords, check_writable, refuse_to_replace
 from .pricing import PriceTable
@@ -124,6 +127,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--price-table", metavar="FILE",
                      help='JSON prices per million tokens, {"MODEL": {"input": $, "output": $}}, '
                      "for the cost in the summary")
+    # -- grounding (extractkit.grounding) --
+    run.add_argument("--grounding", choices=list(GROUNDING_MODES), default=None,
+                     help="trace values to the input: off; check (default: spans in the "
+                     "records, ungrounded values reported); require (an ungrounded value is "
+                     "an error and is re-asked)")
+    run.add_argument("--show-grounding", action="store_true",
+                     help="print each value's span in the input (pointer, status, offsets, "
+                     "quoted text) on stderr")
     from .review.cli import add_run_options
 
     add_run_options(run)  # --keep-text, --html: the review page (extractkit/review/cli.py)
@@ -164,7 +175,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     if args.prompt:
         out["prompt"] = Path(args.prompt) if Path(args.prompt).is_file() else args.prompt
     for name in ("max_retries", "transport_retries", "timeout", "temperature", "max_tokens",
-                 "coerce"):
+                 "coerce", "grounding"):
         value = getattr(args, name, None)
         if value is not None:
             out[name] = value
@@ -292,12 +303,32 @@ def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str],
         return {"input": doc.id, "ok": False, "error": f"{type(exc).__name__}: {_error_text(exc)}"}
     if verbose:
         _report_coercions(doc.id, result, err)
-    return {
+    record = {
         "input": doc.id,
         "ok": True,
         "value": _jsonable(result.value),
         "usage": result.usage.as_dict(),
     }
+    if result.grounding is not None:
+        record["grounding"] = _paged(result.grounding, doc.document).as_dict()
+    return record
+
+
+def _paged(grounding: Grounding, document: Any) -> Grounding:
+    """Spans of a paged input document (PDF, DOCX) get their page numbers."""
+    if document is None or not getattr(document, "pages", None):
+        return grounding
+    return grounding.with_pages(document.page_of)
+
+
+def _show_grounding(doc_id: str, grounding: Any, text: str | None, err: IO[str]) -> None:
+    """``--show-grounding``: the spans of one input's values, on ``err``."""
+    if grounding is None:
+        print(f"extractkit: {doc_id}: no grounding (--grounding off)", file=err)
+        return
+    print(f"extractkit: {doc_id}: grounding", file=err)
+    for line in grounding_lines(grounding, {"text": text or ""}):
+        print(f"  {line}", file=err)
 
 
 # -- commands -----------------------------------------------------------------
@@ -333,7 +364,7 @@ def _run_each(
     sink = open(args.output, "w", encoding="utf-8") if args.output else out  # noqa: SIM115
     try:
         if args.stream:
-            return _run_stream(docs, runner, sink, err)
+            return _run_stream(docs, runner, sink, err, show_grounding=args.show_grounding)
         cache = _cache(args)
         try:
             record = _record(docs[0], runner, args.verbose, err, cache)
@@ -342,6 +373,10 @@ def _run_each(
                 cache.close()
         if record["ok"]:
             sink.write(json.dumps(record["value"], indent=2, ensure_ascii=False) + "\n")
+            if args.show_grounding:
+                grounding = record.get("grounding")
+                _show_grounding(record["input"], Grounding.from_dict(grounding)
+                                if grounding is not None else None, docs[0].text, err)
             return EXIT_OK
         print(f"extractkit: {_named(record['input'], record['error'])}", file=err)
         return EXIT_FAILED
@@ -351,7 +386,8 @@ def _run_each(
 
 
 def _run_stream(
-    docs: list[InputDoc], runner: Runner, sink: IO[str], err: IO[str], interval: float = 0.1
+    docs: list[InputDoc], runner: Runner, sink: IO[str], err: IO[str], interval: float = 0.1,
+    *, show_grounding: bool = False,
 ) -> int:
     """``run --stream``: JSON Lines ``{"input", "attempt", "done", "value"}`` per document.
 
@@ -384,6 +420,8 @@ def _run_stream(
                 }
                 sink.write(json.dumps(line, ensure_ascii=False) + "\n")
                 sink.flush()
+                if snapshot.done and show_grounding and snapshot.result is not None:
+                    _show_grounding(doc.id, snapshot.result.grounding, doc.text, err)
         except (TemplateError, ConfigurationError, SchemaError):
             raise  # configuration: stops the whole run with exit code 2
         except ExtractionError as exc:
@@ -408,22 +446,34 @@ def _run_batch(
     prices = PriceTable.load(args.price_table) if args.price_table else PriceTable()
     settings = runner.settings
     tally = Tally(prices, model=_model_name(settings), local=settings.uses_local())
+    texts: dict[str, str] | None = {} if args.show_grounding else None
+    paged: dict[str, Any] = {}  # documents with pages, until their record is written
     from .review.cli import RunPage
 
     page = RunPage(args)
-    inputs = page.inputs(_inputs_to_do(docs, done, tally))
+    inputs = page.inputs(_inputs_to_do(docs, done, tally, texts, paged))
     cache = _cache(args)
     progress = _BatchProgress(tally, err)
     options: dict[str, Any] = {"concurrency": args.concurrency, "cache": cache}
     if args.batch_api:
         options["batch_api"] = BatchAPI(poll_interval=args.poll_interval,
                                         on_status=progress.batch_status)
+    ungrounded = [0, 0]  # values of grounded fields not found; inputs with any
     stopped: BaseException | None = None
     interrupted = False
     try:
         for item in runner.map(inputs, **options):
-            records.write(page.record(_item_record(item, fingerprint), item))
+            records.write(page.record(
+                _item_record(item, fingerprint, paged.pop(item.id, None)), item))
             tally.add(item)
+            if item.result is not None and item.result.grounding is not None:
+                missing = len(item.result.grounding.ungrounded)
+                ungrounded[0] += missing
+                ungrounded[1] += 1 if missing else 0
+            if texts is not None and item.result is not None:
+                buffer = io.StringIO()
+                _show_grounding(item.id, item.result.grounding, texts.pop(item.id, None), buffer)
+                progress.note(buffer.getvalue().rstrip("\n"))
             if not item.ok:
                 progress.failure(item, args.verbose)
             elif args.verbose and item.result is not None and item.result.coercions:
@@ -454,6 +504,9 @@ def _run_batch(
         print(f"extractkit: {tally.summary()}", file=err)
         return EXIT_FAILED
     print(f"extractkit: {tally.summary()}", file=err)
+    if ungrounded[0]:
+        print(f"extractkit: grounding: {ungrounded[0]} value(s) in {ungrounded[1]} input(s) "
+              "do not appear in their input (see \"grounding\" in the records)", file=err)
     return EXIT_FAILED if tally.failed else EXIT_OK
 
 
@@ -465,12 +518,17 @@ def _model_name(settings: Settings) -> str | None:
 
 
 def _inputs_to_do(
-    docs: Iterator[InputDoc], done: set[str], tally: Tally
+    docs: Iterator[InputDoc], done: set[str], tally: Tally,
+    texts: dict[str, str] | None = None, paged: dict[str, Any] | None = None,
 ) -> Iterator[tuple[str, Any]]:
     for doc in docs:
         if doc.id in done:
             tally.skipped += 1
             continue
+        if texts is not None and doc.text is not None:
+            texts[doc.id] = doc.text  # for --show-grounding, dropped once shown
+        if paged is not None and doc.document is not None and doc.document.pages:
+            paged[doc.id] = doc.document
         yield doc.id, doc.error if doc.error is not None else doc.text
 
 
@@ -480,12 +538,15 @@ def _failure_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {_error_text(exc)}"
 
 
-def _item_record(item: ItemResult[Any], fingerprint: str) -> dict[str, Any]:
+def _item_record(item: ItemResult[Any], fingerprint: str,
+                 document: Any = None) -> dict[str, Any]:
     record: dict[str, Any] = {"input": item.id, "ok": item.ok}
     if item.error is not None:
         record["error"] = _failure_text(item.error)
     else:
         record["value"] = _jsonable(item.value)
+        if item.result is not None and item.result.grounding is not None:
+            record["grounding"] = _paged(item.result.grounding, document).as_dict()
     record["usage"] = item.usage.as_dict()
     record["fingerprint"] = fingerprint
     return record

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 from .drivers import aio, sync
 from .engine import Engine
 from .errors import ArgumentsError, ConfigurationError
+from .grounding.check import marked_documents, pick_documents
 from .loop import Extraction
 from .modes import Plan
 from .profiles import Profile
@@ -87,6 +88,7 @@ class _Bound:
         self._schema: Any = None
         self._template: PromptTemplate | None = None
         self._plan: Plan | None = None
+        self._documents: tuple[tuple[str, ...], bool] | None = None
         if settings.prompt is None and not (fn.__doc__ and fn.__doc__.strip()):
             raise ConfigurationError(
                 f"@extract function {fn.__qualname__} has no docstring and no prompt=; "
@@ -159,10 +161,30 @@ class _Bound:
             )
         return {**variables, **extras}
 
+    @property
+    def document_names(self) -> tuple[str, ...]:
+        """The parameters that carry documents (``documents=``, ``SourceText`` markers,
+        else ``text``, else the first parameter)."""
+        return self._document_names()[0]
+
+    def _document_names(self) -> tuple[tuple[str, ...], bool]:
+        if self._documents is None:
+            explicit = self._settings.documents or marked_documents(self._fn, self._localns)
+            if explicit:
+                self._documents = (tuple(explicit), True)
+            else:
+                params = list(self._signature.parameters)
+                default = ("text",) if "text" in params else tuple(params[:1])
+                self._documents = (default, False)
+        return self._documents
+
     def _start(self, variables: dict[str, Any]) -> Extraction[Any]:
         plan = self.plan
         messages = self._engine.messages(plan, self.template, variables)
-        return self._engine.start(plan, messages, context=variables)
+        names, explicit = self._document_names()
+        documents = (pick_documents(variables, names) if explicit
+                     else pick_documents(variables, None, names))
+        return self._engine.start(plan, messages, context=variables, documents=documents)
 
     def _with(self, **settings: Any) -> Any:
         merged = Settings.of(**settings).over(self._settings)
@@ -327,6 +349,8 @@ def extract(
     base_url: str | None = None,
     api_key: str | None = None,
     local: bool | None = None,
+    grounding: str | None = None,
+    documents: str | tuple[str, ...] | None = None,
     coerce: bool | None = None,
     **params: Any,
 ) -> _Decorator: ...
@@ -335,7 +359,8 @@ def extract(fn: Callable[..., Any] | None = None, /, *, schema: Any = None, **se
 
     Use bare (``@extract``) when the environment configures a model, or with
     settings (``@extract(model=..., client=..., mode=..., max_retries=...,
-    transport_retries=..., temperature=...)``). See the module docstring for the rules.
+    transport_retries=..., temperature=..., grounding=..., documents=...)``). See the
+    module docstring for the rules.
     """
     decorator = _Decorator(Settings.of(**settings), schema)
     if fn is not None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from .backends import resolve_backend
 from .errors import ConfigurationError
+from .grounding.check import grounding_check
 from .loop import Extraction
 from .modes import Plan, build_plan
 from .profiles import Profile
@@ -116,7 +117,10 @@ class Engine:
         messages: Sequence[dict[str, Any]],
         *,
         context: Any = None,
+        documents: Mapping[str, Any] | None = None,
     ) -> Extraction[Any]:
+        """An extraction of ``plan``; ``documents`` (name → text) are what its values
+        are grounded in (see :mod:`extractkit.grounding`)."""
         feedback = self._feedback.get(plan)
         if feedback is None:
             feedback = self._feedback[plan] = functools.partial(self.prompts.feedback, plan)
@@ -128,6 +132,7 @@ class Engine:
             max_retries=self.resolved.max_retries,
             context=context,
             feedback=feedback,
+            grounding=grounding_check(self.settings.resolved_grounding, plan.source, documents),
             coerce=self.resolved.coerce,
             transport=TransportRetry.with_retries(self.resolved.transport_retries,
                                                 timeout=self.resolved.timeout),

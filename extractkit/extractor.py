@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from .drivers import aio, sync
 from .engine import Engine
 from .errors import InputError
+from .grounding.check import pick_documents
 from .loop import Extraction
 from .modes import Plan
 from .profiles import Profile
@@ -44,13 +45,16 @@ class _Base:
         base_url: str | None = None,
         api_key: str | None = None,
         local: bool | None = None,
+        grounding: str | None = None,
+        documents: str | Sequence[str] | None = None,
         coerce: bool | None = None,
         **params: Any,
     ) -> None:
         settings = Settings.of(
             client=client, model=model, mode=mode, endpoint=endpoint, max_retries=max_retries,
             transport_retries=transport_retries, prompt=prompt, prompts_dir=prompts_dir,
-            base_url=base_url, api_key=api_key, local=local, coerce=coerce, **params,
+            base_url=base_url, api_key=api_key, local=local, coerce=coerce, grounding=grounding,
+            documents=documents, **params,
         )
         self._engine = Engine(settings, is_async=self._is_async)
 
@@ -79,7 +83,9 @@ class _Base:
         else:
             values = dict(variables)
             messages = engine.prompts.with_system(plan, [dict(m) for m in text])
-        return plan, engine.start(plan, messages, context=values if context is None else context)
+        documents = pick_documents(values, engine.settings.documents)
+        return plan, engine.start(plan, messages, context=values if context is None else context,
+                                  documents=documents)
 
     def render(
         self, schema: Any, text: Input, *, context: Any = None, **variables: Any

@@ -39,7 +39,7 @@ import logging
 import math
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .coerce import coerce_reply
 from .errors import ContentFilterError, ExtractionError, IncompleteOutputError, RefusalError
@@ -49,6 +49,9 @@ from .repair import FIX_SURROUNDING_TEXT, parse_reply
 from .results import Attempt, Result, Usage
 from .retry import TransportRetry
 from .schema import Invalid
+
+if TYPE_CHECKING:
+    from .grounding.check import GroundingCheck
 
 T = TypeVar("T")
 log = logging.getLogger("extractkit")
@@ -77,6 +80,7 @@ class Extraction(Generic[T]):
         "_coerce",
         "_context",
         "_feedback",
+        "_grounding",
         "_messages",
         "_reasks_left",
         "_tail",
@@ -96,6 +100,7 @@ class Extraction(Generic[T]):
         max_retries: int = 2,
         context: Any = None,
         feedback: Feedback | None = None,
+        grounding: GroundingCheck | None = None,
         transport: TransportRetry | None = None,
         coerce: bool = True,
     ) -> None:
@@ -105,6 +110,13 @@ class Extraction(Generic[T]):
         if params:
             base.update(params)
         base.update(plan.fields)
+        self._grounding = grounding
+        if grounding is not None and grounding.mode == "require" \
+                and plan.profile.extractive_decoding:
+            # the backend constrains grounded strings to substrings of these texts
+            extra = dict(base.get("extra_body") or {})
+            extra["extractkit_documents"] = list(grounding.documents.values())
+            base["extra_body"] = extra
         self._base = base
         self._messages = list(messages)
         self._tail: list[dict[str, Any]] = []
@@ -164,6 +176,7 @@ class Extraction(Generic[T]):
                     model=getattr(response, "model", None),
                     finish_reason=choice.finish_reason,
                     transport_retries=self.transport_retries,
+                    grounding=attempt.grounding,
                 )
             if attempt.refusal is not None:
                 refusals.append(attempt.refusal)
@@ -206,7 +219,15 @@ class Extraction(Generic[T]):
     def check_text(
         self, raw: str | None, finish_reason: str | None, usage: Usage, response: Any = None
     ) -> Attempt:
-        """Validate raw text against the plan; never raises for bad output."""
+        """Validate raw text against the plan (then ground it); never raises for bad output."""
+        attempt = self._validate_text(raw, finish_reason, usage, response)
+        if self._grounding is not None and not attempt.errors:
+            self._grounding.apply(attempt)
+        return attempt
+
+    def _validate_text(
+        self, raw: str | None, finish_reason: str | None, usage: Usage, response: Any
+    ) -> Attempt:
         attempt = Attempt(raw, usage=usage, finish_reason=finish_reason, response=response)
         if finish_reason == "content_filter":
             # whatever text there is was cut by the filter: never a success

@@ -87,6 +87,18 @@ class Grounded(_Marker):
 
 
 @dataclass(frozen=True)
+class SourceText:
+    """Marks an ``@extract`` parameter as a document the values are grounded in::
+
+        @extract
+        def parties(contract: Annotated[str, SourceText()], notes: str) -> Parties: ...
+
+    Without any marked parameter (and without ``documents=``), the parameter
+    named ``text`` is the document, else the first parameter.
+    """
+
+
+@dataclass(frozen=True)
 class Merge(_Marker):
     """How values of this field from several chunks of a document are combined."""
 
@@ -145,6 +157,7 @@ __all__ = [
     "Grounded",
     "Match",
     "Merge",
+    "SourceText",
     "register_callable",
     "registered_callable",
 ]

@@ -42,6 +42,10 @@ class Profile:
     #: what a ``finish_reason == "length"`` answer leads to: ``"raise"``
     #: (:class:`~extractkit.errors.IncompleteOutputError`) or ``"reask"``
     length_policy: str = "raise"
+    #: with ``grounding="require"``, requests carry the documents
+    #: (``extra_body={"extractkit_documents": [...]}``) and the backend
+    #: constrains grounded strings to substrings of them
+    extractive_decoding: bool = False
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -133,6 +137,7 @@ register_profile(
         modes=("json_object", "tools", "md_json"),
         json_object_schema=True,
         length_policy="reask",
+        extractive_decoding=True,
         description="The embedded llama-cpp-python model: grammar from the schema.",
     )
 )

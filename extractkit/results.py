@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from .grounding.spans import Grounding
 
 T = TypeVar("T")
 
@@ -52,13 +55,15 @@ class Attempt:
     ``repairs`` the local syntax fixes applied; ``errors`` the validation
     errors, each naming its field path (empty when the attempt was valid);
     ``value`` the validated value of a valid attempt; ``refusal`` the model's
-    refusal text, if it refused.
+    refusal text, if it refused; ``grounding`` where the values of a valid
+    answer stand in the documents (``None`` with ``grounding="off"``).
     """
 
     __slots__ = (
         "_data",
         "errors",
         "finish_reason",
+        "grounding",
         "message",
         "raw",
         "refusal",
@@ -89,6 +94,7 @@ class Attempt:
         self.value: Any = None
         self.refusal: str | None = None
         self.message: Any = None
+        self.grounding: Grounding | None = None
 
     @property
     def data(self) -> Any:
@@ -137,6 +143,9 @@ class Result(Generic[T]):
     model: str | None
     finish_reason: str | None
     transport_retries: int = 0
+    #: where each value stands in the documents (see :mod:`extractkit.grounding`);
+    #: ``None`` with ``grounding="off"`` or when there was no document
+    grounding: Grounding | None = None
 
     @property
     def coercions(self) -> tuple[str, ...]:

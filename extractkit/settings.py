@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigurationError
+from .grounding.policy import DEFAULT_GROUNDING, GROUNDING_MODES
 from .profiles import Profile, get_profile, profile_for_base_url
 
 #: Request parameters passed through to ``chat.completions.create`` unchanged.
@@ -100,6 +101,11 @@ class Settings:
     prompt: str | Path | None = None
     prompts_dir: str | Path | tuple[str | Path, ...] | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    # -- grounding (see extractkit.grounding) --
+    #: ``"off"``, ``"check"`` (default) or ``"require"``
+    grounding: str | None = None
+    #: names of the template variables that hold documents (default: ``text``)
+    documents: tuple[str, ...] | None = None
     #: schema-aligned coercion of answers that fail validation (see extractkit.coerce)
     coerce: bool | None = None
     #: seconds for one whole extraction, retries and re-asks included (see module docstring)
@@ -122,6 +128,7 @@ class Settings:
                     f"unknown setting {key!r}; settings are {', '.join(sorted(known - {'params'}))} "
                     f"and the request parameters {', '.join(sorted(GENERATION_PARAMS))}"
                 )
+        _check_grounding(values)
         for budget in ("max_retries", "transport_retries"):
             retries = values.get(budget)
             if retries is not None and (
@@ -162,6 +169,10 @@ class Settings:
     @property
     def resolved_mode(self) -> str:
         return self.mode or DEFAULT_MODE
+
+    @property
+    def resolved_grounding(self) -> str:
+        return self.grounding or DEFAULT_GROUNDING
 
     @property
     def resolved_max_retries(self) -> int:
@@ -262,6 +273,22 @@ class Settings:
             return (self.prompts_dir,)
         return tuple(self.prompts_dir)
 
+
+def _check_grounding(values: dict[str, Any]) -> None:
+    mode = values.get("grounding")
+    if mode is not None and mode not in GROUNDING_MODES:
+        raise ConfigurationError(
+            f"unknown grounding mode {mode!r}; choose one of: {', '.join(GROUNDING_MODES)}"
+        )
+    docs = values.get("documents")
+    if docs is None:
+        return
+    names = (docs,) if isinstance(docs, str) else tuple(docs)
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise ConfigurationError(
+            "documents must name one or more template variables, e.g. documents=('contract',)"
+        )
+    values["documents"] = names
 
 
 def _profile(

@@ -112,8 +112,9 @@ def test_strings_forbid_raw_control_characters() -> None:
 
 
 def test_whitespace_is_bounded() -> None:
-    assert rules_of(schema_to_gbnf(PERSON))["ws"] == "[ \\t\\n]{0,2}"
-    assert rules_of(schema_to_gbnf(PERSON, max_whitespace=0))["ws"] == '""'
+    assert rules_of(schema_to_gbnf(PERSON))["ws"] == '( " " | "\\n" " "{0,12} )?'
+    assert rules_of(schema_to_gbnf(PERSON, max_indent=4))["ws"] == '( " " | "\\n" " "{0,4} )?'
+    assert rules_of(schema_to_gbnf(PERSON, compact=True))["ws"] == '""'
 
 
 def test_numbers_have_bounded_digits() -> None:

@@ -25,7 +25,10 @@ from extractkit.backends.local import (
     default_model_path,
     schema_token_budget,
 )
-from extractkit.errors import ConfigurationError
+from extractkit.backends.local.copybias import CopyBias
+from extractkit.backends.local.guards import Degeneration
+from extractkit.backends.local.prompting import plan
+from extractkit.errors import ConfigurationError, InputError
 
 PERSON: dict[str, Any] = {
     "type": "object",
@@ -104,7 +107,7 @@ def test_timeout_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_plan_reads_the_request() -> None:
     tool = {"type": "function", "function": {"name": "f", "parameters": PERSON}}
-    plan = local._plan(
+    tool_plan = plan(
         {
             "messages": [
                 {"role": "developer", "content": "be brief"},
@@ -119,21 +122,23 @@ def test_plan_reads_the_request() -> None:
             "unknown_parameter": True,
         }
     )
-    assert plan.tool_name == "f" and plan.schema == PERSON
-    assert plan.max_tokens == 50 and plan.stop == ("END",) and plan.n == 2 and plan.seed == 7
-    assert plan.temperature == 0.0
-    assert plan.messages[0]["role"] == "system"
-    assert plan.messages[0]["content"].startswith("be brief\n\nFunctions you can call")
-    assert plan.messages[1] == {"role": "user", "content": "hi"}
+    assert tool_plan.tool_name == "f" and tool_plan.schema == PERSON
+    assert tool_plan.max_tokens == 50 and tool_plan.stop == ("END",)
+    assert tool_plan.n == 2 and tool_plan.seed == 7
+    assert tool_plan.temperature is None  # not set: greedy, with the re-ask schedule
+    assert tool_plan.messages[0]["role"] == "system"
+    assert tool_plan.messages[0]["content"].startswith("be brief\n\nCall the function f")
+    assert tool_plan.messages[1] == {"role": "user", "content": "hi"}
+    assert tool_plan.documents == () and tool_plan.previous_answers == ()
 
-    schema_plan = local._plan(
+    schema_plan = plan(
         {
             "messages": [],
             "response_format": {"type": "json_schema", "json_schema": {"schema": PERSON}},
         }
     )
     assert schema_plan.schema == PERSON and schema_plan.tool_name is None
-    assert local._plan({"messages": []}).schema is None
+    assert plan({"messages": []}).schema is None
 
 
 def test_tool_choice_must_name_a_known_tool() -> None:
@@ -142,22 +147,22 @@ def test_tool_choice_must_name_a_known_tool() -> None:
         {"type": "function", "function": {"name": "b", "parameters": {}}},
     ]
     with pytest.raises(ConfigurationError, match="several tools"):
-        local._plan({"messages": [], "tools": tools})
+        plan({"messages": [], "tools": tools})
     with pytest.raises(ConfigurationError, match="'c'"):
-        local._plan({"messages": [], "tools": tools, "tool_choice": {"function": {"name": "c"}}})
+        plan({"messages": [], "tools": tools, "tool_choice": {"function": {"name": "c"}}})
 
 
 def test_degenerate_repetition_is_detected() -> None:
-    guard = local._Degeneration()
+    guard = Degeneration()
     assert not guard.feed('{"name": "John Smith", "bio": "Born in 1980 in Leeds. ')
     assert not guard.feed("Studied law; now a judge in York.")
     assert any(guard.feed("la la ") for _ in range(20))
 
-    escaped = local._Degeneration()
+    escaped = Degeneration()
     assert not escaped.feed('{"text": "')
     assert any(escaped.feed("\\n") for _ in range(40))
 
-    plain = local._Degeneration()
+    plain = Degeneration()
     text = json.dumps({"items": [{"id": i, "label": f"item {i}"} for i in range(30)]})
     assert not plain.feed(text)
 
@@ -287,6 +292,7 @@ def test_long_string_is_cut_with_finish_reason_length(backend: LocalBackend) -> 
         "messages": [{"role": "user", "content": ask}],
         "response_format": {"type": "json_object", "schema": schema},
     }
+    backend = LocalBackend(copy_bias=0)  # nothing to copy from: let it write
     started = time.monotonic()
     response = backend.complete(request)
     elapsed = time.monotonic() - started
@@ -307,7 +313,7 @@ def test_max_tokens_and_timeout_end_with_length(backend: LocalBackend) -> None:
     started = time.monotonic()
     cut = hasty.complete(person_request())
     assert cut.choices[0].finish_reason == "length"
-    assert cut.usage.completion_tokens == 1  # type: ignore[union-attr]
+    assert cut.usage.completion_tokens == 0  # type: ignore[union-attr]
     assert time.monotonic() - started < 10
 
 
@@ -364,3 +370,234 @@ async def test_async_backend_completes_and_streams() -> None:
             assert call.function is not None
             pieces.append(call.function.arguments or "")
     assert json.loads("".join(pieces))["age"] == 42
+
+
+# -- split, documents, re-asks (no model) ----------------------------------------
+
+
+def test_documents_are_read_from_extra_body() -> None:
+    request = {"messages": [], "extra_body": {"extractkit_documents": ["one", "two"]}}
+    assert plan(request).documents == ("one", "two")
+    assert plan({"messages": [], "extractkit_documents": ["top"]}).documents == ("top",)
+    with pytest.raises(InputError, match="extractkit_documents must be a list"):
+        plan({"messages": [], "extra_body": {"extractkit_documents": "one"}})
+    with pytest.raises(InputError, match=r"extractkit_documents\[1\]"):
+        plan({"messages": [], "extra_body": {"extractkit_documents": ["a", 2]}})
+
+
+def test_a_greedy_reask_gets_sampled_tries_after_the_first() -> None:
+    from extractkit.backends.local.backend import _schedule
+
+    first = plan({"messages": JOHN, "seed": 3})
+    assert _schedule(first, 0) == [(0.0, 3)]
+    answered = [
+        *JOHN,
+        {"role": "assistant", "content": '{"name": "J"}'},
+        {"role": "user", "content": "bad"},
+    ]
+    reask = plan({"messages": answered, "seed": 3})
+    assert reask.previous_answers == ('{"name": "J"}',)
+    tries = _schedule(reask, 0)
+    assert tries[0] == (0.0, 3) and [t for t, _ in tries[1:]] == list(local.REASK_TEMPERATURES)
+    assert len({seed for _, seed in tries}) == len(tries)
+    assert _schedule(plan({"messages": answered, "temperature": 0.5}), 0)[1:] == []
+
+
+def test_token_budget_follows_anchor_references() -> None:
+    anchored = {
+        "$defs": {"p": {"$anchor": "person", **PERSON}},
+        "type": "array",
+        "items": {"$ref": "#person"},
+        "maxItems": 4,
+    }
+    assert schema_token_budget(anchored) > 4 * schema_token_budget(PERSON)
+
+
+def test_llama_cpp_private_attributes_are_used_in_one_module() -> None:
+    from pathlib import Path
+
+    package = Path(local.__file__).parent
+    users = {
+        p.name
+        for p in package.glob("*.py")
+        for attr in ("._model", "._ctx", "._input_ids", "import llama_cpp")
+        if attr in p.read_text()
+    }
+    assert users == {"ffi.py"}
+
+
+# -- guards, re-asks, extractive decoding (with the model) --------------------------
+
+
+@pytest.mark.local_model
+def test_copy_bias_favours_continuing_the_source(backend: LocalBackend) -> None:
+    import numpy as np
+
+    from extractkit.schema.view import schema_view
+
+    model = backend.model
+    root = schema_view({"type": "object", "properties": {"city": {"type": "string"}}}).root
+    bias = CopyBias("What's the weather in Hyderabad today?", model, 3.0, root)
+    logits = np.zeros(model.llama.n_vocab(), dtype=np.float32)
+    assert bias.adjust(logits) is logits  # outside a string value: untouched
+    for token in model.llama.tokenize(b'{"city": "Hy', add_bos=False):
+        bias.advance(token)
+    adjusted = bias.adjust(logits)
+    boosted = {model.pieces()[int(t)].decode() for t in np.flatnonzero(adjusted)}
+    assert boosted and all("hyderabad".startswith("hy" + text.lower()) for text in boosted)
+    for token in model.llama.tokenize(b"derabad", add_bos=False):
+        bias.advance(token)
+    closing = {model.pieces()[int(t)].decode() for t in np.flatnonzero(bias.adjust(logits))}
+    assert '"' in closing  # the copied passage ends a word: closing the string is favoured
+    assert all(text.startswith('"') or " today?".startswith(text) for text in closing)
+
+
+@pytest.mark.local_model
+def test_wall_clock_guard_covers_prompt_evaluation(
+    backend: LocalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uuid
+
+    from extractkit.backends.local.sampling import PROMPT_BATCH
+
+    # A fresh prefix each run, so no cached state shortens the evaluation.
+    filler = " ".join(f"item{i} costs {i * 7 % 100} dollars;" for i in range(230))
+    text = f"{uuid.uuid4().hex} Here is a price list: {filler} Extract the person: John is 42."
+    request = person_request(messages=[{"role": "user", "content": text}])
+    llama = backend.model.llama
+    real_eval, real_clock = llama.eval, time.monotonic
+    batches: list[int] = []
+    late = [0.0]
+
+    def evaluate(tokens: Any) -> None:
+        real_eval(tokens)
+        batches.append(len(tokens))
+        if len(batches) == 2:
+            late[0] = 1e6  # the clock jumps past any deadline after the second batch
+
+    monkeypatch.setattr(llama, "eval", evaluate)
+    monkeypatch.setattr(time, "monotonic", lambda: real_clock() + late[0])
+    response = LocalBackend(timeout=60).complete(request)
+    monkeypatch.undo()
+    assert response.usage is not None and response.usage.prompt_tokens > 2000
+    assert batches == [PROMPT_BATCH, PROMPT_BATCH]  # not the 35 batches the prompt needs
+    assert response.choices[0].finish_reason == "length"
+    assert response.usage.completion_tokens == 0  # cut while the prompt was evaluated
+
+
+def _squashed(text: str | None) -> str:
+    return "".join((text or "").split())
+
+
+@pytest.mark.local_model
+def test_a_reask_never_repeats_the_failed_answer(
+    backend: LocalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = backend.complete(person_request())
+    answer = first.choices[0].message.content or ""
+    feedback = "Your answer was not valid:\n- /age: must be at least 50\n\nAnswer again."
+    messages = [
+        *JOHN,
+        {"role": "assistant", "content": answer},
+        {"role": "user", "content": feedback},
+    ]
+    reask = person_request(messages=messages, seed=11)
+
+    from extractkit.backends.local import backend as backend_module
+
+    monkeypatch.setattr(backend_module, "REASK_TEMPERATURES", ())
+    greedy_only = backend.complete(reask).choices[0].message.content
+    monkeypatch.undo()
+
+    assert _squashed(greedy_only) == _squashed(answer)  # greedy re-asks repeat (the bug)
+    again = backend.complete(reask)
+    content = again.choices[0].message.content
+    jsonschema.validate(json.loads(content or ""), PERSON)
+    if _squashed(content) == _squashed(answer):
+        # every sampled try repeated it too: all of them ran, and their tokens count
+        tokens = first.usage.completion_tokens * (1 + len(local.REASK_TEMPERATURES))  # type: ignore[union-attr]
+        assert again.usage.completion_tokens >= tokens - 4  # type: ignore[union-attr]
+    streamed = "".join(c.choices[0].delta.content or "" for c in backend.stream(reask) if c.choices)
+    assert streamed == content  # same seed, same tries; a dropped try is never streamed
+
+    # The conversation now shows the answer twice: the next re-ask stops at once.
+    stuck = [
+        *messages,
+        {"role": "assistant", "content": content},
+        {"role": "user", "content": feedback},
+    ]
+    if _squashed(content) == _squashed(answer):
+        started = time.monotonic()
+        instant = backend.complete(person_request(messages=stuck))
+        assert instant.choices[0].message.content == content
+        assert instant.usage.completion_tokens == 0  # type: ignore[union-attr]
+        assert time.monotonic() - started < 2
+    else:
+        jsonschema.validate(
+            json.loads(
+                backend.complete(person_request(messages=stuck)).choices[0].message.content or ""
+            ),
+            PERSON,
+        )
+
+
+def _grounded_strings(schema: dict[str, Any], value: Any) -> list[str]:
+    from extractkit.grounding.policy import is_grounded
+    from extractkit.schema.view import schema_view
+
+    return [
+        leaf.value
+        for leaf in schema_view(schema).leaves(value)
+        if isinstance(leaf.value, str) and is_grounded(leaf.node)
+    ]
+
+
+CONTACT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "email": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        "city": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        "company": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        "kind": {"type": "string", "enum": ["customer", "supplier"]},
+    },
+    "required": ["name", "email", "city", "company", "kind"],
+}
+CONTACT_TEXTS = [
+    "Hi, this is Maria Gonzalez from Brightwave Ltd. Reach me at maria.g@brightwave.io.",
+    "Please call back Tom at tom@harbor-foods.org; he manages our Lisbon office.",
+    "Order confirmed for Ms. Chen (chen.li@example.net). Thank you!",
+]
+
+
+@pytest.mark.local_model
+@pytest.mark.parametrize("mode", ["json_object", "tools"])
+@pytest.mark.parametrize("text", CONTACT_TEXTS)
+def test_extractive_decoding_copies_every_grounded_string(
+    backend: LocalBackend, mode: str, text: str
+) -> None:
+    messages = [
+        {"role": "system", "content": "Extract the contact as JSON. Use null when not stated."},
+        {"role": "user", "content": text},
+    ]
+    request: dict[str, Any] = {"messages": messages, "extra_body": {"extractkit_documents": [text]}}
+    if mode == "tools":
+        tool = {"type": "function", "function": {"name": "contact", "parameters": CONTACT}}
+        request.update(
+            tools=[tool], tool_choice={"type": "function", "function": {"name": "contact"}}
+        )
+    else:
+        request["response_format"] = {"type": "json_object", "schema": CONTACT}
+    response = backend.complete(request)
+    choice = response.choices[0]
+    if mode == "tools":
+        raw = choice.message.tool_calls[0].function.arguments  # type: ignore[index]
+    else:
+        raw = choice.message.content or ""
+    assert choice.finish_reason in ("stop", "tool_calls"), raw
+    value = json.loads(raw)
+    jsonschema.validate(value, CONTACT)
+    strings = _grounded_strings(CONTACT, value)
+    assert strings, value  # the name at least
+    assert all(s and s in text for s in strings), value
+    assert value["kind"] in ("customer", "supplier")  # enums are not grounded: untouched

@@ -18,7 +18,7 @@ the document was chunked.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -78,6 +78,40 @@ class LeafGrounding:
                    bool(data.get("required", True)))
 
 
+class LazyLeaves(Mapping[str, LeafGrounding]):
+    """Leaves computed on first use (``grounding="check"`` keeps the hot path free:
+    nothing is aligned until someone looks)."""
+
+    __slots__ = ("_compute", "_leaves")
+
+    def __init__(self, compute: Callable[[], Mapping[str, LeafGrounding]]) -> None:
+        self._compute: Callable[[], Mapping[str, LeafGrounding]] | None = compute
+        self._leaves: Mapping[str, LeafGrounding] = {}
+
+    def _get(self) -> Mapping[str, LeafGrounding]:
+        compute = self._compute
+        if compute is not None:
+            self._leaves = compute()
+            self._compute = None
+        return self._leaves
+
+    def __getitem__(self, pointer: str) -> LeafGrounding:
+        return self._get()[pointer]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __repr__(self) -> str:
+        return repr(dict(self._get()))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled and copied as the plain dict it stands for
+        return (dict, (dict(self._get()),))
+
+
 @dataclass(frozen=True)
 class Grounding(Mapping[str, LeafGrounding]):
     """Pointer → :class:`LeafGrounding` for every grounded-or-checked leaf of a value."""
@@ -93,6 +127,15 @@ class Grounding(Mapping[str, LeafGrounding]):
     def __len__(self) -> int:
         return len(self.leaves)
 
+    def with_pages(self, page_of: Callable[[int], int | None],
+                   source: str = "text") -> Grounding:
+        """The same leaves, with ``page`` set on the spans of ``source`` (from a
+        document's ``page_of(offset)``)."""
+        return Grounding({
+            p: replace(g, spans=tuple(replace(s, page=page_of(s.start)) if s.source == source
+                                      else s for s in g.spans))
+            for p, g in self.leaves.items()})
+
     @property
     def ungrounded(self) -> list[LeafGrounding]:
         """Leaves of grounded fields that were not found in the document."""
@@ -106,4 +149,4 @@ class Grounding(Mapping[str, LeafGrounding]):
         return cls({p: LeafGrounding.from_dict(p, g) for p, g in data.items()})
 
 
-__all__ = ["STATUSES", "Grounding", "LeafGrounding", "Span"]
+__all__ = ["STATUSES", "Grounding", "LazyLeaves", "LeafGrounding", "Span"]

@@ -7,7 +7,7 @@ model tends to run away:
 * strings are strict JSON strings -- no raw control characters (so no raw
   newlines), escapes allowed;
 * numbers have a bounded count of digits;
-* whitespace between tokens is at most a couple of characters;
+* whitespace between tokens is one space, or one newline and a bounded indent;
 * ``minItems``/``maxItems``/``minLength``/``maxLength`` become bounded
   repetitions.
 
@@ -40,6 +40,8 @@ MAX_NUMBER_DIGITS = 15
 #: Largest ``maxItems``/``maxLength`` turned into a bounded repetition; larger
 #: bounds become unbounded repetitions (and are listed by :func:`unsupported`).
 MAX_BOUNDED_REPEAT = 256
+#: Most spaces allowed after a newline between two tokens.
+MAX_INDENT = 12
 #: Integer ranges at most this wide are enumerated exactly.
 MAX_ENUMERATED_RANGE = 64
 
@@ -140,18 +142,23 @@ _WORD = re.compile(r"[^a-zA-Z0-9]+")
 _RULE_REF = re.compile(r'"(?:[^"\\]|\\.)*"|\[(?:[^\]\\]|\\.)*\]|([a-zA-Z][a-zA-Z0-9-]*)')
 
 
-def schema_to_gbnf(schema: dict[str, Any] | bool, *, max_whitespace: int = 2) -> str:
+def schema_to_gbnf(
+    schema: dict[str, Any] | bool, *, max_indent: int = MAX_INDENT, compact: bool = False
+) -> str:
     """The GBNF grammar of JSON documents matching ``schema``.
 
-    ``max_whitespace`` bounds the whitespace allowed between two tokens (0
-    forces compact JSON). The start rule is ``root``.
+    Between two tokens the grammar allows one space, or one newline and up to
+    ``max_indent`` spaces (the layout small models like to write; with less
+    room they tend to close arrays and objects at once); ``compact`` allows
+    no whitespace at all. The start rule is ``root``.
     """
-    return _Converter(schema, max_whitespace).run()
+    ws = '""' if compact else f'( " " | "\\n" " "{{0,{max_indent}}} )?'
+    return _Converter(schema, ws).run()
 
 
 def unsupported(schema: dict[str, Any] | bool) -> list[tuple[str, str]]:
     """``(JSON pointer, keyword)`` of every constraint the grammar does not enforce."""
-    converter = _Converter(schema, 2)
+    converter = _Converter(schema, '""')
     converter.run()
     return list(converter.unsupported)
 
@@ -203,7 +210,7 @@ def _as_int(value: Any) -> int | None:
 class _Converter:
     """One conversion: collects rules and the constraints left unenforced."""
 
-    def __init__(self, schema: dict[str, Any] | bool, max_whitespace: int) -> None:
+    def __init__(self, schema: dict[str, Any] | bool, ws_body: str) -> None:
         self.root = schema
         self.view = schema_view(schema)
         self.rules: dict[str, str] = {}
@@ -214,7 +221,7 @@ class _Converter:
         self.nesting = 0
         self.depth = 0
         self.unsupported: list[tuple[str, str]] = []
-        self.ws_body = _repeat("[ \\t\\n]", 0, max_whitespace) or '""'
+        self.ws_body = ws_body
 
     # -- bookkeeping ---------------------------------------------------------
 
