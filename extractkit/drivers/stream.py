@@ -198,10 +198,14 @@ class _Opening:
 class _View:
     """The text of one stream → partial values, for one extraction.
 
-    When the plan has a decode step (wire shape ≠ declared shape, e.g. OpenAI's
-    strict encoding), the partial document is decoded and built in full, so
-    views are throttled: every change up to :attr:`SMALL` characters, then only
-    after the text grew by an eighth (total work stays linear). Map keys
+    A view costs the size of the open path (the containers still open, the
+    string being written), which grows with the document, so views are
+    throttled: every change up to :attr:`SMALL` characters, then only after
+    the text grew by an eighth -- a geometric series, so the total work (and
+    what a consumer printing every snapshot writes) stays linear in the
+    answer's size. When the plan has a decode step (wire shape ≠ declared
+    shape, e.g. OpenAI's strict encoding), the partial document is decoded
+    and built in full at those points. Map keys
     written as ``{"key": ..., "value": ...}`` entries show once complete,
     nested objects once they have a complete member, and a partial document
     the decoder cannot take shows nothing new.
@@ -222,6 +226,7 @@ class _View:
         self.parser = JsonStream(ANY if self.decode is not None else self.shape)
         self.opening = _Opening(self.fenced)
         self._length = self._shown_at = 0
+        self._pending = False  # a change not shown yet (throttled)
         self._items: list[Any] = []
         self._decoded: Any = None
 
@@ -229,12 +234,17 @@ class _View:
         body = self.opening.feed(text)
         if not body:
             return False
-        changed = self.parser.feed(body)
+        changed = self.parser.feed(body) or self._pending
         self._length += len(body)
-        if not changed or self.decode is None:
-            return changed
-        if self._length > self.SMALL and self._length - self._shown_at < self._length // 8:
+        if not changed:
             return False
+        if self._length > self.SMALL and self._length - self._shown_at < self._length // 8:
+            self._pending = True  # shown once the text has grown enough
+            return False
+        self._pending = False
+        if self.decode is None:
+            self._shown_at = self._length
+            return True
         try:
             value = self._decode_view()
         except Exception:  # a partial document the decoder cannot take (yet)
