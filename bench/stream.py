@@ -239,6 +239,29 @@ def scaling(big_chunk: int) -> bool:
     return ok
 
 
+def opening_scaling(big_chunk: int) -> bool:
+    """``md_json``: finding the fence after a long preamble, 64 KB vs 1 MB vs 5 MB."""
+    from extractkit.drivers.stream import _Opening
+
+    print(f"\nmd_json opening (prose / a run of fences before the JSON), chunk = {big_chunk}")
+    ok = True
+    for label, unit in (("prose", "Some prose words here. "), ("fence run", "```")):
+        base = 0.0
+        for kb in (64, 1024, 5120):
+            text = unit * (kb * 1024 // len(unit)) + "\n```json\n{}"
+            opening = _Opening(fenced=True)
+            started = time.process_time()
+            for i in range(0, len(text), big_chunk):
+                opening.feed(text[i : i + big_chunk])
+            per_kb = (time.process_time() - started) / kb * 1e6
+            base = base or per_kb
+            within = kb == 64 or per_kb / base <= 1.5
+            ok = ok and within and opening.started
+            print(f"  {label:<10}{kb:>6}KB{per_kb:>8.1f} µs/KB  growth {per_kb / base:.2f}"
+                  f"{'' if within else '  OVER BUDGET'}")
+    return ok
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--chunk", type=int, default=8, help="characters per chunk (default 8)")
@@ -251,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     ok = run(args.chunk, args.repeat)
     if args.scaling:
         ok = scaling(args.big_chunk) and ok
+        ok = opening_scaling(args.big_chunk) and ok
     return 0 if ok else 1
 
 

@@ -140,59 +140,61 @@ class _Opening:
     """Finds where the JSON starts: the first ``{``/``[`` (after the opening fence if fenced).
 
     What counts as a JSON fence is :func:`extractkit.jsontext.fence_body`, the
-    rule the repairer applies to the finished answer.
+    rule the repairer applies to the finished answer. Linear in the text: only
+    new text is searched, and before the fence each line is looked at once,
+    when it is complete (a fence must start its line, and its info word ends
+    with the line).
     """
 
     def __init__(self, fenced: bool) -> None:
         self.fenced = fenced
         self.started = False
-        self._buf = ""
-        self._body: int | None = None if fenced else 0  # where the JSON may start
-        self._fence_from = 0  # where to look for the fence next
-        self._scanned = 0  # where to look for the opening bracket next
+        self._in_body = not fenced  # past the opening fence (or unfenced): the next { or [ starts
+        self._blank = fenced  # nothing but blanks so far: the JSON may also come unfenced
+        self._line: list[str] = []  # before the fence: the pieces of the line not complete yet
 
     def feed(self, text: str) -> str:
         """The part of ``text`` that belongs to the JSON document."""
         if self.started:
             return text
-        self._buf += text
-        start = self._start()
-        if start is None:
+        if not self._in_body:
+            after = self._past_fence(text)
+            if after is None:
+                return ""
+            text = after
+        match = OPENER.search(text)
+        if match is None:
             return ""
         self.started = True
-        body, self._buf = self._buf[start:], ""
-        return body
+        return text[match.start():]
 
-    def _start(self) -> int | None:
-        buf = self._buf
-        if self._body is None:
-            self._body = self._fence_body(buf)
-            if self._body is None:
+    def _past_fence(self, text: str) -> str | None:
+        """The text after the opening fence's info word (or from an unfenced opener), once seen."""
+        if self._blank:
+            stripped = text.lstrip()
+            if not stripped:
+                self._line.append(text)
                 return None
-            self._scanned = self._body
-        match = OPENER.search(buf, self._scanned)
-        if match is None:
-            self._scanned = len(buf)
-            return None
-        return match.start()
-
-    def _fence_body(self, buf: str) -> int | None:
-        """Start of the fenced block's body (or of unfenced JSON); ``None``: not seen yet."""
-        stripped = buf.lstrip()
-        if stripped[:1] in ("{", "["):
-            return len(buf) - len(stripped)
+            self._blank = False
+            if stripped[0] in "{[":
+                self._in_body = True
+                return stripped
+        start = 0
         while True:
-            fence = buf.find("```", self._fence_from)
-            if fence == -1:
-                self._fence_from = max(0, len(buf) - 2)
+            newline = text.find("\n", start)
+            if newline == -1:
+                self._line.append(text[start:])
                 return None
-            if buf.find("\n", fence) == -1:
-                self._fence_from = fence  # its info word may not be complete yet
-                return None
-            body = fence_body(buf, fence)
-            if body is not None:
-                return body
-            self._fence_from = fence + 3  # not a JSON fence (```python, mid-line)
+            line = text[start : newline + 1]
+            if self._line:
+                line, self._line = "".join(self._line) + line, []
+            fence = len(line) - len(line.lstrip())
+            if line.startswith("```", fence):
+                body = fence_body(line, fence)
+                if body is not None:
+                    self._in_body = True
+                    return line[body:] + text[newline + 1 :]
+            start = newline + 1
 
 
 class _View:
