@@ -3,6 +3,8 @@ one linear pass (``bench/stream.py`` measures it) with the repairer's fence rule
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -39,7 +41,7 @@ def test_the_opening_fence_is_found_as_on_the_whole_text(parts, cuts):
     text = "".join(parts)
     points = sorted({0, len(text), *(c for c in cuts if c <= len(text))})
     opening = _Opening(fenced=True)
-    out = "".join(opening.feed(text[a:b]) for a, b in zip(points, points[1:], strict=False))
+    out = "".join(opening.feed(text[a:b]) for a, b in itertools.pairwise(points))
     assert out == _reference(text)
 
 
