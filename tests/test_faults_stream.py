@@ -4,6 +4,7 @@ one linear pass (``bench/stream.py`` measures it) with the repairer's fence rule
 from __future__ import annotations
 
 import itertools
+import json
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -50,3 +51,34 @@ def test_a_long_preamble_and_a_run_of_fences_still_find_the_json():
     opening = _Opening(fenced=True)
     out = "".join(opening.feed(text[i : i + 64]) for i in range(0, len(text), 64))
     assert out == '{"a": 1}\n```'
+
+
+def test_what_a_consumer_of_every_snapshot_writes_stays_linear(server, client):
+    """Partial values are throttled geometrically: printing every snapshot of a
+    200 KB answer writes a bounded multiple of it, not a quadratic amount."""
+    from pydantic import BaseModel
+    from pydantic_core import to_json
+
+    from extractkit import Extractor
+    from tests.scripted_server import stream
+
+    class Row(BaseModel):
+        name: str
+        qty: int
+
+    class Table(BaseModel):
+        rows: list[Row]
+
+    rows = [{"name": f"row number {k} with some words", "qty": k} for k in range(5000)]
+    text = json.dumps({"rows": rows})
+    assert len(text) > 200_000
+    server.push(stream(text, chunk_size=64))
+    written = snapshots = 0
+    last = None
+    for snapshot in Extractor(client, model="m").stream(Table, "x"):
+        written += len(to_json(snapshot.value))
+        snapshots += 1
+        last = snapshot
+    assert last is not None and last.done and len(last.value.rows) == 5000
+    assert snapshots > 20  # still a live view
+    assert written < 12 * len(text)
