@@ -48,7 +48,7 @@ from .output import OutputError, RecordsFile, StdoutRecords, check_writable, ref
 from .pricing import PriceTable
 from .profiles import MODES, profile_names
 from .redact import redact
-from .results import Result
+from .results import Result, Usage
 from .settings import Settings
 from .tally import Tally
 
@@ -59,6 +59,39 @@ _PROBE_TEXT = "\x00extractkit resume fingerprint\x00"
 
 class UsageError(ExtractkitError):
     """A command-line mistake (exit code 2)."""
+
+
+def extraction_options(p: argparse.ArgumentParser) -> None:
+    """What an extraction does, for every command that extracts (``run``, ``eval``)."""
+    p.add_argument("--max-retries", type=int, default=None, metavar="N",
+                   help="validation re-asks (default 2)")
+    p.add_argument("--transport-retries", type=int, default=None, metavar="N",
+                   help="retries of a request after a 429, 5xx, timeout or dropped connection "
+                        "(default 5)")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="deadline of each input's extraction, retries and re-asks included "
+                        "(default 600; inf for none)")
+    p.add_argument("--no-coerce", dest="coerce", action="store_false", default=None,
+                   help="strict: no schema-aligned coercion of answers that fail validation")
+    p.add_argument("--temperature", type=float, default=None, metavar="T")
+    p.add_argument("--max-tokens", type=int, default=None, metavar="N")
+    # -- long documents (extractkit.documents.run) --
+    p.add_argument("--chunking", choices=["auto", "on", "off"], default=None,
+                   help="read long documents in chunks: when the prompt would not fit "
+                        "(auto, the default), always (on) or never (off)")
+    p.add_argument("--chunk-tokens", type=int, default=None, metavar="N",
+                   help="tokens of document per chunk (default: what fits the context window)")
+    p.add_argument("--overlap", type=int, default=None, metavar="N", dest="overlap_tokens",
+                   help="tokens shared by neighbouring chunks (default: 64)")
+    p.add_argument("--passes", type=int, default=None, metavar="N",
+                   help="passes over a chunked document; pass k > 1 asks for what is missing")
+    p.add_argument("--context-window", type=int, default=None, metavar="N",
+                   help="the endpoint's context window in tokens (default: its profile's)")
+    # -- grounding (extractkit.grounding) --
+    p.add_argument("--grounding", choices=list(GROUNDING_MODES), default=None,
+                   help="trace values to the input: off; check (default: spans in the "
+                   "records, ungrounded values reported); require (an ungrounded value is "
+                   "an error and is re-asked)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -90,18 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("inputs", metavar="INPUT", nargs="+",
                      help="files, directories, or - for standard input")
     endpoint_options(run)
-    run.add_argument("--max-retries", type=int, default=None, metavar="N",
-                     help="validation re-asks (default 2)")
-    run.add_argument("--transport-retries", type=int, default=None, metavar="N",
-                     help="retries of a request after a 429, 5xx, timeout or dropped connection "
-                          "(default 5)")
-    run.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                     help="deadline of each input's extraction, retries and re-asks included "
-                          "(default 600; inf for none)")
-    run.add_argument("--no-coerce", dest="coerce", action="store_false", default=None,
-                     help="strict: no schema-aligned coercion of answers that fail validation")
-    run.add_argument("--temperature", type=float, default=None, metavar="T")
-    run.add_argument("--max-tokens", type=int, default=None, metavar="N")
+    extraction_options(run)
     run.add_argument("--output", "-o", metavar="FILE", help="write results here, not stdout")
     run.add_argument("--verbose", "-v", action="store_true",
                      help="show every attempt of a failed extraction on stderr")
@@ -127,11 +149,6 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--price-table", metavar="FILE",
                      help='JSON prices per million tokens, {"MODEL": {"input": $, "output": $}}, '
                      "for the cost in the summary")
-    # -- grounding (extractkit.grounding) --
-    run.add_argument("--grounding", choices=list(GROUNDING_MODES), default=None,
-                     help="trace values to the input: off; check (default: spans in the "
-                     "records, ungrounded values reported); require (an ungrounded value is "
-                     "an error and is re-asked)")
     run.add_argument("--show-grounding", action="store_true",
                      help="print each value's span in the input (pointer, status, offsets, "
                      "quoted text) on stderr")
@@ -175,7 +192,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     if args.prompt:
         out["prompt"] = Path(args.prompt) if Path(args.prompt).is_file() else args.prompt
     for name in ("max_retries", "transport_retries", "timeout", "temperature", "max_tokens",
-                 "coerce", "grounding"):
+                 "coerce", "grounding", "chunking", "chunk_tokens", "overlap_tokens", "passes",
+                 "context_window"):
         value = getattr(args, name, None)
         if value is not None:
             out[name] = value
@@ -196,11 +214,25 @@ class Runner:
             self._fn = None
             self._extractor = Extractor(**settings)
 
-    def result(self, text: str) -> Result[Any]:
+    def result(self, text: str, document: Any = None) -> Result[Any]:
+        """``document`` (the loaded file, with its pages) is read in chunks when too long."""
         if self._fn is not None:
-            return self._fn.result(text)
+            return self._fn.result(document or text)
         assert self._extractor is not None
-        return self._extractor.extract_result(self.target.schema, text)
+        return self._extractor.extract_result(self.target.schema, document or text)
+
+    def chunked(self, document: Any) -> Any:
+        """The chunked run of a document too long for one prompt, else ``None``."""
+        from .documents.run import may_chunk
+
+        if self._fn is not None:
+            fn = self._fn
+            if not may_chunk(fn._engine):
+                return None
+            variables = fn._add_extras(fn._variables((document,), {}), fn._fn(document))
+            return fn._chunked(variables)
+        assert self._extractor is not None
+        return self._extractor._chunked(self.target.schema, document, {}, None)
 
     def render(self, text: str) -> dict[str, Any]:
         if self._fn is not None:
@@ -276,7 +308,7 @@ def _cache(args: argparse.Namespace) -> ResponseCache | None:
 def _one_result(runner: Runner, doc: InputDoc, cache: ResponseCache | None) -> Result[Any]:
     if cache is None:
         assert doc.text is not None
-        return runner.result(doc.text)
+        return runner.result(doc.text, doc.document)
     # the batch driver is what applies a cache: run it over the one input
     item = next(iter(runner.map(iter([(doc.id, doc.text)]), concurrency=1, cache=cache)))
     if item.error is not None:
@@ -311,7 +343,7 @@ def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str],
     }
     if result.grounding is not None:
         record["grounding"] = _paged(result.grounding, doc.document).as_dict()
-    return record
+    return _with_document(record, result, doc.id, err)
 
 
 def _paged(grounding: Grounding, document: Any) -> Grounding:
@@ -329,6 +361,25 @@ def _show_grounding(doc_id: str, grounding: Any, text: str | None, err: IO[str])
     print(f"extractkit: {doc_id}: grounding", file=err)
     for line in grounding_lines(grounding, {"text": text or ""}):
         print(f"  {line}", file=err)
+
+
+def _with_document(record: dict[str, Any], result: Any, name: str, err: IO[str]) -> dict[str, Any]:
+    """A chunked document's record gains ``document``, ``conflicts``, ``passes``,
+    ``grounding``; what failed or disagreed is said on ``err`` too."""
+    from .documents.run import DocumentResult
+
+    if not isinstance(result, DocumentResult):
+        return record
+    record.update(result.record())
+    failed = ", ".join(f"chunk {f.chunk}: {f.error}" for f in result.failed_chunks[:3])
+    note = f"extractkit: {name}: read in {result.chunk_count} chunks"
+    if result.failed_chunks:
+        note += f"; {len(result.failed_chunks)} failed ({failed})"
+    if result.conflicts:
+        note += f"; {len(result.conflicts)} conflicting field(s): " + ", ".join(
+            c.pointer for c in result.conflicts[:5])
+    print(redact(note), file=err)
+    return record
 
 
 # -- commands -----------------------------------------------------------------
@@ -458,6 +509,7 @@ def _run_batch(
     if args.batch_api:
         options["batch_api"] = BatchAPI(poll_interval=args.poll_interval,
                                         on_status=progress.batch_status)
+    inputs = _documents_apart(inputs, runner, records, fingerprint, tally, err, paged, page)
     ungrounded = [0, 0]  # values of grounded fields not found; inputs with any
     stopped: BaseException | None = None
     interrupted = False
@@ -508,6 +560,45 @@ def _run_batch(
         print(f"extractkit: grounding: {ungrounded[0]} value(s) in {ungrounded[1]} input(s) "
               "do not appear in their input (see \"grounding\" in the records)", file=err)
     return EXIT_FAILED if tally.failed else EXIT_OK
+
+
+def _documents_apart(
+    inputs: Iterator[tuple[str, Any]], runner: Runner, records: RecordsFile | StdoutRecords, fingerprint: str,
+    tally: Tally, err: IO[str], paged: dict[str, Any], page: Any,
+) -> Iterator[tuple[str, Any]]:
+    """Inputs for the batch, but for documents too long for one prompt: those are read
+    in chunks here (each chunk through the batch drivers) and their records written.
+    A paged input (PDF, DOCX) is read as its ``Document``, so spans get pages."""
+    for ident, text in inputs:
+        if not isinstance(text, str):
+            yield ident, text
+            continue
+        document = paged.get(ident) or text
+        try:
+            chunked = runner.chunked(document)
+        except (TemplateError, ConfigurationError, SchemaError):
+            raise
+        except Exception:
+            chunked = None  # the item fails in the batch with its own error
+        if chunked is None:
+            yield ident, text
+            continue
+        from .documents.run import run_document
+
+        try:
+            result: Any = run_document(chunked)
+            item = ItemResult(ident, 0, result=result, usage=result.usage)
+        except (TemplateError, ConfigurationError, SchemaError):
+            raise
+        except Exception as exc:
+            item = ItemResult(ident, 0, error=exc,
+                              usage=sum((a.usage for a in getattr(exc, "attempts", []) or []),
+                                        Usage()))
+        record = _item_record(item, fingerprint, paged.pop(ident, None))
+        if item.result is not None:
+            _with_document(record, item.result, ident, err)
+        records.write(page.record(record, item))
+        tally.add(item)
 
 
 def _model_name(settings: Settings) -> str | None:

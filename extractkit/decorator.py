@@ -186,6 +186,32 @@ class _Bound:
                      else pick_documents(variables, None, names))
         return self._engine.start(plan, messages, context=variables, documents=documents)
 
+    def _chunked(self, variables: dict[str, Any]) -> Any:
+        """The chunked run when the document argument is too long for one prompt.
+
+        The document is the first argument holding a ``Document`` or a path,
+        else the ``text`` argument. Not chunked, a ``Document`` argument is
+        replaced by its text (in place) so the template shows the text.
+        """
+        import os
+
+        from .documents import Document
+
+        name = next((k for k, v in variables.items() if isinstance(v, (Document, os.PathLike))),
+                    "text" if isinstance(variables.get("text"), str) else None)
+        if name is None:
+            return None
+        from .documents.run import plan_document
+
+        rest = {k: v for k, v in variables.items() if k != name}
+        run = plan_document(self._engine, self.schema, variables[name], rest,
+                            template=self.template, text_variable=name)
+        if run is None and not isinstance(variables[name], str):
+            from .documents import as_document
+
+            variables[name] = as_document(variables[name]).text
+        return run
+
     def _with(self, **settings: Any) -> Any:
         merged = Settings.of(**settings).over(self._settings)
         return type(self)(self._fn, merged, self._schema_override, self._localns)
@@ -201,9 +227,16 @@ class ExtractFunction(_Bound, Generic[P, R]):
         return self.result(*args, **kwargs).value  # type: ignore[no-any-return]
 
     def result(self, *args: P.args, **kwargs: P.kwargs) -> Result[R]:
-        """Call and return the full :class:`~extractkit.results.Result`."""
-        extraction = self._prepare(args, kwargs)
-        return sync.run(self._engine.backend, extraction)
+        """Call and return the full :class:`~extractkit.results.Result` (a
+        :class:`~extractkit.documents.run.DocumentResult` for a document read in chunks)."""
+        variables = self._variables(args, kwargs)
+        variables = self._add_extras(variables, self._fn(*args, **kwargs))
+        chunked = self._chunked(variables)
+        if chunked is not None:
+            from .documents.run import run_document
+
+            return run_document(chunked)
+        return sync.run(self._engine.backend, self._start(variables))
 
     def render(self, *args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
         """Dry run: the exact request that would be sent. Nothing is sent."""
@@ -261,8 +294,14 @@ class AsyncExtractFunction(_Bound, Generic[P, R]):
         return (await self.result(*args, **kwargs)).value  # type: ignore[no-any-return]
 
     async def result(self, *args: P.args, **kwargs: P.kwargs) -> Result[R]:
-        extraction = await self._prepare(args, kwargs)
-        return await aio.run(self._engine.backend, extraction)
+        variables = self._variables(args, kwargs)
+        variables = self._add_extras(variables, await self._fn(*args, **kwargs))
+        chunked = self._chunked(variables)
+        if chunked is not None:
+            from .documents.run import arun_document
+
+            return await arun_document(chunked)
+        return await aio.run(self._engine.backend, self._start(variables))
 
     async def render(self, *args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
         """Dry run, awaited: the body of an ``async def`` function runs first (it may

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -18,6 +19,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .cache import ResponseCache
+    from .documents.run import ChunkedRun
     from .drivers.batch_api import BatchAPI
     from .drivers.gate import Gate, ThreadGate
     from .drivers.jobs import ItemResult
@@ -26,6 +28,15 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 Input = str | Sequence[Mapping[str, Any]]
+
+
+def _text_of(text: Any) -> Any:
+    """The text of a ``Document`` or a path (read with ``load_document``); else ``text``."""
+    if isinstance(text, os.PathLike):
+        from .documents import as_document
+
+        return as_document(text).text
+    return getattr(text, "text", text)
 
 
 class _Base:
@@ -87,6 +98,17 @@ class _Base:
         return plan, engine.start(plan, messages, context=values if context is None else context,
                                   documents=documents)
 
+    def _chunked(
+        self, schema: Any, text: Any, variables: Mapping[str, Any], context: Any
+    ) -> ChunkedRun | None:
+        """The chunked run of a long document (``None``: one request will do)."""
+        if isinstance(text, (list, tuple)):
+            return None
+        from .documents.run import plan_document
+
+
+        return plan_document(self._engine, schema, text, variables, context)
+
     def render(
         self, schema: Any, text: Input, *, context: Any = None, **variables: Any
     ) -> dict[str, Any]:
@@ -120,7 +142,17 @@ class Extractor(_Base):
     def extract_result(
         self, schema: Any, text: Input, *, context: Any = None, **variables: Any
     ) -> Result[Any]:
-        """Like :meth:`extract`, returning the :class:`~extractkit.results.Result`."""
+        """Like :meth:`extract`, returning the :class:`~extractkit.results.Result`.
+
+        A document too long for the context window is read in chunks: the
+        result is then a :class:`~extractkit.documents.run.DocumentResult`.
+        """
+        chunked = self._chunked(schema, text, variables, context)
+        if chunked is not None:
+            from .documents.run import run_document
+
+            return run_document(chunked)
+        text = _text_of(text)
         _, extraction = self._prepare(schema, text, variables, context)
         return sync.run(self._engine.backend, extraction)
 
@@ -201,6 +233,12 @@ class AsyncExtractor(_Base):
     async def extract_result(
         self, schema: Any, text: Input, *, context: Any = None, **variables: Any
     ) -> Result[Any]:
+        chunked = self._chunked(schema, text, variables, context)
+        if chunked is not None:
+            from .documents.run import arun_document
+
+            return await arun_document(chunked)
+        text = _text_of(text)
         _, extraction = self._prepare(schema, text, variables, context)
         return await aio.run(self._engine.backend, extraction)
 

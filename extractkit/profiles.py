@@ -42,6 +42,9 @@ class Profile:
     #: what a ``finish_reason == "length"`` answer leads to: ``"raise"``
     #: (:class:`~extractkit.errors.IncompleteOutputError`) or ``"reask"``
     length_policy: str = "raise"
+    #: prompt + answer tokens the endpoint holds, when known (``None``: unknown;
+    #: long documents are then chunked only when ``chunk_tokens`` is set)
+    context_window: int | None = None
     #: with ``grounding="require"``, requests carry the documents
     #: (``extra_body={"extractkit_documents": [...]}``) and the backend
     #: constrains grounded strings to substrings of them
@@ -137,6 +140,7 @@ register_profile(
         modes=("json_object", "tools", "md_json"),
         json_object_schema=True,
         length_policy="reask",
+        context_window=4096,
         extractive_decoding=True,
         description="The embedded llama-cpp-python model: grammar from the schema.",
     )

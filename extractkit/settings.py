@@ -101,6 +101,16 @@ class Settings:
     prompt: str | Path | None = None
     prompts_dir: str | Path | tuple[str | Path, ...] | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    # -- long documents (extractkit.documents.run) --
+    #: ``"auto"`` (chunk when the prompt would not fit), ``"on"`` (always), ``"off"``
+    chunking: str | None = None
+    chunk_tokens: int | None = None
+    overlap_tokens: int | None = None
+    passes: int | None = None
+    #: overrides the endpoint profile's ``context_window``
+    context_window: int | None = None
+    #: give each chunk after the first a short excerpt of the document's start
+    document_context: bool | None = None
     # -- grounding (see extractkit.grounding) --
     #: ``"off"``, ``"check"`` (default) or ``"require"``
     grounding: str | None = None
@@ -148,6 +158,7 @@ class Settings:
                 "endpoint must be a profile name or an extractkit.Profile, "
                 f"got {type(endpoint).__name__}"
             )
+        _check_document_settings(values)
         return cls(params=params, **values)
 
     def over(self, base: Settings) -> Settings:
@@ -266,6 +277,14 @@ class Settings:
             timeout=self.resolved_timeout,
         )
 
+    @property
+    def resolved_chunking(self) -> str:
+        return self.chunking or "auto"
+
+    @property
+    def resolved_passes(self) -> int:
+        return self.passes or 1
+
     def prompt_dirs(self) -> tuple[str | Path, ...]:
         if self.prompts_dir is None:
             return ()
@@ -335,3 +354,20 @@ class Resolved:
     coerce: bool = True
     #: seconds for one whole extraction (``DEFAULT_TIMEOUT``; ``math.inf``: none)
     timeout: float = DEFAULT_TIMEOUT
+
+
+CHUNKING_MODES = ("auto", "on", "off")
+
+
+def _check_document_settings(values: Mapping[str, Any]) -> None:
+    chunking = values.get("chunking")
+    if chunking is not None and chunking not in CHUNKING_MODES:
+        raise ConfigurationError(
+            f"chunking must be one of {', '.join(CHUNKING_MODES)}, got {chunking!r}"
+        )
+    for name, low in (("chunk_tokens", 1), ("overlap_tokens", 0), ("passes", 1),
+                      ("context_window", 1)):
+        value = values.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                  or value < low):
+            raise ConfigurationError(f"{name} must be an integer >= {low}, got {value!r}")
