@@ -79,7 +79,7 @@ def test_ctrl_c_stops_a_batch_with_hanging_and_sleeping_requests(person_py, tmp_
             code, err, took = _interrupt(proc)
         finally:
             release.set()
-        assert took < 3.0, err
+        assert took < 5.0, err  # a second or two; slack for a loaded CI machine
         assert code == 130, err
         assert "interrupted (rerun with --resume to do the rest)" in err
         assert "2 ok, 0 failed" in err  # the summary of what was done
@@ -114,7 +114,7 @@ def test_ctrl_c_stops_a_single_hanging_extraction(person_py, tmp_path):
             code, err, took = _interrupt(proc)
         finally:
             release.set()
-    assert took < 3.0, err
+    assert took < 5.0, err  # a second or two; slack for a loaded CI machine
     assert code == 130
     assert "interrupted" in err
     assert "Traceback" not in err
