@@ -13,8 +13,8 @@ in ``json_schema`` and ``tools`` modes, through ``Extractor`` and ``@extract``.
 from __future__ import annotations
 
 import argparse
-import math
 import json
+import math
 import statistics
 import sys
 import time
