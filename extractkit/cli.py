@@ -53,6 +53,7 @@ from .settings import Settings
 from .tally import Tally
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as shells report it
 _PROBE_TEXT = "\x00extractkit resume fingerprint\x00"
 
 
@@ -67,6 +68,9 @@ def extraction_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--transport-retries", type=int, default=None, metavar="N",
                    help="retries of a request after a 429, 5xx, timeout or dropped connection "
                         "(default 5)")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="deadline of each input's extraction, retries and re-asks included "
+                        "(default 600; inf for none)")
     p.add_argument("--no-coerce", dest="coerce", action="store_false", default=None,
                    help="strict: no schema-aligned coercion of answers that fail validation")
     p.add_argument("--temperature", type=float, default=None, metavar="T")
@@ -193,8 +197,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.prompt:
         out["prompt"] = Path(args.prompt) if Path(args.prompt).is_file() else args.prompt
-    for name in ("max_retries", "transport_retries", "temperature", "max_tokens", "coerce",
-                 "grounding", "chunking", "chunk_tokens", "overlap_tokens", "passes",
+    for name in ("max_retries", "transport_retries", "timeout", "temperature", "max_tokens",
+                 "coerce", "grounding", "chunking", "chunk_tokens", "overlap_tokens", "passes",
                  "context_window"):
         value = getattr(args, name, None)
         if value is not None:
@@ -515,6 +519,7 @@ def _run_batch(
     inputs = _documents_apart(inputs, runner, records, fingerprint, tally, err, paged, page)
     ungrounded = [0, 0]  # values of grounded fields not found; inputs with any
     stopped: BaseException | None = None
+    interrupted = False
     try:
         items = runner.map(inputs, **options) if args.ray is None else _ray_items(args, inputs)
         for item in items:
@@ -540,11 +545,18 @@ def _run_batch(
         if not (is_endpoint_fatal(exc) or _worker_stopped(exc)):
             raise
         stopped = exc  # every further request would fail the same way
+    except KeyboardInterrupt:
+        interrupted = True  # requests still in flight are abandoned (daemon workers)
     finally:
         progress.stop()
         records.close()
         if cache is not None:
             cache.close()
+    if interrupted:
+        resumable = " (rerun with --resume to do the rest)" if args.output else ""
+        print(f"extractkit: interrupted{resumable}", file=err)
+        print(f"extractkit: {tally.summary()}", file=err)
+        return EXIT_INTERRUPTED
     page.finish(err)
     if stopped is not None:
         resumable = " (rerun with --resume to do the rest)" if args.output else ""
@@ -813,7 +825,7 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None,
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("extractkit: interrupted", file=err)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover
