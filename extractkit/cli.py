@@ -49,7 +49,7 @@ from .pricing import PriceTable
 from .profiles import MODES, profile_names
 from .redact import redact
 from .results import Result, Usage
-from .settings import Settings
+from .settings import DEFAULT_TIMEOUT, Settings
 from .tally import Tally
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -203,6 +203,9 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, name, None)
         if value is not None:
             out[name] = value
+    if hasattr(args, "timeout") and "timeout" not in out:
+        # given explicitly, so every call is also cut at the deadline mid-flight
+        out["timeout"] = DEFAULT_TIMEOUT
     return {k: v for k, v in out.items() if v is not None}
 
 

@@ -49,13 +49,21 @@ class TransportRetry:
     failures: int = 0
     #: seconds for the whole extraction (``None`` or infinite: no deadline)
     timeout: float | None = None
+    #: cut a call mid-flight at the deadline (``timeout=`` given explicitly), not only
+    #: between calls and on each read
+    hard: bool = False
     _rng: random.Random | None = field(default=None, repr=False)
     _deadline: float | None = field(default=None, repr=False)
 
     @classmethod
-    def with_retries(cls, retries: int, timeout: float | None = None) -> TransportRetry:
+    def with_retries(cls, retries: int, timeout: float | None = None,
+                     hard: bool = False) -> TransportRetry:
         """A policy allowing ``retries`` retries (``transport_retries=``) within ``timeout`` s."""
-        return cls(max_attempts=retries + 1, timeout=timeout)
+        return cls(max_attempts=retries + 1, timeout=timeout, hard=hard)
+
+    def bound(self, left: float | None) -> float | None:
+        """How long a call may run before it is cut (``None``: not cut mid-flight)."""
+        return left if self.hard else None
 
     # -- the deadline -------------------------------------------------------
 

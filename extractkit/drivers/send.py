@@ -123,7 +123,7 @@ def send(
             sending.took(gate.acquire())
         try:
             left = retry.check_deadline()
-            response = call_within(call, timed(request, left, retry.timeout), left)
+            response = call_within(call, timed(request, left, retry.timeout), retry.bound(left))
         except Overdue:
             raise sending.late() from None
         except BaseException as exc:  # also interrupts: the slot goes back to the gate
@@ -150,7 +150,8 @@ async def asend(
         try:
             left = retry.check_deadline()
             pending = call(timed(request, left, retry.timeout))
-            response = await (pending if left is None else within(pending, left))
+            cut = retry.bound(left)
+            response = await (pending if cut is None else within(pending, cut))
         except Overdue:
             raise sending.late() from None
         except BaseException as exc:  # also cancellation: the slot goes back to the gate

@@ -572,10 +572,12 @@ class _Pull:
         try:
             left = self._retry.check_deadline()
             if self._chunks is None:
-                opened = call_within(self._backend.stream, timed(self._request, left, self._retry.timeout), left)
+                opened = call_within(self._backend.stream,
+                                     timed(self._request, left, self._retry.timeout),
+                                     self._retry.bound(left))
                 self._chunks = iter(opened)
                 left = self._retry.check_deadline()
-            return call_within(next, self._chunks, left)
+            return call_within(next, self._chunks, self._retry.bound(left))
         except StopIteration:
             return _END
         except Overdue:
@@ -592,11 +594,13 @@ class _Pull:
             if self._chunks is None:
                 opened = self._backend.stream(timed(self._request, left, self._retry.timeout))
                 if inspect.isawaitable(opened):
-                    opened = await (opened if left is None else within(opened, left))
+                    cut = self._retry.bound(left)
+                    opened = await (opened if cut is None else within(opened, cut))
                 self._chunks = opened.__aiter__()
                 left = self._retry.check_deadline()
             pending = self._chunks.__anext__()
-            return await (pending if left is None else within(pending, left))
+            cut = self._retry.bound(left)
+            return await (pending if cut is None else within(pending, cut))
         except StopAsyncIteration:
             return _END
         except Overdue:
