@@ -11,9 +11,14 @@ involved:
   they close, the final validation and result).
 
 Budget: at 64 KB, extractkit ≤ 3× raw; extractkit's per-KB cost at 64 KB ≤ 2×
-its per-KB cost at 8 KB (near-linear). Run::
+its per-KB cost at 8 KB (near-linear). Then hostile sizes (``--scaling``, on by
+default): 64 KB, 1 MB and 5 MB answers in ``--big-chunk``-char pieces, where
+extractkit's per-KB cost at 1 MB and 5 MB must stay ≤ 1.5× its per-KB cost at
+64 KB (linear), and so must the bytes a consumer printing every snapshot
+writes (what ``extractkit run --stream`` would print without its time throttle).
+Run::
 
-    python bench/stream.py [--chunk 8] [--repeat 5]
+    python bench/stream.py [--chunk 8] [--repeat 5] [--big-chunk 64] [--no-scaling]
 
 Exits 1 when a budget is exceeded.
 """
@@ -64,14 +69,18 @@ def _record(k: int) -> dict[str, Any]:
 
 
 def document(size: int, wrapped: bool) -> str:
-    """A JSON answer of about ``size`` bytes."""
+    """A JSON answer of about ``size`` bytes (the shortest with enough records)."""
     records: list[dict[str, Any]] = []
+    written = 0
     while True:
         body = {"value": records} if wrapped else {"title": "Bench catalog", "items": records}
-        text = json.dumps(body)
-        if len(text) >= size:
-            return text
-        records.append(_record(len(records)))
+        if written + 64 >= size:  # each record is written once while growing: linear
+            text = json.dumps(body)
+            if len(text) >= size:
+                return text
+        record = _record(len(records))
+        records.append(record)
+        written += len(json.dumps(record)) + 2
 
 
 def sse_body(text: str, chunk: int) -> bytes:
@@ -193,12 +202,84 @@ def run(chunk: int, repeat: int) -> bool:
     return ok
 
 
+def _stream_with_output(client: openai.OpenAI, schema: Any, endpoint: str,
+                        written: list[int]) -> None:
+    """Consume the stream, serialising every snapshot as the CLI would (bytes counted)."""
+    from pydantic_core import to_json
+
+    total = 0
+    for snapshot in Extractor(client, model="m", endpoint=endpoint).stream(schema, "x"):
+        total += len(to_json(snapshot.value))
+    written.append(total)
+
+
+def scaling(big_chunk: int) -> bool:
+    """Per-KB CPU cost and bytes of snapshots written, 64 KB vs 1 MB vs 5 MB."""
+    print(f"hostile sizes: chunk = {big_chunk} chars; process CPU, one run each\n")
+    print(f"{'schema':<14}{'endpoint':<10}{'size':>8}{'raw SDK s':>11}{'extractkit s':>14}"
+          f"{'µs/KB':>8}{'growth':>8}{'snapshot MB':>13}{'out/in':>8}")
+    ok = True
+    for label, schema, wrapped, endpoint in CASES:
+        base_kb = base_out = 0.0
+        for kb in (64, 1024, 5120):
+            text = document(kb * 1024, wrapped)
+            body = sse_body(text, big_chunk)
+            written: list[int] = []
+            ours_fn = functools.partial(_stream_with_output, schema=schema, endpoint=endpoint,
+                                        written=written)
+            raw, ours = best_of(1, body, raw_sdk, ours_fn)
+            per_kb = ours / kb * 1e6
+            out_ratio = written[0] / len(text)
+            if kb == 64:
+                base_kb, base_out = per_kb, out_ratio
+            growth = per_kb / base_kb
+            within = kb == 64 or (growth <= 1.5 and out_ratio <= max(1.5 * base_out, 12.0))
+            ok = ok and within
+            print(f"{label:<14}{endpoint:<10}{kb:>6}KB{raw:>11.2f}{ours:>14.2f}{per_kb:>8.0f}"
+                  f"{growth:>8.2f}{written[0] / 2**20:>13.1f}{out_ratio:>8.1f}"
+                  f"{'' if within else '  OVER BUDGET'}")
+        print()
+    print(f"budget: per-KB growth ≤ 1.50 from 64 KB to 5 MB: {'OK' if ok else 'OVER BUDGET'}")
+    return ok
+
+
+def opening_scaling(big_chunk: int) -> bool:
+    """``md_json``: finding the fence after a long preamble, 64 KB vs 1 MB vs 5 MB."""
+    from extractkit.drivers.stream import _Opening
+
+    print(f"\nmd_json opening (prose / a run of fences before the JSON), chunk = {big_chunk}")
+    ok = True
+    for label, unit in (("prose", "Some prose words here. "), ("fence run", "```")):
+        base = 0.0
+        for kb in (64, 1024, 5120):
+            text = unit * (kb * 1024 // len(unit)) + "\n```json\n{}"
+            opening = _Opening(fenced=True)
+            started = time.process_time()
+            for i in range(0, len(text), big_chunk):
+                opening.feed(text[i : i + big_chunk])
+            per_kb = (time.process_time() - started) / kb * 1e6
+            base = base or per_kb
+            within = kb == 64 or per_kb / base <= 1.5
+            ok = ok and within and opening.started
+            print(f"  {label:<10}{kb:>6}KB{per_kb:>8.1f} µs/KB  growth {per_kb / base:.2f}"
+                  f"{'' if within else '  OVER BUDGET'}")
+    return ok
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--chunk", type=int, default=8, help="characters per chunk (default 8)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (best kept)")
+    parser.add_argument("--big-chunk", type=int, default=64,
+                        help="characters per chunk for the 1 MB / 5 MB answers (default 64)")
+    parser.add_argument("--no-scaling", dest="scaling", action="store_false",
+                        help="skip the 1 MB / 5 MB answers")
     args = parser.parse_args(argv)
-    return 0 if run(args.chunk, args.repeat) else 1
+    ok = run(args.chunk, args.repeat)
+    if args.scaling:
+        ok = scaling(args.big_chunk) and ok
+        ok = opening_scaling(args.big_chunk) and ok
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

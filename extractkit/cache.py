@@ -15,8 +15,14 @@ never part of the key (nor stored): transport options (``extra_headers``,
     ex = Extractor(client=cached(OpenAI(), "responses.sqlite"), model="gpt-4o-mini")
 
 ``extractkit run ... --cache [PATH]`` and ``map(..., cache=PATH)`` do the same.
-Streamed requests pass through uncached. Responses are cached whether or
-not they validate: a rerun replays the same answers (and the same re-asks).
+Streamed requests pass through uncached.
+
+Only answers the loop accepted are kept: a response is held back until the
+driver reports the loop's verdict on it (:meth:`CachedBackend.settle`), and
+stored only if it made a valid result. No choices, a content filter, a cut
+at the token limit, a refusal or an answer that failed validation is never
+replayed; a cached answer that no longer validates (the schema or a
+validator changed) is dropped from the file.
 The file is safe to share between threads and processes (sqlite WAL).
 """
 
@@ -159,6 +165,11 @@ class ResponseCache:
                 (key, url, getattr(response, "model", None), dump(), time.time()),
             )
 
+    def discard(self, key: str) -> None:
+        """Forget the response stored under ``key`` (if any)."""
+        with self._lock:
+            self._conn.execute("DELETE FROM responses WHERE key = ?", (key,))
+
     def __len__(self) -> int:
         with self._lock:
             return int(self._conn.execute("SELECT count(*) FROM responses").fetchone()[0])
@@ -192,8 +203,12 @@ def _as_cache(cache: ResponseCache | str | Path | None) -> ResponseCache:
     return cache if isinstance(cache, ResponseCache) else ResponseCache(cache)
 
 
+#: Responses waiting for the loop's verdict, at most (the oldest are forgotten).
+_MAX_PENDING = 10_000
+
+
 class _Cached:
-    """What both cached backends share: the key, the lookup, the store (no endpoint I/O)."""
+    """What both cached backends share: the key, the lookup, the verdict (no endpoint I/O)."""
 
     def __init__(self, backend: Any, cache: ResponseCache | str | Path | None = None) -> None:
         self.backend = backend
@@ -203,6 +218,22 @@ class _Cached:
         self.default_model: str | None = getattr(backend, "default_model", None)
         #: where requests go (part of every key)
         self.url = backend_url(backend)
+        #: id(response) -> (key, response or None for a hit), until :meth:`settle`
+        self._pending: dict[int, tuple[str, Any]] = {}
+        self._pending_lock = threading.Lock()
+
+    def settle(self, response: Any, ok: bool) -> None:
+        """The loop's verdict on ``response`` (returned by :meth:`complete`): a fresh
+        answer is stored only when ``ok``; a cached one that is no longer ``ok`` is dropped."""
+        with self._pending_lock:
+            held = self._pending.pop(id(response), None)
+        if held is None:
+            return
+        key, fresh = held
+        if ok and fresh is not None:
+            self.cache.put(key, fresh, url=self.url)
+        elif not ok and fresh is None:
+            self.cache.discard(key)
 
     @property
     def client(self) -> Any:
@@ -212,8 +243,11 @@ class _Cached:
         key = request_key(request, self.url)
         return key, self.cache.get(key)
 
-    def _store(self, key: str, response: Any) -> Any:
-        self.cache.put(key, response, url=self.url)
+    def _hold(self, key: str, response: Any, *, fresh: bool) -> Any:
+        with self._pending_lock:
+            if len(self._pending) >= _MAX_PENDING:
+                del self._pending[next(iter(self._pending))]
+            self._pending[id(response)] = (key, response if fresh else None)
         return response
 
 
@@ -223,8 +257,8 @@ class CachedBackend(_Cached):
     def complete(self, request: dict[str, Any]) -> Any:
         key, hit = self._lookup(request)
         if hit is not None:
-            return hit
-        return self._store(key, self.backend.complete(request))
+            return self._hold(key, hit, fresh=False)
+        return self._hold(key, self.backend.complete(request), fresh=True)
 
     def stream(self, request: dict[str, Any]) -> Iterator[Any]:
         return self.backend.stream(request)  # type: ignore[no-any-return]
@@ -236,8 +270,8 @@ class AsyncCachedBackend(_Cached):
     async def complete(self, request: dict[str, Any]) -> Any:
         key, hit = self._lookup(request)
         if hit is not None:
-            return hit
-        return self._store(key, await self.backend.complete(request))
+            return self._hold(key, hit, fresh=False)
+        return self._hold(key, await self.backend.complete(request), fresh=True)
 
     def stream(self, request: dict[str, Any]) -> AsyncIterator[Any]:
         return self.backend.stream(request)  # type: ignore[no-any-return]

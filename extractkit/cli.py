@@ -57,16 +57,50 @@ from .profiles import MODES, profile_names
 from .progress import is_terminal, spinner
 from .redact import redact
 from .results import Result, Usage
-from .settings import Settings
+from .settings import DEFAULT_TIMEOUT, Settings
 from .tally import Tally
 from .template_vars import add_var_option, merged, parse_vars, text_parameter
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as shells report it
 _PROBE_TEXT = "\x00extractkit resume fingerprint\x00"
 
 
 class UsageError(ExtractkitError):
     """A command-line mistake (exit code 2)."""
+
+
+def extraction_options(p: argparse.ArgumentParser) -> None:
+    """What an extraction does, for every command that extracts (``run``, ``eval``)."""
+    p.add_argument("--max-retries", type=int, default=None, metavar="N",
+                   help="validation re-asks (default 2)")
+    p.add_argument("--transport-retries", type=int, default=None, metavar="N",
+                   help="retries of a request after a 429, 5xx, timeout or dropped connection "
+                        "(default 5)")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="deadline of each input's extraction, retries and re-asks included "
+                        "(default 600; inf for none)")
+    p.add_argument("--no-coerce", dest="coerce", action="store_false", default=None,
+                   help="strict: no schema-aligned coercion of answers that fail validation")
+    p.add_argument("--temperature", type=float, default=None, metavar="T")
+    p.add_argument("--max-tokens", type=int, default=None, metavar="N")
+    # -- long documents (extractkit.documents.run) --
+    p.add_argument("--chunking", choices=["auto", "on", "off"], default=None,
+                   help="read long documents in chunks: when the prompt would not fit "
+                        "(auto, the default), always (on) or never (off)")
+    p.add_argument("--chunk-tokens", type=int, default=None, metavar="N",
+                   help="tokens of document per chunk (default: what fits the context window)")
+    p.add_argument("--overlap", type=int, default=None, metavar="N", dest="overlap_tokens",
+                   help="tokens shared by neighbouring chunks (default: 64)")
+    p.add_argument("--passes", type=int, default=None, metavar="N",
+                   help="passes over a chunked document; pass k > 1 asks for what is missing")
+    p.add_argument("--context-window", type=int, default=None, metavar="N",
+                   help="the endpoint's context window in tokens (default: its profile's)")
+    # -- grounding (extractkit.grounding) --
+    p.add_argument("--grounding", choices=list(GROUNDING_MODES), default=None,
+                   help="trace values to the input: off; check (default: spans in the "
+                   "records, ungrounded values reported); require (an ungrounded value is "
+                   "an error and is re-asked)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -98,15 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("inputs", metavar="INPUT", nargs="+",
                      help="files, directories, or - for standard input")
     endpoint_options(run)
-    run.add_argument("--max-retries", type=int, default=None, metavar="N",
-                     help="validation re-asks (default 2)")
-    run.add_argument("--transport-retries", type=int, default=None, metavar="N",
-                     help="retries of a request after a 429, 5xx, timeout or dropped connection "
-                          "(default 5)")
-    run.add_argument("--no-coerce", dest="coerce", action="store_false", default=None,
-                     help="strict: no schema-aligned coercion of answers that fail validation")
-    run.add_argument("--temperature", type=float, default=None, metavar="T")
-    run.add_argument("--max-tokens", type=int, default=None, metavar="N")
+    extraction_options(run)
     run.add_argument("--output", "-o", metavar="FILE", help="write results here, not stdout")
     run.add_argument("--verbose", "-v", action="store_true",
                      help="show every attempt of a failed extraction on stderr")
@@ -129,26 +155,15 @@ def _parser() -> argparse.ArgumentParser:
                      "answers within 24 h); answers needing a re-ask are re-asked online")
     run.add_argument("--poll-interval", type=float, default=30.0, metavar="SECONDS",
                      help="seconds between polls of a --batch-api job (default 30)")
-    # -- long documents (extractkit.documents.run) --
-    run.add_argument("--chunking", choices=["auto", "on", "off"], default=None,
-                     help="read long documents in chunks: when the prompt would not fit "
-                          "(auto, the default), always (on) or never (off)")
-    run.add_argument("--chunk-tokens", type=int, default=None, metavar="N",
-                     help="tokens of document per chunk (default: what fits the context window)")
-    run.add_argument("--overlap", type=int, default=None, metavar="N", dest="overlap_tokens",
-                     help="tokens shared by neighbouring chunks (default: 64)")
-    run.add_argument("--passes", type=int, default=None, metavar="N",
-                     help="passes over a chunked document; pass k > 1 asks for what is missing")
-    run.add_argument("--context-window", type=int, default=None, metavar="N",
-                     help="the endpoint's context window in tokens (default: its profile's)")
     run.add_argument("--price-table", metavar="FILE",
                      help='JSON prices per million tokens, {"MODEL": {"input": $, "output": $}}, '
                      "for the cost in the summary")
-    # -- grounding (extractkit.grounding) --
-    run.add_argument("--grounding", choices=list(GROUNDING_MODES), default=None,
-                     help="trace values to the input: off; check (default: spans in the "
-                     "records, ungrounded values reported); require (an ungrounded value is "
-                     "an error and is re-asked)")
+    run.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                     help="run the batch on a Ray cluster (ADDRESS, or a local one); "
+                     "--concurrency is then the limit across the cluster (pip install "
+                     "'extractkit[ray]'; see docs/distributed.md)")
+    run.add_argument("--ray-actors", type=int, default=2, metavar="N",
+                     help="with --ray: actors, each with its own extractor (default 2)")
     run.add_argument("--show-grounding", action="store_true",
                      help="print each value's span in the input (pointer, status, offsets, "
                      "quoted text) on stderr")
@@ -193,12 +208,15 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.prompt:
         out["prompt"] = Path(args.prompt) if Path(args.prompt).is_file() else args.prompt
-    for name in ("max_retries", "transport_retries", "temperature", "max_tokens", "coerce",
-                 "grounding", "chunking", "chunk_tokens", "overlap_tokens", "passes",
+    for name in ("max_retries", "transport_retries", "timeout", "temperature", "max_tokens",
+                 "coerce", "grounding", "chunking", "chunk_tokens", "overlap_tokens", "passes",
                  "context_window"):
         value = getattr(args, name, None)
         if value is not None:
             out[name] = value
+    if hasattr(args, "timeout") and "timeout" not in out:
+        # given explicitly, so every call is also cut at the deadline mid-flight
+        out["timeout"] = DEFAULT_TIMEOUT
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -423,7 +441,8 @@ def cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         raise UsageError("--resume and --overwrite exclude each other")
     if args.output:
         check_writable(Path(args.output))
-    records_wanted = args.resume or args.batch_api or args.keep_text or args.html
+    records_wanted = (args.resume or args.batch_api or args.keep_text or args.html
+                      or args.ray is not None)
     if args.stream or (len(head) == 1 and not records_wanted):
         return _run_each([*head, *docs], runner, args, out, err)
     return _run_batch(itertools.chain(head, docs), runner, args, out, err)
@@ -528,7 +547,7 @@ def _run_batch(
 
     page = RunPage(args)
     inputs = page.inputs(_inputs_to_do(docs, done, tally, texts, paged))
-    cache = _cache(args)
+    cache = _cache(args) if args.ray is None else None
     progress = _BatchProgress(tally, err)
     options: dict[str, Any] = {"concurrency": args.concurrency, "cache": cache}
     if args.batch_api:
@@ -537,8 +556,10 @@ def _run_batch(
     inputs = _documents_apart(inputs, runner, records, fingerprint, tally, err, paged, page)
     ungrounded = [0, 0]  # values of grounded fields not found; inputs with any
     stopped: BaseException | None = None
+    interrupted = False
     try:
-        for item in runner.map(inputs, **options):
+        items = runner.map(inputs, **options) if args.ray is None else _ray_items(args, inputs)
+        for item in items:
             records.write(page.record(
                 _item_record(item, fingerprint, paged.pop(item.id, None)), item))
             tally.add(item)
@@ -558,14 +579,21 @@ def _run_batch(
                 progress.note(buffer.getvalue().rstrip("\n"))
             progress.update()
     except Exception as exc:
-        if not is_endpoint_fatal(exc):
+        if not (is_endpoint_fatal(exc) or _worker_stopped(exc)):
             raise
         stopped = exc  # every further request would fail the same way
+    except KeyboardInterrupt:
+        interrupted = True  # requests still in flight are abandoned (daemon workers)
     finally:
         progress.stop()
         records.close()
         if cache is not None:
             cache.close()
+    if interrupted:
+        resumable = " (rerun with --resume to do the rest)" if args.output else ""
+        print(f"extractkit: interrupted{resumable}", file=err)
+        print(f"extractkit: {tally.summary()}", file=err)
+        return EXIT_INTERRUPTED
     page.finish(err)
     if stopped is not None:
         resumable = " (rerun with --resume to do the rest)" if args.output else ""
@@ -577,6 +605,27 @@ def _run_batch(
         print(f"extractkit: grounding: {ungrounded[0]} value(s) in {ungrounded[1]} input(s) "
               "do not appear in their input (see \"grounding\" in the records)", file=err)
     return EXIT_FAILED if tally.failed else EXIT_OK
+
+
+def _ray_items(args: argparse.Namespace, inputs: Iterator[tuple[str, Any]]) -> Iterator[Any]:
+    """``--ray``: the same items, run on a Ray cluster (extractkit/integrations/ray.py)."""
+    from .cache import default_cache_path
+    from .integrations.ray import Target, run_items
+
+    if args.batch_api:
+        raise UsageError("--ray and --batch-api exclude each other")
+    if args.ray_actors < 1:
+        raise UsageError("--ray-actors must be at least 1")
+    cache = args.cache_path or (str(default_cache_path()) if args.cache else None)
+    return run_items(args.ray or None, Target(args.schema, _settings(args)), inputs,
+                     actors=args.ray_actors, concurrency=args.concurrency, cache=cache)
+
+
+def _worker_stopped(exc: BaseException) -> bool:
+    """``--ray``: a worker met an endpoint error that stops the batch."""
+    from .integrations.ray import WorkerStopped
+
+    return isinstance(exc, WorkerStopped) and not isinstance(exc, ConfigurationError)
 
 
 def _documents_apart(
@@ -651,7 +700,7 @@ def _payload(doc: InputDoc) -> Any:
 
 
 def _failure_text(exc: BaseException) -> str:
-    if isinstance(exc, (InputError, ExtractionError)):
+    if isinstance(exc, (InputError, ExtractionError)) or _worker_stopped(exc):
         return _error_text(exc)
     return f"{type(exc).__name__}: {_error_text(exc)}"
 
@@ -821,7 +870,7 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None,
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("extractkit: interrupted", file=err)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -129,6 +129,20 @@ class IncompleteOutputError(ExtractionError):
         self.response = response
 
 
+class DeadlineError(ExtractionError):
+    """The extraction ran out of time (``timeout=``, ``--timeout``), retries and
+    re-asks included: a request that hung or trickled past it, or a wait
+    (``Retry-After``, backoff) longer than what was left. ``attempts`` holds the
+    answers received before; ``timeout`` the limit in seconds. In a batch it is
+    that item's failure."""
+
+    def __init__(
+        self, message: str, *, attempts: list[Attempt] | None = None, timeout: float | None = None
+    ) -> None:
+        super().__init__(message, attempts=attempts)
+        self.timeout = timeout
+
+
 class RefusalError(ExtractionError):
     """The model refused to answer; ``refusal`` holds its words."""
 
@@ -188,6 +202,7 @@ __all__ = [
     "ArgumentsError",
     "ConfigurationError",
     "ContentFilterError",
+    "DeadlineError",
     "ExtractionError",
     "ExtractkitError",
     "FatalError",

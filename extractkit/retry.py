@@ -6,6 +6,12 @@ retries, i.e. 6 tries of one request): 429 (honouring ``Retry-After`` /
 ``retry-after-ms``), 408/409, 5xx, timeouts and connection errors, with
 exponential backoff and jitter. Other errors (400, 401, 403, 404, 422...)
 surface at once with the endpoint's own message.
+
+The extraction's deadline (``timeout=``, ``--timeout``: seconds for the whole
+extraction, retries and re-asks included) lives here too, since every driver
+already asks this object before waiting: :meth:`TransportRetry.left` is what
+remains, a wait that would not fit raises :class:`~extractkit.errors.DeadlineError`
+at once instead of sleeping, and the drivers bound each request by it.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import openai
+
+from .errors import DeadlineError
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 log = logging.getLogger("extractkit")
@@ -39,12 +47,49 @@ class TransportRetry:
     base_delay: float = 0.5
     max_delay: float = 30.0
     failures: int = 0
+    #: seconds for the whole extraction (``None`` or infinite: no deadline)
+    timeout: float | None = None
+    #: cut a call mid-flight at the deadline (``timeout=`` given explicitly), not only
+    #: between calls and on each read
+    hard: bool = False
     _rng: random.Random | None = field(default=None, repr=False)
+    _deadline: float | None = field(default=None, repr=False)
 
     @classmethod
-    def with_retries(cls, retries: int) -> TransportRetry:
-        """A policy allowing ``retries`` retries (``transport_retries=``)."""
-        return cls(max_attempts=retries + 1)
+    def with_retries(cls, retries: int, timeout: float | None = None,
+                     hard: bool = False) -> TransportRetry:
+        """A policy allowing ``retries`` retries (``transport_retries=``) within ``timeout`` s."""
+        return cls(max_attempts=retries + 1, timeout=timeout, hard=hard)
+
+    def bound(self, left: float | None) -> float | None:
+        """How long a call may run before it is cut (``None``: not cut mid-flight)."""
+        return left if self.hard else None
+
+    # -- the deadline -------------------------------------------------------
+
+    def left(self) -> float | None:
+        """Seconds left before the deadline (``None``: no deadline); the clock
+        starts at the first call, i.e. when the extraction sends its first request."""
+        if self.timeout is None or self.timeout == math.inf:
+            return None
+        now = time.monotonic()
+        if self._deadline is None:
+            self._deadline = now + self.timeout
+        return self._deadline - now
+
+    def check_deadline(self, doing: str = "waiting for the endpoint") -> float | None:
+        """:meth:`left`, raising :class:`DeadlineError` when nothing is left."""
+        left = self.left()
+        if left is not None and left <= 0:
+            raise self.expired(doing)
+        return left
+
+    def expired(self, doing: str = "waiting for the endpoint") -> DeadlineError:
+        """The error for a deadline passed while ``doing``."""
+        return DeadlineError(
+            f"the extraction took longer than its timeout of {self.timeout:g} s ({doing}; "
+            f"{self.failures} transport retr{'y' if self.failures == 1 else 'ies'}); "
+            "raise timeout= / --timeout SECONDS", timeout=self.timeout)
 
     @property
     def retries_left(self) -> int:
@@ -70,6 +115,13 @@ class TransportRetry:
             backoff = min(self.max_delay, self.base_delay * 2 ** (self.failures - 1))
             jitter = self._rng.random() if self._rng is not None else random.random()
             delay = backoff * (0.5 + jitter / 2)
+        left = self.left()
+        if left is not None and delay >= left:
+            told = "the endpoint asked to wait" if hinted is not None else "the next backoff is"
+            raise DeadlineError(
+                f"{what}: {told} {delay:.3g} s, longer than the {max(left, 0):.3g} s left of the "
+                f"extraction's timeout of {self.timeout:g} s; not waiting (raise timeout= / "
+                "--timeout SECONDS)", timeout=self.timeout)
         log.info("transport error (%s); retry %d in %.2f s", what, self.failures, delay)
         return delay
 

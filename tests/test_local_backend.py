@@ -27,7 +27,7 @@ from extractkit.backends.local import (
 )
 from extractkit.backends.local.copybias import CopyBias
 from extractkit.backends.local.guards import Degeneration
-from extractkit.backends.local.prompting import plan
+from extractkit.backends.local.prompting import read_request
 from extractkit.errors import ConfigurationError, InputError
 
 PERSON: dict[str, Any] = {
@@ -107,7 +107,7 @@ def test_timeout_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_plan_reads_the_request() -> None:
     tool = {"type": "function", "function": {"name": "f", "parameters": PERSON}}
-    tool_plan = plan(
+    tool_request = read_request(
         {
             "messages": [
                 {"role": "developer", "content": "be brief"},
@@ -122,23 +122,23 @@ def test_plan_reads_the_request() -> None:
             "unknown_parameter": True,
         }
     )
-    assert tool_plan.tool_name == "f" and tool_plan.schema == PERSON
-    assert tool_plan.max_tokens == 50 and tool_plan.stop == ("END",)
-    assert tool_plan.n == 2 and tool_plan.seed == 7
-    assert tool_plan.temperature is None  # not set: greedy, with the re-ask schedule
-    assert tool_plan.messages[0]["role"] == "system"
-    assert tool_plan.messages[0]["content"].startswith("be brief\n\nCall the function f")
-    assert tool_plan.messages[1] == {"role": "user", "content": "hi"}
-    assert tool_plan.documents == () and tool_plan.previous_answers == ()
+    assert tool_request.tool_name == "f" and tool_request.schema == PERSON
+    assert tool_request.max_tokens == 50 and tool_request.stop == ("END",)
+    assert tool_request.n == 2 and tool_request.seed == 7
+    assert tool_request.temperature is None  # not set: greedy, with the re-ask schedule
+    assert tool_request.messages[0]["role"] == "system"
+    assert tool_request.messages[0]["content"].startswith("be brief\n\nCall the function f")
+    assert tool_request.messages[1] == {"role": "user", "content": "hi"}
+    assert tool_request.documents == () and tool_request.previous_answers == ()
 
-    schema_plan = plan(
+    schema_request = read_request(
         {
             "messages": [],
             "response_format": {"type": "json_schema", "json_schema": {"schema": PERSON}},
         }
     )
-    assert schema_plan.schema == PERSON and schema_plan.tool_name is None
-    assert plan({"messages": []}).schema is None
+    assert schema_request.schema == PERSON and schema_request.tool_name is None
+    assert read_request({"messages": []}).schema is None
 
 
 def test_tool_choice_must_name_a_known_tool() -> None:
@@ -147,9 +147,9 @@ def test_tool_choice_must_name_a_known_tool() -> None:
         {"type": "function", "function": {"name": "b", "parameters": {}}},
     ]
     with pytest.raises(ConfigurationError, match="several tools"):
-        plan({"messages": [], "tools": tools})
+        read_request({"messages": [], "tools": tools})
     with pytest.raises(ConfigurationError, match="'c'"):
-        plan({"messages": [], "tools": tools, "tool_choice": {"function": {"name": "c"}}})
+        read_request({"messages": [], "tools": tools, "tool_choice": {"function": {"name": "c"}}})
 
 
 def test_degenerate_repetition_is_detected() -> None:
@@ -377,30 +377,30 @@ async def test_async_backend_completes_and_streams() -> None:
 
 def test_documents_are_read_from_extra_body() -> None:
     request = {"messages": [], "extra_body": {"extractkit_documents": ["one", "two"]}}
-    assert plan(request).documents == ("one", "two")
-    assert plan({"messages": [], "extractkit_documents": ["top"]}).documents == ("top",)
+    assert read_request(request).documents == ("one", "two")
+    assert read_request({"messages": [], "extractkit_documents": ["top"]}).documents == ("top",)
     with pytest.raises(InputError, match="extractkit_documents must be a list"):
-        plan({"messages": [], "extra_body": {"extractkit_documents": "one"}})
+        read_request({"messages": [], "extra_body": {"extractkit_documents": "one"}})
     with pytest.raises(InputError, match=r"extractkit_documents\[1\]"):
-        plan({"messages": [], "extra_body": {"extractkit_documents": ["a", 2]}})
+        read_request({"messages": [], "extra_body": {"extractkit_documents": ["a", 2]}})
 
 
 def test_a_greedy_reask_gets_sampled_tries_after_the_first() -> None:
     from extractkit.backends.local.backend import _schedule
 
-    first = plan({"messages": JOHN, "seed": 3})
+    first = read_request({"messages": JOHN, "seed": 3})
     assert _schedule(first, 0) == [(0.0, 3)]
     answered = [
         *JOHN,
         {"role": "assistant", "content": '{"name": "J"}'},
         {"role": "user", "content": "bad"},
     ]
-    reask = plan({"messages": answered, "seed": 3})
+    reask = read_request({"messages": answered, "seed": 3})
     assert reask.previous_answers == ('{"name": "J"}',)
     tries = _schedule(reask, 0)
     assert tries[0] == (0.0, 3) and [t for t, _ in tries[1:]] == list(local.REASK_TEMPERATURES)
     assert len({seed for _, seed in tries}) == len(tries)
-    assert _schedule(plan({"messages": answered, "temperature": 0.5}), 0)[1:] == []
+    assert _schedule(read_request({"messages": answered, "temperature": 0.5}), 0)[1:] == []
 
 
 def test_token_budget_follows_anchor_references() -> None:

@@ -88,7 +88,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)  # a few hundred examples in every CI run
 @given(
     value=json_values,
     ascii_only=st.booleans(),
@@ -109,7 +109,7 @@ def test_any_chunking_parses_like_json_loads_and_every_step_is_a_prefix(
         assert prefix_consistent(partial, expected), (partial, expected)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(value=json_values, size=st.integers(1, 5))
 def test_plain_shape_value_is_the_raw_partial_data(value: Any, size: int) -> None:
     """With no declared type, value() (rebuilt along the open path) equals data() (a copy)."""

@@ -316,7 +316,8 @@ def test_find_json_none_without_candidate() -> None:
 
 # --------------------------------------------------------------------------- properties
 
-_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: a few hundred examples per property, in every CI run (kept fast: small values)
+_SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 _TRICKY = "ab\"'\\\n\t\r\x00 {}[],:/*#`é\u2028😀"
 
 _texts = st.text(max_size=12) | st.text(st.sampled_from(_TRICKY), max_size=12)

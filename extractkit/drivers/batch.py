@@ -25,6 +25,11 @@ endpoint error) never stops the batch: it comes out with its ``error``.
 A :class:`~extractkit.errors.FatalError` (bad template, schema or settings:
 every item would fail the same way) ends the whole batch, raised from the
 iterator, and so does any other exception -- a bug, with its traceback.
+
+The thread pool's workers are daemon threads (:class:`~.workers.DaemonPool`):
+when the consumer stops (Ctrl-C, an exception, closing the iterator) nothing
+still hanging on a request or sleeping on a ``Retry-After`` keeps the process
+alive.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import asyncio
 import inspect
 import queue
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 from ..errors import is_item_failure
@@ -41,6 +46,7 @@ from ..loop import Extraction
 from . import aio, sync
 from .gate import DEFAULT_CONCURRENCY, Gate, ThreadGate, is_rate_limit
 from .jobs import ItemResult, Job, ajobs_from, call_args, item_result, jobs_from
+from .workers import DaemonPool
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -196,7 +202,8 @@ def map_jobs(
     source = iter(jobs)
     finished: queue.SimpleQueue[Future[ItemResult[Any]]] = queue.SimpleQueue()
     futures: set[Future[ItemResult[Any]]] = set()
-    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="extractkit-batch")
+    # daemon workers: a Ctrl-C (or any exit) never waits for requests that hang
+    pool = DaemonPool(concurrency, name="extractkit-batch")
     exhausted = False
     try:
         while True:
@@ -217,7 +224,7 @@ def map_jobs(
     finally:
         for future in futures:
             future.cancel()
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown()
 
 
 def __getattr__(name: str) -> Any:

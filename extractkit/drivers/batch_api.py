@@ -150,7 +150,7 @@ class _Chunk:
             hit = self.cache.get(key) if self.cache is not None and key else None
             entry = _Pending(job, extraction, key)
             if hit is not None:
-                item = self._receive(entry, hit)
+                item = self._receive(entry, hit, fresh=False)
                 if item is not None:
                     yield item
                 continue
@@ -199,11 +199,17 @@ class _Chunk:
                 if response is None:
                     self.online.append(entry)  # the batch could not run it: online
                     continue
-                if self.cache is not None and entry.key:
-                    self.cache.put(entry.key, response, url=self.url)
-                item = self._receive(entry, response)
+                item = self._receive(entry, response, fresh=True)
                 if item is not None:
                     yield item
+
+    def _settle(self, entry: _Pending, response: Any, fresh: bool, *, ok: bool) -> None:
+        if self.cache is None or not entry.key:
+            return
+        if ok and fresh:
+            self.cache.put(entry.key, response, url=self.url)
+        elif not ok and not fresh:
+            self.cache.discard(entry.key)
 
     def _lines(self, file_id: str) -> Iterator[tuple[str, ChatCompletion | None]]:
         with self.client.files.with_streaming_response.content(file_id) as stream:
@@ -211,15 +217,19 @@ class _Chunk:
                 if line.strip():
                     yield _parse_line(line)
 
-    def _receive(self, entry: _Pending, response: Any) -> ItemResult[Any] | None:
-        """The item's result or final error; ``None`` when it needs a re-ask (online)."""
+    def _receive(self, entry: _Pending, response: Any, *, fresh: bool) -> ItemResult[Any] | None:
+        """The item's result or final error; ``None`` when it needs a re-ask (online).
+
+        The cache keeps only answers the loop accepted (see :mod:`extractkit.cache`)."""
         job, extraction = entry.job, entry.extraction
         try:
             result = extraction.receive(response)
         except Exception as exc:
+            self._settle(entry, response, fresh, ok=False)
             if not is_item_failure(exc):
                 raise
             return item_result(job, extraction, None, exc)
+        self._settle(entry, response, fresh, ok=result is not None)
         if result is None:
             self.online.append(entry)
             return None

@@ -4,6 +4,14 @@
 asyncio, streamed both ways): after a request it gives the gate slot back
 with the outcome and says how long to wait before trying again (``None``:
 raise). :func:`send` and :func:`asend` are the thin shells that wait.
+
+Both bound every try by what is left of the extraction's deadline
+(:meth:`TransportRetry.left <extractkit.retry.TransportRetry.left>`): the
+request's own ``timeout`` (the SDK's per-read limit) is set to it, and the
+whole call is cut there too -- :func:`~.bounded.call_within` for blocking
+calls, ``asyncio.wait_for`` for coroutines -- so a server that trickles
+bytes cannot hold an extraction past its deadline. Running out of time
+raises :class:`~extractkit.errors.DeadlineError`.
 """
 
 from __future__ import annotations
@@ -13,8 +21,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..errors import DeadlineError
 from ..retry import TransportRetry
+from .bounded import Overdue, call_within
 from .gate import Gate, ThreadGate
+
+_LATE = "no complete answer from the endpoint in time"
 
 
 class Sending:
@@ -38,21 +50,64 @@ class Sending:
         self._give_back(None, None)
 
     def failed(self, exc: BaseException) -> float | None:
-        """The request raised ``exc``: seconds to wait before trying again, or ``None``."""
-        delay = self.retry.delay_for(exc)
+        """The request raised ``exc``: seconds to wait before trying again, or ``None``.
+
+        Raises :class:`DeadlineError` when the wait would not fit in what is left."""
+        try:
+            delay = self.retry.delay_for(exc)
+        except DeadlineError:
+            self._give_back(exc, None)
+            raise
         self._give_back(exc, delay)
         return delay
 
     def cut(self) -> float | None:
         """A stream ended without a ``finish_reason``: like :meth:`failed` for a dropped connection."""
-        delay = self.retry.delay_for_cut()
         self._give_back(None, None)
-        return delay
+        return self.retry.delay_for_cut()
+
+    def late(self) -> DeadlineError:
+        """The try ran past the deadline: the slot goes back; the error to raise."""
+        error = self.retry.expired(_LATE)
+        self._give_back(error, None)
+        return error
 
     def _give_back(self, exc: BaseException | None, delay: float | None) -> None:
         if self.gate is not None and self._token is not None:
             token, self._token = self._token, None
             self.gate.release(token, exc, delay)
+
+
+def receive(backend: Any, extraction: Any, response: Any) -> Any:
+    """``extraction.receive(response)``, telling a backend that keeps responses (the
+    response cache's ``settle``) whether the loop accepted it: a result, or not."""
+    settle = getattr(backend, "settle", None)
+    if settle is None:
+        return extraction.receive(response)
+    try:
+        result = extraction.receive(response)
+    except BaseException:
+        settle(response, False)
+        raise
+    settle(response, result is not None)
+    return result
+
+
+#: The ``openai`` SDK's own per-request default (seconds). Setting ``timeout`` on a
+#: request costs ~0.1 ms in the SDK, so it is only set when the extraction's deadline
+#: is shorter; the call is cut at the deadline either way (:func:`call_within`).
+SDK_DEFAULT_TIMEOUT = 600.0
+
+
+def timed(request: dict[str, Any], left: float | None, timeout: float | None = None) -> dict[str, Any]:
+    """``request`` with the SDK's per-request ``timeout`` no longer than ``left`` seconds
+    (when the extraction's ``timeout`` is shorter than the SDK's own default)."""
+    if left is None or (timeout is not None and timeout >= SDK_DEFAULT_TIMEOUT):
+        return request
+    own = request.get("timeout")
+    if isinstance(own, (int, float)) and not isinstance(own, bool) and own < left:
+        return request
+    return {**request, "timeout": max(left, 0.001)}
 
 
 def send(
@@ -67,7 +122,10 @@ def send(
         if gate is not None:
             sending.took(gate.acquire())
         try:
-            response = call(request)
+            left = retry.check_deadline()
+            response = call_within(call, timed(request, left, retry.timeout), retry.bound(left))
+        except Overdue:
+            raise sending.late() from None
         except BaseException as exc:  # also interrupts: the slot goes back to the gate
             delay = sending.failed(exc)
             if delay is None:
@@ -90,7 +148,12 @@ async def asend(
         if gate is not None:
             sending.took(await gate.acquire())
         try:
-            response = await call(request)
+            left = retry.check_deadline()
+            pending = call(timed(request, left, retry.timeout))
+            cut = retry.bound(left)
+            response = await (pending if cut is None else within(pending, cut))
+        except Overdue:
+            raise sending.late() from None
         except BaseException as exc:  # also cancellation: the slot goes back to the gate
             delay = sending.failed(exc)
             if delay is None:
@@ -99,3 +162,16 @@ async def asend(
             continue
         sending.succeeded()
         return response
+
+
+async def within(pending: Awaitable[Any], seconds: float) -> Any:
+    """``await pending``, raising :class:`Overdue` after ``seconds`` (it is cancelled)."""
+    task = asyncio.ensure_future(pending)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    finally:
+        if not task.done():
+            task.cancel()
+    if not done:
+        raise Overdue
+    return task.result()

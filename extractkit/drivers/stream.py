@@ -50,14 +50,15 @@ from openai.types.chat.chat_completion_message_function_tool_call import (
 from openai.types.completion_usage import CompletionUsage
 from pydantic import TypeAdapter, ValidationError
 
-from ..errors import IncompleteOutputError
+from ..errors import DeadlineError, IncompleteOutputError
 from ..jsontext import OPENER, fence_body
 from ..loop import Extraction
 from ..modes import Plan, UnreadableAnswer
 from ..partial import ANY, JsonStream, Shape, Unwrap, ValidatedList, build, shape_for
 from ..results import Result, Usage
 from ..schema.source import WRAP_KEY, SchemaSource
-from .send import Sending
+from .bounded import Overdue, call_within
+from .send import Sending, timed, within
 
 T = TypeVar("T")
 
@@ -139,68 +140,74 @@ class _Opening:
     """Finds where the JSON starts: the first ``{``/``[`` (after the opening fence if fenced).
 
     What counts as a JSON fence is :func:`extractkit.jsontext.fence_body`, the
-    rule the repairer applies to the finished answer.
+    rule the repairer applies to the finished answer. Linear in the text: only
+    new text is searched, and before the fence each line is looked at once,
+    when it is complete (a fence must start its line, and its info word ends
+    with the line).
     """
 
     def __init__(self, fenced: bool) -> None:
         self.fenced = fenced
         self.started = False
-        self._buf = ""
-        self._body: int | None = None if fenced else 0  # where the JSON may start
-        self._fence_from = 0  # where to look for the fence next
-        self._scanned = 0  # where to look for the opening bracket next
+        self._in_body = not fenced  # past the opening fence (or unfenced): the next { or [ starts
+        self._blank = fenced  # nothing but blanks so far: the JSON may also come unfenced
+        self._line: list[str] = []  # before the fence: the pieces of the line not complete yet
 
     def feed(self, text: str) -> str:
         """The part of ``text`` that belongs to the JSON document."""
         if self.started:
             return text
-        self._buf += text
-        start = self._start()
-        if start is None:
+        if not self._in_body:
+            after = self._past_fence(text)
+            if after is None:
+                return ""
+            text = after
+        match = OPENER.search(text)
+        if match is None:
             return ""
         self.started = True
-        body, self._buf = self._buf[start:], ""
-        return body
+        return text[match.start():]
 
-    def _start(self) -> int | None:
-        buf = self._buf
-        if self._body is None:
-            self._body = self._fence_body(buf)
-            if self._body is None:
+    def _past_fence(self, text: str) -> str | None:
+        """The text after the opening fence's info word (or from an unfenced opener), once seen."""
+        if self._blank:
+            stripped = text.lstrip()
+            if not stripped:
+                self._line.append(text)
                 return None
-            self._scanned = self._body
-        match = OPENER.search(buf, self._scanned)
-        if match is None:
-            self._scanned = len(buf)
-            return None
-        return match.start()
-
-    def _fence_body(self, buf: str) -> int | None:
-        """Start of the fenced block's body (or of unfenced JSON); ``None``: not seen yet."""
-        stripped = buf.lstrip()
-        if stripped[:1] in ("{", "["):
-            return len(buf) - len(stripped)
+            self._blank = False
+            if stripped[0] in "{[":
+                self._in_body = True
+                return stripped
+        start = 0
         while True:
-            fence = buf.find("```", self._fence_from)
-            if fence == -1:
-                self._fence_from = max(0, len(buf) - 2)
+            newline = text.find("\n", start)
+            if newline == -1:
+                self._line.append(text[start:])
                 return None
-            if buf.find("\n", fence) == -1:
-                self._fence_from = fence  # its info word may not be complete yet
-                return None
-            body = fence_body(buf, fence)
-            if body is not None:
-                return body
-            self._fence_from = fence + 3  # not a JSON fence (```python, mid-line)
+            line = text[start : newline + 1]
+            if self._line:
+                line, self._line = "".join(self._line) + line, []
+            fence = len(line) - len(line.lstrip())
+            if line.startswith("```", fence):
+                body = fence_body(line, fence)
+                if body is not None:
+                    self._in_body = True
+                    return line[body:] + text[newline + 1 :]
+            start = newline + 1
 
 
 class _View:
     """The text of one stream → partial values, for one extraction.
 
-    When the plan has a decode step (wire shape ≠ declared shape, e.g. OpenAI's
-    strict encoding), the partial document is decoded and built in full, so
-    views are throttled: every change up to :attr:`SMALL` characters, then only
-    after the text grew by an eighth (total work stays linear). Map keys
+    A view costs the size of the open path (the containers still open, the
+    string being written), which grows with the document, so views are
+    throttled: every change up to :attr:`SMALL` characters, then only after
+    the text grew by an eighth -- a geometric series, so the total work (and
+    what a consumer printing every snapshot writes) stays linear in the
+    answer's size. When the plan has a decode step (wire shape ≠ declared
+    shape, e.g. OpenAI's strict encoding), the partial document is decoded
+    and built in full at those points. Map keys
     written as ``{"key": ..., "value": ...}`` entries show once complete,
     nested objects once they have a complete member, and a partial document
     the decoder cannot take shows nothing new.
@@ -221,6 +228,7 @@ class _View:
         self.parser = JsonStream(ANY if self.decode is not None else self.shape)
         self.opening = _Opening(self.fenced)
         self._length = self._shown_at = 0
+        self._pending = False  # a change not shown yet (throttled)
         self._items: list[Any] = []
         self._decoded: Any = None
 
@@ -228,12 +236,17 @@ class _View:
         body = self.opening.feed(text)
         if not body:
             return False
-        changed = self.parser.feed(body)
+        changed = self.parser.feed(body) or self._pending
         self._length += len(body)
-        if not changed or self.decode is None:
-            return changed
-        if self._length > self.SMALL and self._length - self._shown_at < self._length // 8:
+        if not changed:
             return False
+        if self._length > self.SMALL and self._length - self._shown_at < self._length // 8:
+            self._pending = True  # shown once the text has grown enough
+            return False
+        self._pending = False
+        if self.decode is None:
+            self._shown_at = self._length
+            return True
         try:
             value = self._decode_view()
         except Exception:  # a partial document the decoder cannot take (yet)
@@ -474,6 +487,25 @@ class StreamSession:
         """The transport raised: seconds to wait before starting over, or ``None`` (re-raise)."""
         return self._restart(self._sending.failed(exc))
 
+    def failed_or_raise(self, exc: Exception) -> float:
+        """:meth:`failed`, raising ``exc`` (or the deadline's error) when not retried."""
+        try:
+            delay = self.failed(exc)
+        except DeadlineError as late:
+            late.attempts = list(self.extraction.attempts)
+            raise
+        if delay is None:
+            if isinstance(exc, DeadlineError):
+                exc.attempts = list(self.extraction.attempts)
+            raise exc
+        return delay
+
+    def late(self) -> DeadlineError:
+        """The stream ran past the extraction's deadline: the error that ends it."""
+        error = self._sending.late()
+        error.attempts = list(self.extraction.attempts)
+        return error
+
     def _restart(self, delay: float | None) -> float | None:
         if delay is not None:
             self.restarts += 1
@@ -491,7 +523,11 @@ class StreamSession:
         return Snapshot(result.value, True, self.attempt, self.restarts, result)
 
     def _cut(self, completion: ChatCompletion) -> _Again:
-        delay = self._restart(self._sending.cut())
+        try:
+            delay = self._restart(self._sending.cut())
+        except DeadlineError as late:
+            late.attempts = list(self.extraction.attempts)
+            raise
         if delay is not None:
             return _Again(delay)
         ex = self.extraction
@@ -516,20 +552,37 @@ _END: Any = object()
 
 
 class _Pull:
-    """Pulls chunks from a backend stream; a failure ends the stream and is kept in ``error``."""
+    """Pulls chunks from a backend stream; a failure ends the stream and is kept in ``error``.
 
-    def __init__(self, backend: Any, request: dict[str, Any]) -> None:
+    Every pull is bounded by what is left of the extraction's deadline (see
+    :mod:`.send`): a stream that stalls or trickles past it ends with a
+    :class:`~extractkit.errors.DeadlineError`.
+    """
+
+    def __init__(self, backend: Any, request: dict[str, Any], session: StreamSession) -> None:
         self._backend = backend
         self._request = request
+        self._retry = session.extraction.transport
+        self._session = session
         self._chunks: Any = None
+        self._abandoned = False
         self.error: Exception | None = None
 
     def next(self) -> Any:
         try:
+            left = self._retry.check_deadline()
             if self._chunks is None:
-                self._chunks = iter(self._backend.stream(self._request))
-            return next(self._chunks)
+                opened = call_within(self._backend.stream,
+                                     timed(self._request, left, self._retry.timeout),
+                                     self._retry.bound(left))
+                self._chunks = iter(opened)
+                left = self._retry.check_deadline()
+            return call_within(next, self._chunks, self._retry.bound(left))
         except StopIteration:
+            return _END
+        except Overdue:
+            self._abandoned = True  # still running on its worker: never closed from here
+            self.error = self._session.late()
             return _END
         except Exception as exc:
             self.error = exc
@@ -537,18 +590,29 @@ class _Pull:
 
     async def anext(self) -> Any:
         try:
+            left = self._retry.check_deadline()
             if self._chunks is None:
-                opened = self._backend.stream(self._request)
-                opened = (await opened) if inspect.isawaitable(opened) else opened
+                opened = self._backend.stream(timed(self._request, left, self._retry.timeout))
+                if inspect.isawaitable(opened):
+                    cut = self._retry.bound(left)
+                    opened = await (opened if cut is None else within(opened, cut))
                 self._chunks = opened.__aiter__()
-            return await self._chunks.__anext__()
+                left = self._retry.check_deadline()
+            pending = self._chunks.__anext__()
+            cut = self._retry.bound(left)
+            return await (pending if cut is None else within(pending, cut))
         except StopAsyncIteration:
+            return _END
+        except Overdue:
+            self.error = self._session.late()
             return _END
         except Exception as exc:
             self.error = exc
             return _END
 
     def close(self) -> None:
+        if self._abandoned:
+            return
         close = getattr(self._chunks, "close", None)
         if close is not None:
             close()
@@ -568,7 +632,7 @@ def stream_sync(backend: Any, extraction: Extraction[Any]) -> Iterator[Snapshot[
     """
     session = StreamSession(extraction)
     while True:
-        pull = _Pull(backend, session.begin())
+        pull = _Pull(backend, session.begin(), session)
         try:
             while (chunk := pull.next()) is not _END:
                 snapshot = session.feed(chunk)
@@ -577,9 +641,7 @@ def stream_sync(backend: Any, extraction: Extraction[Any]) -> Iterator[Snapshot[
         finally:
             pull.close()
         if pull.error is not None:
-            delay = session.failed(pull.error)
-            if delay is None:
-                raise pull.error
+            delay = session.failed_or_raise(pull.error)
             time.sleep(delay)
             continue
         outcome = session.end()
@@ -594,7 +656,7 @@ async def stream_async(backend: Any, extraction: Extraction[Any]) -> AsyncIterat
     """The async twin of :func:`stream_sync` (an async generator)."""
     session = StreamSession(extraction)
     while True:
-        pull = _Pull(backend, session.begin())
+        pull = _Pull(backend, session.begin(), session)
         try:
             while (chunk := await pull.anext()) is not _END:
                 snapshot = session.feed(chunk)
@@ -603,9 +665,7 @@ async def stream_async(backend: Any, extraction: Extraction[Any]) -> AsyncIterat
         finally:
             await pull.aclose()
         if pull.error is not None:
-            delay = session.failed(pull.error)
-            if delay is None:
-                raise pull.error
+            delay = session.failed_or_raise(pull.error)
             await asyncio.sleep(delay)
             continue
         outcome = session.end()

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..backends.base import Backend
+from ..errors import DeadlineError
 from ..loop import Extraction
 from ..results import Result
 from .gate import ThreadGate
-from .send import send
+from .send import receive, send
 
 
 def run(
@@ -19,8 +20,12 @@ def run(
     Transport failures are retried within ``extraction.transport``'s budget;
     ``gate`` (shared by many extractions) bounds the requests in flight.
     """
-    while True:
-        response = send(backend.complete, extraction.request(), extraction.transport, gate)
-        result = extraction.receive(response)
-        if result is not None:
-            return result
+    try:
+        while True:
+            response = send(backend.complete, extraction.request(), extraction.transport, gate)
+            result = receive(backend, extraction, response)
+            if result is not None:
+                return result
+    except DeadlineError as exc:
+        exc.attempts = list(extraction.attempts)  # what was received before time ran out
+        raise

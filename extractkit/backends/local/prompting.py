@@ -1,7 +1,7 @@
 """Reading a chat-completions request: messages, schema, tool, sampling options.
 
-:func:`plan` turns the request dict (the one ``client.chat.completions.create``
-takes) into a :class:`Plan`: plain role/content messages for the model's chat
+:func:`read_request` turns the request dict (the one ``client.chat.completions.create``
+takes) into a :class:`LocalRequest`: plain role/content messages for the model's chat
 template, the schema the output must match, and the generation options.
 """
 
@@ -20,7 +20,7 @@ DOCUMENTS_KEY = "extractkit_documents"
 
 
 @dataclass(frozen=True)
-class Plan:
+class LocalRequest:
     """What one request asks of the model."""
 
     messages: list[dict[str, str]]
@@ -43,8 +43,8 @@ class Plan:
     previous_answers: tuple[str, ...] = ()
 
 
-def plan(request: Mapping[str, Any]) -> Plan:
-    """The :class:`Plan` of one request."""
+def read_request(request: Mapping[str, Any]) -> LocalRequest:
+    """The :class:`LocalRequest` of one request."""
     tool = _forced_tool(request)
     raw_messages = request.get("messages") or []
     messages = _chat_messages(raw_messages)
@@ -58,7 +58,7 @@ def plan(request: Mapping[str, Any]) -> Plan:
     limit = request.get("max_completion_tokens") or request.get("max_tokens")
     temperature = request.get("temperature")
     top_p = request.get("top_p")
-    return Plan(
+    return LocalRequest(
         messages=messages,
         schema=schema,
         tool_name=None if tool is None else str(tool["name"]),
@@ -195,4 +195,4 @@ def _with_system(messages: list[dict[str, str]], text: str) -> list[dict[str, st
     return [{"role": "system", "content": text}, *messages]
 
 
-__all__ = ["DOCUMENTS_KEY", "Plan", "plan"]
+__all__ = ["DOCUMENTS_KEY", "LocalRequest", "read_request"]

@@ -24,7 +24,7 @@ from .copybias import CopyBias
 from .extractive import ExtractiveConstraint
 from .guards import Degeneration
 from .model import LoadedModel
-from .prompting import Plan
+from .prompting import LocalRequest
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,7 +49,7 @@ class Generation:
 def generate(
     model: LoadedModel,
     prompt: list[int],
-    plan: Plan,
+    req: LocalRequest,
     *,
     sampler: Sampler,
     budget: int,
@@ -63,7 +63,7 @@ def generate(
     guard = Degeneration()
     tokens: list[int] = []
     emitted = 0  # characters yielded
-    hold = max((len(s) for s in plan.stop), default=1) - 1  # a stop may be incomplete
+    hold = max((len(s) for s in req.stop), default=1) - 1  # a stop may be incomplete
     try:
         if not evaluate_prompt(model, prompt, deadline):
             return
@@ -76,7 +76,7 @@ def generate(
             piece = decoder.decode(llama.detokenize([token], prev_tokens=prompt + tokens[:-1]))
             result.completion_tokens = len(tokens)
             result.text += piece
-            cut = _stop_at(result.text, plan.stop)
+            cut = _stop_at(result.text, req.stop)
             if cut is not None:
                 result.text = result.text[:cut]
                 result.finish_reason = "stop"
