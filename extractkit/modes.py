@@ -34,7 +34,7 @@ class Mode:
     #: the schema is rendered into the system prompt
     prompted: bool = False
 
-    def target(self, profile: Profile) -> str:
+    def wire_format(self, profile: Profile) -> str:
         raise NotImplementedError
 
     def request_fields(self, compiled: CompiledSchema, profile: Profile) -> dict[str, Any]:
@@ -55,7 +55,7 @@ class Mode:
 class JsonSchemaMode(Mode):
     name = "json_schema"
 
-    def target(self, profile: Profile) -> str:
+    def wire_format(self, profile: Profile) -> str:
         return "strict" if profile.strict_schema else "plain"
 
     def request_fields(self, compiled: CompiledSchema, profile: Profile) -> dict[str, Any]:
@@ -70,7 +70,7 @@ class JsonSchemaMode(Mode):
 class ToolsMode(Mode):
     name = "tools"
 
-    def target(self, profile: Profile) -> str:
+    def wire_format(self, profile: Profile) -> str:
         return "strict" if profile.strict_schema else "plain"
 
     def request_fields(self, compiled: CompiledSchema, profile: Profile) -> dict[str, Any]:
@@ -137,7 +137,7 @@ class JsonObjectMode(Mode):
     name = "json_object"
     prompted = True
 
-    def target(self, profile: Profile) -> str:
+    def wire_format(self, profile: Profile) -> str:
         return "plain" if profile.json_object_schema else "prompt"
 
     def request_fields(self, compiled: CompiledSchema, profile: Profile) -> dict[str, Any]:
@@ -151,7 +151,7 @@ class MarkdownJsonMode(Mode):
     name = "md_json"
     prompted = True
 
-    def target(self, profile: Profile) -> str:
+    def wire_format(self, profile: Profile) -> str:
         return "prompt"
 
     def request_fields(self, compiled: CompiledSchema, profile: Profile) -> dict[str, Any]:
@@ -194,7 +194,7 @@ _plans: dict[tuple[Any, str, Profile], Plan] = {}
 
 
 def build_plan(spec: Any, mode: str, profile: Profile) -> Plan:
-    """Resolve ``auto``, compile the schema for the mode's target, cache the result."""
+    """Resolve ``auto``, compile the schema to the mode's wire format, cache the result."""
     from .schema import get_source
 
     source = get_source(spec)
@@ -203,7 +203,7 @@ def build_plan(spec: Any, mode: str, profile: Profile) -> Plan:
     plan = _plans.get(key)
     if plan is None:
         mode_obj = MODE_TYPES[resolved]
-        compiled = compile_schema(source, mode_obj.target(profile))
+        compiled = compile_schema(source, mode_obj.wire_format(profile))
         plan = Plan(compiled, mode_obj, profile, mode_obj.request_fields(compiled, profile))
         _plans[key] = plan
     return plan

@@ -11,7 +11,7 @@ from extractkit.cli import main
 from extractkit.errors import SchemaError
 from extractkit.modes import build_plan
 from extractkit.profiles import get_profile, profile_names
-from extractkit.schema import TARGETS, compile_schema, get_source
+from extractkit.schema import WIRE_FORMATS, compile_schema, get_source
 from extractkit.schema.view import schema_view
 
 REMOTE = {"type": "object",
@@ -32,12 +32,12 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("wire_format", WIRE_FORMATS)
 @pytest.mark.parametrize(("schema", "pointer", "message"), BAD)
 def test_every_target_rejects_at_compile_time(schema: dict, pointer: str, message: str,
-                                              target: str) -> None:
+                                              wire_format: str) -> None:
     with pytest.raises(SchemaError, match=message) as info:
-        compile_schema(json.loads(json.dumps(schema)), target)
+        compile_schema(json.loads(json.dumps(schema)), wire_format)
     assert info.value.pointer == pointer and info.value.keyword == "$ref"
 
 
@@ -54,8 +54,8 @@ def test_recursion_through_properties_and_unused_definitions_are_fine() -> None:
             "properties": {"name": {"type": "string"},
                            "children": {"type": "array", "items": {"$ref": "#"}}},
             "$defs": {"unused": {"$ref": "https://example.invalid/x.json"}}}
-    for target in TARGETS:
-        assert compile_schema(tree, target).source.json_schema["properties"]
+    for wire_format in WIRE_FORMATS:
+        assert compile_schema(tree, wire_format).source.json_schema["properties"]
     schema_view(tree).check_references()
 
 

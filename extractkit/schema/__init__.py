@@ -1,6 +1,6 @@
-"""The schema compiler: declaration → wire schema per target, cached.
+"""The schema compiler: declaration → wire schema per wire format, cached.
 
-Targets:
+Wire formats (what a mode puts on the wire for an endpoint profile):
 
 ``strict``
     OpenAI's strict Structured Outputs subset (see :mod:`.strict`). The
@@ -10,9 +10,9 @@ Targets:
 ``prompt``
     No wire schema: a compact rendering for the prompt (see :mod:`.render`).
 
-Whatever the target, the original schema stays the validator of record.
-Compilation happens once per (declaration, target); calls reuse the result.
-References are checked once per declaration, for every target, when its source
+Whatever the wire format, the original schema stays the validator of record.
+Compilation happens once per (declaration, wire format); calls reuse the result.
+References are checked once per declaration, for every wire format, when its source
 is built (:func:`.source.check_references`): a remote, dangling or cyclic
 ``$ref`` raises ``SchemaError`` with the pointer before any request.
 """
@@ -28,16 +28,16 @@ from typing import Any
 
 from .source import Invalid, SchemaSource, schema_source
 
-TARGETS = ("strict", "plain", "prompt")
+WIRE_FORMATS = ("strict", "plain", "prompt")
 
 
 @dataclass(frozen=True, eq=False)
 class CompiledSchema:
-    """One declaration compiled for one target."""
+    """One declaration compiled for one wire format."""
 
     source: SchemaSource
-    target: str
-    #: schema to put on the wire (``None`` for the prompt target)
+    wire_format: str
+    #: schema to put on the wire (``None`` for the prompt wire format)
     wire: dict[str, Any] | None
     #: wire-shaped data → original-shaped data; ``None`` when nothing to undo
     decode: Callable[[Any], Any] | None
@@ -90,29 +90,29 @@ def get_source(spec: Any) -> SchemaSource:
     return found
 
 
-def compile_schema(spec: Any, target: str) -> CompiledSchema:
-    """Compile (once) a declaration for a target; raises ``SchemaError`` if inexpressible."""
+def compile_schema(spec: Any, wire_format: str) -> CompiledSchema:
+    """Compile (once) a declaration for a wire format; raises ``SchemaError`` if inexpressible."""
     source = get_source(spec)
-    key = (source, target)
+    key = (source, wire_format)
     found = _compiled.get(key)
     if found is not None:
         return found
-    if target == "strict":
+    if wire_format == "strict":
         from .strict import encode_strict
 
         enc = encode_strict(source.json_schema)
         compiled = CompiledSchema(
-            source, target, enc.wire, None if enc.identity else enc.decode, enc.moved, [None]
+            source, wire_format, enc.wire, None if enc.identity else enc.decode, enc.moved, [None]
         )
-    elif target == "plain":
-        compiled = CompiledSchema(source, target, source.json_schema, None, (), [None])
-    elif target == "prompt":
-        compiled = CompiledSchema(source, target, None, None, (), [None])
+    elif wire_format == "plain":
+        compiled = CompiledSchema(source, wire_format, source.json_schema, None, (), [None])
+    elif wire_format == "prompt":
+        compiled = CompiledSchema(source, wire_format, None, None, (), [None])
     else:
-        raise ValueError(f"unknown target {target!r}; expected one of {TARGETS}")
+        raise ValueError(f"unknown wire format {wire_format!r}; expected one of {WIRE_FORMATS}")
     with _lock:
         _compiled.setdefault(key, compiled)
     return _compiled[key]
 
 
-__all__ = ["TARGETS", "CompiledSchema", "Invalid", "SchemaSource", "compile_schema", "get_source"]
+__all__ = ["WIRE_FORMATS", "CompiledSchema", "Invalid", "SchemaSource", "compile_schema", "get_source"]
