@@ -34,6 +34,7 @@ from .errors import (
     ConfigurationError,
     ExtractionError,
     ExtractkitError,
+    FatalError,
     InputError,
     SchemaError,
     TemplateError,
@@ -628,41 +629,49 @@ def _worker_stopped(exc: BaseException) -> bool:
     return isinstance(exc, WorkerStopped) and not isinstance(exc, ConfigurationError)
 
 
+def chunked_item(runner: Runner, ident: str, value: Any,
+                 document: Any = None) -> ItemResult[Any] | None:
+    """The item of an input too long for one prompt, read in chunks here (each chunk
+    through the batch drivers); ``None`` when it fits one prompt (or is no text), so
+    it goes to the batch like any other. ``value`` is a text, or a text with its own
+    template variables (JSON Lines); ``document`` its loaded file, for pages."""
+    text, own = value, {}
+    if isinstance(value, dict):
+        text, own = value.get("text"), {k: v for k, v in value.items() if k != "text"}
+    if not isinstance(text, str):
+        return None
+    try:
+        chunked = runner.chunked(document or text, own)
+    except FatalError:
+        raise
+    except Exception:
+        return None  # the item fails in the batch with its own error
+    if chunked is None:
+        return None
+    from .documents.run import run_document
+
+    try:
+        result: Any = run_document(chunked)
+        return ItemResult(ident, 0, result=result, usage=result.usage)
+    except FatalError:
+        raise
+    except Exception as exc:
+        spent = sum((a.usage for a in getattr(exc, "attempts", None) or []), Usage())
+        return ItemResult(ident, 0, error=exc, usage=spent)
+
+
 def _documents_apart(
     inputs: Iterator[tuple[str, Any]], runner: Runner, records: RecordsFile | StdoutRecords, fingerprint: str,
     tally: Tally, err: IO[str], paged: dict[str, Any], page: Any,
 ) -> Iterator[tuple[str, Any]]:
     """Inputs for the batch, but for documents too long for one prompt: those are read
-    in chunks here (each chunk through the batch drivers) and their records written.
+    in chunks here (:func:`chunked_item`) and their records written.
     A paged input (PDF, DOCX) is read as its ``Document``, so spans get pages."""
     for ident, value in inputs:
-        text, own = value, {}
-        if isinstance(value, dict):  # text and its own template variables (JSON Lines)
-            text, own = value.get("text"), {k: v for k, v in value.items() if k != "text"}
-        if not isinstance(text, str):
+        item = chunked_item(runner, ident, value, paged.get(ident))
+        if item is None:
             yield ident, value
             continue
-        document = paged.get(ident) or text
-        try:
-            chunked = runner.chunked(document, own)
-        except (TemplateError, ConfigurationError, SchemaError):
-            raise
-        except Exception:
-            chunked = None  # the item fails in the batch with its own error
-        if chunked is None:
-            yield ident, value
-            continue
-        from .documents.run import run_document
-
-        try:
-            result: Any = run_document(chunked)
-            item = ItemResult(ident, 0, result=result, usage=result.usage)
-        except (TemplateError, ConfigurationError, SchemaError):
-            raise
-        except Exception as exc:
-            item = ItemResult(ident, 0, error=exc,
-                              usage=sum((a.usage for a in getattr(exc, "attempts", []) or []),
-                                        Usage()))
         record = _item_record(item, fingerprint, paged.pop(ident, None))
         if item.result is not None:
             _with_document(record, item.result, ident, err)

@@ -104,36 +104,20 @@ def run_examples(map_fn: MapFn, examples: list[Example], *, concurrency: int = 1
 
 def chunk_aware(runner: Any) -> MapFn:
     """``runner.map``, except that a text too long for one prompt is read in chunks
-    (:mod:`extractkit.documents.run`, each chunk through the same loop), as
+    (:func:`extractkit.cli.chunked_item`, each chunk through the same loop), as
     ``extractkit run`` does; its item comes out when its chunks are merged."""
-    from ..drivers.jobs import ItemResult
-    from ..errors import FatalError
-    from ..results import Usage
+    from ..cli import chunked_item
 
     def map_fn(inputs: Iterable[tuple[str, Any]], **options: Any) -> Iterator[Any]:
         done: list[Any] = []
 
         def short_ones() -> Iterator[tuple[str, Any]]:
             for ident, value in inputs:
-                try:
-                    chunked = runner.chunked(value) if isinstance(value, str) else None
-                except FatalError:
-                    raise
-                except Exception:
-                    chunked = None  # the item fails in the batch with its own error
-                if chunked is None:
+                item = chunked_item(runner, ident, value)
+                if item is None:
                     yield ident, value
-                    continue
-                from ..documents.run import run_document
-
-                try:
-                    result = run_document(chunked)
-                    done.append(ItemResult(ident, 0, result=result, usage=result.usage))
-                except FatalError:
-                    raise
-                except Exception as exc:
-                    spent = sum((a.usage for a in getattr(exc, "attempts", None) or []), Usage())
-                    done.append(ItemResult(ident, 0, error=exc, usage=spent))
+                else:
+                    done.append(item)
 
         for item in runner.map(short_ones(), **options):
             yield item
