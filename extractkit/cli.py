@@ -288,7 +288,9 @@ class Runner:
         """``@extract`` inputs: the text is the first parameter, the variables keywords."""
         first = text_parameter(self._fn)
         for ident, value in inputs:
-            if isinstance(value, dict):
+            if isinstance(value, dict) and "text" not in value:
+                value = merged(self.variables, value)  # the function's arguments by name
+            elif isinstance(value, dict):
                 own = {k: v for k, v in value.items() if k != "text"}
                 value = {**merged(self.variables, own), first or "text": value["text"]}
             elif self.variables and isinstance(value, str):
