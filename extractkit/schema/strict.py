@@ -116,6 +116,7 @@ from .strict_codecs import (
     prune,
 )
 from .strict_limits import TooLarge, check_limits
+from .view import json_type
 
 SUPPORTED_FORMATS = frozenset(
     {"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"}
@@ -216,17 +217,14 @@ def _short(value: Any, limit: int = 160) -> str:
 
 
 def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
+    """:func:`.view.json_type`, but an integral float is an integer (as JSON Schema says)."""
+    if isinstance(value, float) and value.is_integer():
         return "integer"
-    if isinstance(value, float):
-        return "integer" if value.is_integer() else "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
+    kind = json_type(value)
+    return kind if kind in _JSON_KINDS else "object"
+
+
+_JSON_KINDS = frozenset({"null", "boolean", "integer", "number", "string", "array", "object"})
 
 
 def _matches_type(value: Any, t: str) -> bool:
