@@ -221,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="chunk size of the chunked arms (the truncate arm gets what fits)")
     ap.add_argument("--max-retries", type=int, default=1,
                     help="re-asks per request, every arm alike (each costs a generation)")
+    ap.add_argument("--grounding", choices=["off", "check", "require"], default="check",
+                    help="every arm alike; require = extractive decoding on the embedded model")
     ap.add_argument("--rescore", type=Path, nargs="+", metavar="RECORDS",
                     help="score earlier --records files instead of running (documents every "
                          "arm has)")
@@ -228,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rescore:
         return rescore(args.rescore, args.data)
     arms = [a for a in args.arms.split(",") if a]
-    common = {"local": True, "max_retries": args.max_retries}
+    common = {"local": True, "max_retries": args.max_retries, "grounding": args.grounding}
     extractors = {
         "truncate": Extractor(**common, chunking="off"),
         "chunked": Extractor(**common, chunk_tokens=args.chunk_tokens),
