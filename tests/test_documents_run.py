@@ -331,3 +331,15 @@ def test_cli_pdf_read_in_chunks_has_pages_in_its_record(reader, contract_py, tmp
     assert rec["document"]["pages"] == 3 and rec["document"]["chunks"] > 1
     assert rec["grounding"]["/parties/0"]["spans"][0]["page"] == 1
     assert rec["grounding"]["/jurisdiction"]["spans"][0]["page"] == 3
+
+
+def test_grounding_require_holds_every_chunk_to_its_own_text(reader, client):
+    """Under require each chunk's values are checked against that chunk (not refused
+    for want of a document), and the merged spans still point into the document."""
+    result = extractor(client, chunk_tokens=300, grounding="require").extract_result(
+        Contract, LONG)
+    assert isinstance(result, DocumentResult) and result.failed_chunks == []
+    assert result.value.parties == ["Nike Inc.", "Acme Corp", "Zeta LLC"]
+    for leaf in result.grounding.values():
+        for span in leaf.spans:
+            assert LONG[span.start:span.end].casefold() == str(leaf.value).casefold()

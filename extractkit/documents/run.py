@@ -352,7 +352,10 @@ class ChunkedRun:
                 values["found"] = self._found
             messages = self._engine.messages(self._plan, self._template, values)
             context = values if self._context is None else self._context
-            return self._engine.start(self._plan, messages, context=context)
+            # the chunk is what its values are grounded in (and, under require on the
+            # embedded model, what extractive decoding copies from)
+            return self._engine.start(self._plan, messages, context=context,
+                                      documents={"text": chunk.text})
 
         return start
 
