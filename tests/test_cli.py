@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from extractkit.cli import main
+from tests.cli_runner import run_cli as run
 from tests.scripted_server import completion, error
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,10 +18,6 @@ SCHEMAS = ROOT / "schemas"
 SECRET = "sk-test-very-secret-key-42"
 
 
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from extractkit.cli import main
 from extractkit.loading import iter_inputs
+from tests.cli_runner import run_cli as run
 from tests.scripted_server import completion
 
 from .document_files import HTML_PAGE, write_docx, write_pdf
@@ -16,10 +16,6 @@ from .document_files import HTML_PAGE, write_docx, write_pdf
 SECRET = "sk-test-very-secret-key-42"
 
 
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

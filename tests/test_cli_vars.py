@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from extractkit.cli import main
+from tests.cli_runner import run_cli as _run
 
 _SCHEMA = '''
 from pydantic import BaseModel
@@ -32,10 +31,6 @@ def greet(doc: str, language: str, tone: str = "plain") -> Echo:
 '''
 
 
-def _run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -12,8 +11,8 @@ from pydantic import BaseModel
 
 import extractkit
 from extractkit import Extractor, extract
-from extractkit.cli import main
 from extractkit.eval import EvalReport
+from tests.cli_runner import run_cli as run
 from tests.scripted_server import completion
 
 SECRET = "sk-eval-test-secret-99"
@@ -63,10 +62,6 @@ def _answer_by_text(body):
     raise AssertionError(f"unexpected request: {text!r}")
 
 
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

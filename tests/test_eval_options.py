@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
-from extractkit.cli import main
+from tests.cli_runner import run_cli as _run
 from tests.document_reader import filler, reader_reply
 from tests.scripted_server import completion
 
@@ -23,10 +22,6 @@ LONG = ("Party: Nike Inc.\nParty: Acme Corp\n\n" + filler(400) + "\n\nGoverning 
         + filler(400) + "\n\nParty: Zeta LLC\nTerm: 3 years\n")
 
 
-def _run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def _env(monkeypatch, server) -> None:

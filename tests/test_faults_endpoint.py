@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import socket
 import time
@@ -11,15 +10,9 @@ import httpx2
 import openai
 import pytest
 
-from extractkit.cli import main
 from extractkit.retry import TransportRetry, retry_after
+from tests.cli_runner import run_cli as _run
 from tests.scripted_server import completion, error
-
-
-def _run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

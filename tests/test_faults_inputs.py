@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
 from pydantic import BaseModel
 
 from extractkit import Extractor, InputError
-from extractkit.cli import main
 from extractkit.testing import TestModel
+from tests.cli_runner import run_cli as _run
 
 
 class Person(BaseModel):
     name: str
 
 
-def _run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
@@ -10,17 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from extractkit.cli import main
 from extractkit.output import OutputError, RecordsFile
+from tests.cli_runner import run_cli as _run
 from tests.scripted_server import completion
 
 GOOD = completion('{"name": "Ann", "age": 3}')
 
 
-def _run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 
@@ -11,8 +10,8 @@ import pytest
 from pydantic import BaseModel
 
 from extractkit import Extractor
-from extractkit.cli import main
 from extractkit.redact import REDACTED, redact
+from tests.cli_runner import run_cli as _run
 from tests.scripted_server import completion, error
 
 SECRET = "sk-test-echoed-secret-0042"
@@ -24,10 +23,6 @@ class Person(BaseModel):
     age: int
 
 
-def _run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

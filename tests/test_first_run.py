@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
 
 from extractkit import ConfigurationError, extract
-from extractkit.cli import main
+from tests.cli_runner import run_cli as _run
 from tests.scripted_server import completion
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from typing import Annotated
@@ -11,11 +10,11 @@ import pytest
 from pydantic import BaseModel
 
 from extractkit import ConfigurationError, ExtractionError, Extractor, extract
-from extractkit.cli import main
 from extractkit.loop import Extraction
 from extractkit.markers import Grounded, SourceText
 from extractkit.modes import build_plan
 from extractkit.profiles import get_profile
+from tests.cli_runner import run_cli as run
 from tests.scripted_server import completion, stream
 
 TEXT = "Contact: Ann Smith <ann@example.org>, Springfield office."
@@ -174,10 +173,6 @@ def test_wrapped_schemas_use_pointers_of_the_value(server, client):
 # -- CLI ---------------------------------------------------------------------------------
 
 
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture
