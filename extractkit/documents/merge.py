@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_left, bisect_right, insort
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -196,7 +197,7 @@ class _Merger:
 
     def _list(self, cands: list[_Cand], out: str, *, by_value: bool) -> list[Any]:
         kept: list[Any] = []
-        seen: dict[str, list[tuple[Span, ...]]] = {}
+        seen: dict[str, _Mentions] = {}
         for c in cands:
             for i, item in enumerate(c.value):
                 one = _Cand(item, c.chunk, join_pointer(c.src, i))
@@ -204,10 +205,12 @@ class _Merger:
                 spans = self._spans(one)
                 earlier = seen.get(key)
                 if earlier is not None and (by_value or isinstance(item, (Mapping, list))
-                                            or _same_mention(spans, earlier)):
-                    earlier.append(spans)
+                                            or earlier.same_mention(spans)):
+                    earlier.add(spans)
                     continue
-                seen.setdefault(key, []).append(spans)
+                if earlier is None:
+                    earlier = seen[key] = _Mentions()
+                earlier.add(spans)
                 kept.append(self._take(one, join_pointer(out, len(kept))))  # one item, whole
         return kept
 
@@ -252,16 +255,61 @@ class _Merger:
             )
 
 
-def _same_mention(spans: tuple[Span, ...], earlier: list[tuple[Span, ...]]) -> bool:
-    """Equal values are one mention when their spans overlap, or when either has none."""
-    if not spans:
-        return True
-    for other in earlier:
-        if not other:
+class _Mentions:
+    """The spans of the items seen so far with one normalized value, for overlap queries.
+
+    Equal values are one mention when their spans overlap (``a.start < b.end``
+    and ``b.start < a.end``), or when either item has no span. Spans are kept
+    as sorted, disjoint unions of strictly overlapping spans (their interiors
+    and their characters are those of the spans they unite, so an overlap
+    query answers the same), plus the positions of empty spans: a query is a
+    binary search instead of a comparison with every earlier item, so
+    de-duplicating a value repeated *n* times costs ``O(n log n)``, not
+    ``O(n²)``.
+    """
+
+    __slots__ = ("_ends", "_points", "_spanless", "_starts")
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        self._points: list[int] = []  # where empty spans stand
+        self._spanless = False  # an earlier item had no span
+
+    def same_mention(self, spans: tuple[Span, ...]) -> bool:
+        if not spans or self._spanless:
             return True
-        if any(a.start < b.end and b.start < a.end for a in spans for b in other):
-            return True
-    return False
+        starts, ends, points = self._starts, self._ends, self._points
+        for a in spans:
+            if a.start < a.end:
+                i = bisect_left(starts, a.end) - 1  # the last union starting before a ends
+                if i >= 0 and ends[i] > a.start:
+                    return True
+                j = bisect_right(points, a.start)  # an empty span strictly inside a
+                if j < len(points) and points[j] < a.end:
+                    return True
+            else:  # empty: strictly inside a union (two empty spans never overlap)
+                i = bisect_left(starts, a.start) - 1
+                if i >= 0 and ends[i] > a.start:
+                    return True
+        return False
+
+    def add(self, spans: tuple[Span, ...]) -> None:
+        if not spans:
+            self._spanless = True
+            return
+        starts, ends = self._starts, self._ends
+        for a in spans:
+            s, e = a.start, a.end
+            if s >= e:
+                insort(self._points, s)
+                continue
+            lo = bisect_right(ends, s)  # the first union ending after s...
+            hi = bisect_left(starts, e)  # ...to the last one starting before e
+            if lo < hi:
+                s, e = min(s, starts[lo]), max(e, ends[hi - 1])
+            starts[lo:hi] = [s]
+            ends[lo:hi] = [e]
 
 
 def _text(value: Any) -> str:
