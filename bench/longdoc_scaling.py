@@ -12,6 +12,12 @@ with the document. Three documents (``--cases``):
 * ``repeats``: the same party line, 100 characters apart (100,000 times at
   10 MB): every list item has one normalized value.
 
+Each is read as a paged :class:`~extractkit.documents.Document` (a page every
+3,000 characters, like a PDF's), so spans are mapped to pages too. Tokens are
+counted with the chars/4 estimate (``--tokenizer estimate``, the default) or
+tiktoken o200k_base (``--tokenizer tiktoken``: the endpoint's model is then
+called ``gpt-4o``; loaded offline from bpe-openai).
+
 Both sizes of a case run in this one process, alternating for ``--rounds``
 rounds after a warm-up; each phase's time is the median of its rounds (and
 the best round is shown too). Phases, each timed exclusive of the others,
@@ -28,6 +34,7 @@ allocation) is reported per MB of document. Budget: each phase's seconds per
 MB at 10 MB within 1.3x of 1 MB, and peak memory per MB within 1.3x.
 
     python bench/longdoc_scaling.py [--sizes 1,10] [--rounds 3] [--cases contract,repeats]
+                                    [--tokenizer estimate|tiktoken]
 """
 
 from __future__ import annotations
@@ -52,12 +59,14 @@ import openai  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 
 from extractkit import Extractor  # noqa: E402
+from extractkit.documents import Document, Page  # noqa: E402
 from extractkit.documents import run as run_module  # noqa: E402
 from extractkit.grounding.check import GroundingCheck  # noqa: E402
 from tests.document_reader import filler, reader_reply  # noqa: E402
 from tests.scripted_server import ScriptedServer  # noqa: E402
 
 MB = 1_000_000
+PAGE = 3000
 BUDGET = 1.3
 PHASES = ("chunk", "ground", "map", "merge")
 KEYS = (*PHASES, "gc", "overhead", "total")
@@ -98,6 +107,12 @@ def repeats(size: int) -> str:
 CASES: dict[str, Callable[[int], str]] = {
     "contract": contract, "nobreaks": nobreaks, "repeats": repeats,
 }
+
+
+def paged(text: str) -> Document:
+    pages = tuple(Page(n + 1, start, min(start + PAGE, len(text)))
+                  for n, start in enumerate(range(0, len(text), PAGE)))
+    return Document(text, kind="pdf", pages=pages)
 
 # -- exclusive phase timers -----------------------------------------------------------
 
@@ -147,7 +162,7 @@ def _instrument() -> None:
     gc.callbacks.append(_on_gc)
 
 
-def timed_run(ex: Extractor, text: str) -> dict[str, float]:
+def timed_run(ex: Extractor, text: Document) -> dict[str, float]:
     _timings.clear()
     started = time.perf_counter()
     result = ex.extract_result(Contract, text)
@@ -161,7 +176,7 @@ def timed_run(ex: Extractor, text: str) -> dict[str, float]:
     return row
 
 
-def peak_memory(ex: Extractor, text: str) -> int:
+def peak_memory(ex: Extractor, text: Document) -> int:
     tracemalloc.start()
     try:
         ex.extract_result(Contract, text)
@@ -172,8 +187,8 @@ def peak_memory(ex: Extractor, text: str) -> int:
 
 def run_case(ex: Extractor, name: str, sizes: list[float], rounds: int) -> bool:
     make = CASES[name]
-    texts = {s: make(int(s * MB)) for s in sizes}
-    timed_run(ex, make(100_000))  # warm up: schema compile, templates, tokenizer
+    texts = {s: paged(make(int(s * MB))) for s in sizes}
+    timed_run(ex, paged(make(100_000)))  # warm up: schema compile, templates, tokenizer
     runs: dict[float, list[dict[str, float]]] = {s: [] for s in sizes}
     for _ in range(rounds):
         for size in sizes:
@@ -217,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3,
                     help="sizes alternate this many times; the median round is kept")
     ap.add_argument("--cases", default=",".join(CASES), help=f"any of {', '.join(CASES)}")
+    ap.add_argument("--tokenizer", choices=("estimate", "tiktoken"), default="estimate")
     args = ap.parse_args(argv)
     sizes = [float(s) for s in args.sizes.split(",")]
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
@@ -227,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with ScriptedServer(default=reader_reply) as server:
         client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
-        ex = Extractor(client=client, model="m", chunk_tokens=args.chunk_tokens)
+        model = "gpt-4o" if args.tokenizer == "tiktoken" else "m"
+        ex = Extractor(client=client, model=model, chunk_tokens=args.chunk_tokens)
         for case in cases:
             results.append(run_case(ex, case, sizes, args.rounds))
     return 0 if all(results) else 1

@@ -37,6 +37,9 @@ _SEEDS = 12
 #: A needle with more occurrences than this is looked up around its neighbour.
 _FREQUENT = 4096
 _SCAN_FREQUENT = 256
+#: Needles whose scan results one small document's index keeps.
+_SCANS_KEPT = 4096
+_TOO_MANY: tuple[int, ...] = (-1,)  # a scan's mark for "more than _SCAN_FREQUENT"
 #: Candidate regions checked per fuzzy lookup.
 _FUZZY_REGIONS = 8
 _B = 21  # bits per code point
@@ -53,6 +56,7 @@ class DocumentIndex:
         self._order: Any = None
         self._sorted: Any = None
         self._numbers: dict[float, tuple[list[int], list[int]]] | None = None
+        self._scans: dict[str, tuple[int, ...]] = {}
         if len(self.text) > SCAN_LIMIT:
             self._build()
 
@@ -140,16 +144,30 @@ class DocumentIndex:
         after = self.text.find(needle, near)
         return sorted({p for p in (before, after) if p >= 0})
 
-    def _scan(self, needle: str, near: int | None) -> list[int]:
+    def _scan(self, needle: str, near: int | None) -> Sequence[int]:
+        """Every position of ``needle``, found by ``str.find``; a needle found more than
+        :data:`_SCAN_FREQUENT` times: its neighbours of ``near``.
+
+        What a scan found is kept (up to :data:`_SCANS_KEPT` needles): a value
+        repeated in a list, or in every item of one, is scanned for once.
+        """
+        found = self._scans.get(needle)
+        if found is None:
+            found = self._scan_all(needle)
+            if len(self._scans) < _SCANS_KEPT:
+                self._scans[needle] = found
+        return self._around(needle, near or 0) if found is _TOO_MANY else found
+
+    def _scan_all(self, needle: str) -> tuple[int, ...]:
         found: list[int] = []
         find = self.text.find
         at = find(needle)
         while at >= 0:
             if len(found) >= _SCAN_FREQUENT:
-                return self._around(needle, near or 0)
+                return _TOO_MANY
             found.append(at)
             at = find(needle, at + 1)
-        return found
+        return tuple(found)
 
     def numbers(self, value: float) -> tuple[list[int], list[int]]:
         """Starts and ends (ascending, normalized offsets) of the numbers written in the
