@@ -43,7 +43,7 @@ from ..schema.view import SchemaView, schema_view
 from .chunk import chunk_text
 from .conflicts import Conflict
 from .merge import Part, is_empty, merge_parts
-from .tokens import token_counter
+from .tokens import exceeds, token_counter
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -228,9 +228,9 @@ def plan_document(
         return None
     count = token_counter(engine.model, engine.profile.name)
     if mode == "auto":
-        needed = count(prompt) + reserve
-        too_long = (window is not None and needed > window) or (
-            settings.chunk_tokens is not None and count(text) > settings.chunk_tokens)
+        # counted only as far as it takes to know (a 10 MB document is not tokenized whole)
+        too_long = (window is not None and exceeds(count, prompt, window - reserve)) or (
+            settings.chunk_tokens is not None and exceeds(count, text, settings.chunk_tokens))
         if not too_long:
             return None
     overhead = count(_messages_text(engine.messages(plan, template,

@@ -12,7 +12,8 @@
   is close for English prose and over-counts most code and CJK text less
   than it under-counts it, so leave headroom in ``chunk_tokens``.
 
-Counters are built once per model and cached.
+Counters are built once per model and cached. :func:`exceeds` asks whether a
+text is over a number of tokens counting only as much of it as that takes.
 """
 
 from __future__ import annotations
@@ -48,6 +49,46 @@ _ENCODINGS = {  # encoding name -> (tiktoken's download URL, its SHA-256)
 def estimate_tokens(text: str) -> int:
     """The fallback count: ``ceil(len(text) / 4)``."""
     return -(-len(text) // CHARS_PER_TOKEN)
+
+
+#: :func:`exceeds` counts prefixes of at least this many characters...
+_FIRST_PREFIX = 4096
+#: ...or this many per token of the limit, doubling
+_PREFIX_CHARS_PER_TOKEN = 8
+#: how far back from a prefix's end a word start is looked for
+_WORD_START_REACH = 256
+
+
+def exceeds(count: TokenCounter, text: str, limit: int) -> bool:
+    """Whether ``count(text) > limit``, without counting all of a long ``text``.
+
+    Prefixes of doubling length are counted first, each cut where a word
+    starts (before a single space between two non-spaces: a tokenizer
+    boundary, so the prefix's count is at most the text's); one over the limit
+    answers. A text within the limit is counted whole, so the cost is at most
+    about twice that of counting ``max(limit, len(text))`` tokens' worth: a
+    10 MB document over a 3,000-token limit costs a few prefixes of 24,000
+    characters, not a pass of the tokenizer over 10 MB (which, for text
+    without spaces, BPE tokenizers take quadratic time over).
+    """
+    size = max(_FIRST_PREFIX, limit * _PREFIX_CHARS_PER_TOKEN)
+    while size < len(text):
+        if count(text[:_word_start(text, size)]) > limit:
+            return True
+        size *= 2
+    return count(text) > limit
+
+
+def _word_start(text: str, at: int) -> int:
+    """The last offset at most ``at`` where a word starts after a single space, else ``at``."""
+    floor = max(0, at - _WORD_START_REACH)
+    space = text.rfind(" ", floor, at)
+    while space > floor:
+        if not text[space - 1].isspace() and space + 1 < len(text) \
+                and not text[space + 1].isspace():
+            return space
+        space = text.rfind(" ", floor, space)
+    return at
 
 
 def token_counter(model: str | None = None, profile_name: str | None = None) -> TokenCounter:
