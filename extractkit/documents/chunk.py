@@ -22,8 +22,10 @@ start of the next one.
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import accumulate, chain
 
 
 @dataclass(frozen=True)
@@ -81,25 +83,29 @@ def chunk_text(
     starts, strengths = _units(text)
     if not starts:
         return []
-    ends = [*starts[1:], len(text)]
-    sizes: list[int] = []
-    unit_starts: list[int] = []
-    unit_strengths: list[int] = []
-    for start, end, strength in zip(starts, ends, strengths, strict=True):
+    # offsets and sizes are kept in arrays (8 bytes each, not an int object per unit):
+    # a text of words without sentence breaks makes a unit of every word
+    sizes: array[int] = array("q")
+    unit_starts: array[int] = array("q")
+    unit_strengths: array[int] = array("b")
+    last = len(starts) - 1
+    for number, (start, strength) in enumerate(zip(starts, strengths, strict=True)):
+        end = starts[number + 1] if number < last else len(text)
         _split_to_fit(
             text, start, end, strength, chunk_tokens, count_tokens,
             unit_starts, unit_strengths, sizes,
         )
+    del starts, strengths
     return _pack(text, unit_starts, unit_strengths, sizes, chunk_tokens, overlap_tokens)
 
 
 # -- units -------------------------------------------------------------------------
 
 
-def _units(text: str) -> tuple[list[int], list[int]]:
+def _units(text: str) -> tuple[array[int], array[int]]:
     """Start offsets of the sentence / row / item units, and the boundary after each."""
-    starts: list[int] = []
-    strengths: list[int] = []
+    starts: array[int] = array("q")
+    strengths: array[int] = array("b")
     first = _SPACE.match(text).end()  # type: ignore[union-attr]
     if first == len(text):
         return starts, strengths
@@ -113,7 +119,7 @@ def _units(text: str) -> tuple[list[int], list[int]]:
 
 
 def _paragraph_units(
-    text: str, start: int, end: int, starts: list[int], strengths: list[int]
+    text: str, start: int, end: int, starts: array[int], strengths: array[int]
 ) -> None:
     """Units of one paragraph: rows and list items stay whole, prose goes by sentence."""
     if start >= end:
@@ -141,7 +147,7 @@ def _paragraph_units(
 
 
 def _sentence_units(
-    text: str, start: int, end: int, starts: list[int], strengths: list[int]
+    text: str, start: int, end: int, starts: array[int], strengths: array[int]
 ) -> None:
     start = _SPACE.match(text, start, end).end()  # type: ignore[union-attr]
     if start >= end:
@@ -165,9 +171,9 @@ def _split_to_fit(
     strength: int,
     budget: int,
     count: Callable[[str], int],
-    out_starts: list[int],
-    out_strengths: list[int],
-    out_sizes: list[int],
+    out_starts: array[int],
+    out_strengths: array[int],
+    out_sizes: array[int],
 ) -> None:
     """Append ``text[start:end]`` as one unit, or as words / character runs if it is too big.
 
@@ -182,16 +188,16 @@ def _split_to_fit(
         out_strengths.append(strength)
         out_sizes.append(size)
         return
-    words = [match.start() for match in _WORD_RUN.finditer(text, start, end)]
-    if len(words) > 1:
-        word_ends = [*words[1:], end]
-        last = len(words) - 1
-        for number, (word, word_end) in enumerate(zip(words, word_ends, strict=True)):
-            word_strength = strength if number == last else _WORD
-            _split_to_fit(
-                text, word, word_end, word_strength, budget, count,
-                out_starts, out_strengths, out_sizes,
-            )
+    words = _WORD_RUN.finditer(text, start, end)  # read as we go: never a list of them
+    first, second = next(words, None), next(words, None)
+    if first is not None and second is not None:
+        word = first.start()
+        for following in chain((second,), words):
+            _split_to_fit(text, word, following.start(), _WORD, budget, count,
+                          out_starts, out_strengths, out_sizes)
+            word = following.start()
+        _split_to_fit(text, word, end, strength, budget, count,
+                      out_starts, out_strengths, out_sizes)
         return
     _split_chars(text, start, end, size, strength, budget, count,
                  out_starts, out_strengths, out_sizes)
@@ -205,9 +211,9 @@ def _split_chars(
     strength: int,
     budget: int,
     count: Callable[[str], int],
-    out_starts: list[int],
-    out_strengths: list[int],
-    out_sizes: list[int],
+    out_starts: array[int],
+    out_strengths: array[int],
+    out_sizes: array[int],
 ) -> None:
     """Runs of characters of at most ``budget`` tokens each (one char is the floor).
 
@@ -248,16 +254,14 @@ def _fitting_width(width: int, size: int, budget: int) -> int:
 
 def _pack(
     text: str,
-    starts: list[int],
-    strengths: list[int],
-    sizes: list[int],
+    starts: array[int],
+    strengths: array[int],
+    sizes: array[int],
     budget: int,
     overlap: int,
 ) -> list[Chunk]:
     count = len(starts)
-    prefix = [0] * (count + 1)
-    for number, size in enumerate(sizes):
-        prefix[number + 1] = prefix[number] + size
+    prefix = array("q", accumulate(sizes, initial=0))
     chunks: list[Chunk] = []
     first = 0
     done = 0  # units before this one are in an earlier chunk
@@ -277,7 +281,8 @@ def _pack(
     return chunks
 
 
-def _best_end(prefix: list[int], strengths: list[int], first: int, stop: int, budget: int) -> int:
+def _best_end(prefix: array[int], strengths: array[int], first: int, stop: int,
+              budget: int) -> int:
     """The unit to end before: the latest strongest boundary in the second half of the budget.
 
     ``first`` is the first unit not yet in any chunk; the end stays after it.
@@ -292,7 +297,7 @@ def _best_end(prefix: list[int], strengths: list[int], first: int, stop: int, bu
     return best
 
 
-def _overlap_start(prefix: list[int], first: int, stop: int, overlap: int) -> int:
+def _overlap_start(prefix: array[int], first: int, stop: int, overlap: int) -> int:
     """Where the next chunk starts: the earliest unit after ``first`` within ``overlap`` of ``stop``.
 
     The caller caps ``overlap`` so that the unit at ``stop`` still fits after it.
