@@ -49,9 +49,7 @@ class Tally:
             self.cached += 1
             return
         self.usage = self.usage + item.usage
-        cost = self.prices.cost(item.model, item.usage, local=self.local)
-        if cost is None:  # the endpoint's name for the model may not be in the table
-            cost = self.prices.cost(self.model, item.usage)
+        cost = self.prices.answered_cost(item.model, self.model, item.usage, local=self.local)
         if cost is not None:
             self.cost += cost
         elif item.usage.total_tokens:
