@@ -181,8 +181,10 @@ def estimate(planned: Iterable[PlannedRequest], *, endpoint: str, model: str | N
 
 
 def dollars(amount: float) -> str:
-    """``$12.3400``, or two significant digits below a cent (``$0.00057``)."""
-    return f"${amount:.4f}" if amount >= 0.01 or amount == 0 else f"${amount:.2g}"
+    """``$12.3400``; below a cent, six decimals (``$0.000570``)."""
+    if amount >= 0.01 or amount == 0:
+        return f"${amount:,.4f}"
+    return f"${amount:.6f}" if amount >= 0.000001 else "< $0.000001"
 
 
 def estimate_lines(estimates: Iterable[Estimate]) -> list[str]:

@@ -122,8 +122,9 @@ def test_several_endpoints_over_the_same_requests():
 
 
 def test_dollars():
-    assert dollars(12.34) == "$12.3400" and dollars(0.00057) == "$0.00057"
-    assert dollars(0) == "$0.0000"
+    assert dollars(12.34) == "$12.3400" and dollars(0.00057) == "$0.000570"
+    assert dollars(0) == "$0.0000" and dollars(1234.5) == "$1,234.5000"
+    assert dollars(1e-9) == "< $0.000001"
 
 
 # -- the command line -----------------------------------------------------------------------
