@@ -36,7 +36,7 @@ import threading
 from typing import Any
 
 from .errors import ConfigurationError, SpendLimitReached
-from .pricing import price_table
+from .pricing import FREE, Price, price_table
 
 
 class SpendLimit:
@@ -74,6 +74,7 @@ class SpendLimit:
         self.finished = 0
         self._paying = 0
         self._most = (0.0, 0)  # the most one input cost: dollars, tokens
+        self._prices: dict[str | None, Price | None] = {}
         self._lock = threading.Lock()
 
     def add(self, item: Any) -> None:
@@ -85,9 +86,21 @@ class SpendLimit:
                 return
             self._paying += 1
             self.tokens += usage.total_tokens
-            cost = self.prices.answered_cost(item.model, self.model, usage, local=self.local)
-            self.cost += cost or 0.0
+            price = self._price(item.model)
+            cost = 0.0 if price is None else price.cost(usage)
+            self.cost += cost
             self._most = (max(self._most[0], cost or 0.0), max(self._most[1], usage.total_tokens))
+
+    def _price(self, answered: str | None) -> Price | None:
+        """The price of the model that answered, else of the one asked for
+        (:meth:`PriceTable.answered_cost`'s rule), looked up once per name."""
+        if answered not in self._prices:
+            if self.local:
+                self._prices[answered] = FREE
+            else:
+                price = self.prices.price_for(answered)
+                self._prices[answered] = price or self.prices.price_for(self.model)
+        return self._prices[answered]
 
     def expected(self) -> tuple[float, int] | None:
         """What one more input is expected to cost, (dollars, tokens): the most one
