@@ -92,6 +92,8 @@ def dry_run(args: argparse.Namespace, runner: Any, docs: Iterator[InputDoc],
     estimate = estimator.estimate()
     notes = ["first attempts only: each re-ask (up to --max-retries per input) resends the "
              "conversation"]
+    if args.batch_api:
+        notes.append("priced at online rates: the Batch API charges about half")
     if engine.settings.resolved_passes > 1:
         notes.append("pass 1 of chunked documents only: later passes ask for what is missing")
     if args.json:

@@ -201,6 +201,25 @@ def test_dry_run_on_the_embedded_model_counts_with_its_vocabulary(offline, tmp_p
     assert "estimated cost: $0 (free)" in out
 
 
+def test_dry_run_names_an_unreadable_input_and_counts_the_others(remote, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "good.txt").write_text("Ada is 36")
+    (folder / "bad.txt").write_bytes(b"\xff\xfe\x00garbage\x80")
+    code, out, err = run_cli("run", "schemas/person.py", str(folder), "--dry-run", "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["unreadable"] == 1 and report["estimates"][0]["inputs"] == 1
+    assert "bad.txt: not counted" in err
+
+
+def test_dry_run_for_the_batch_api_says_it_is_priced_online(remote, tmp_path):
+    code, out, _ = run_cli("run", "schemas/person.py", str(_inputs(tmp_path, 2)), "--dry-run",
+                           "--batch-api")
+    assert code == 0 and "the Batch API charges about half" in out
+    assert remote.bodies() == []
+
+
 def test_json_without_dry_run_is_a_usage_error(remote, tmp_path):
     code, _, err = run_cli("run", "schemas/person.py", str(_inputs(tmp_path, 2)), "--json")
     assert code == 2 and "--json goes with --dry-run" in err

@@ -109,6 +109,17 @@ def test_map_stops_before_passing_max_cost_and_counts_what_was_in_flight(server,
     assert "$0.0048 of max_cost $0.0050" in str(error)
 
 
+def test_in_input_order_the_stop_is_the_same(server, client):
+    server.default = answer
+    ex = Extractor(client=client, model="m", prices=PRICES)
+    items = []
+    with pytest.raises(SpendLimitReached):
+        for item in ex.map(Person, [str(i) for i in range(9)], concurrency=3, ordered=True,
+                           max_cost=0.005):
+            items.append(item)
+    assert [item.id for item in items] == ["0", "1", "2", "3"]
+
+
 def test_a_limit_that_is_not_reached_changes_nothing(server, client):
     server.default = answer
     ex = Extractor(client=client, model="m", prices=PRICES, max_cost=1.0)  # as a setting
