@@ -634,7 +634,8 @@ def _run_batch(
     page.finish(err)
     if held:
         resumable = " (rerun with --resume to do the rest)" if args.output else ""
-        print(f"extractkit: stopped: {held[0]}{resumable}", file=err)
+        stop = spend.reached() if spend is not None else held[0]  # in-flight inputs counted
+        print(f"extractkit: stopped: {stop}{resumable}", file=err)
         print(f"extractkit: {tally.summary()}", file=err)
         from .cost_cli import EXIT_LIMIT
 
