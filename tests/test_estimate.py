@@ -223,3 +223,29 @@ def test_dry_run_for_the_batch_api_says_it_is_priced_online(remote, tmp_path):
 def test_json_without_dry_run_is_a_usage_error(remote, tmp_path):
     code, _, err = run_cli("run", "schemas/person.py", str(_inputs(tmp_path, 2)), "--json")
     assert code == 2 and "--json goes with --dry-run" in err
+
+
+FUNCTION_TARGET = '''from pydantic import BaseModel
+from extractkit import extract
+
+
+class Person(BaseModel):
+    name: str
+    age: int
+
+
+@extract
+def person(text: str) -> Person:
+    """Who is this? {{ text }}"""
+'''
+
+
+def test_dry_run_of_an_extract_function_renders_its_docstring(offline, tmp_path):
+    target = tmp_path / "fn.py"
+    target.write_text(FUNCTION_TARGET)
+    code, out, err = run_cli("run", f"{target}:person", str(_inputs(tmp_path, 2)),
+                             "--model", "gpt-4.1-mini", "--dry-run", "--json")
+    assert code == 0, err
+    (row,) = json.loads(out)["estimates"]
+    assert row["requests"] == 2 and row["tokenizer"] == "tiktoken o200k_base"
+    assert row["cost"] > 0

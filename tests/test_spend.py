@@ -273,3 +273,14 @@ def test_cli_counts_chunked_documents_against_the_limit(remote, tmp_path):
     assert done * per_document <= 8000 < (done + 1) * per_document and done < 3
     assert len(remote.bodies()) * 1100 == done * per_document
     assert f"{done * per_document:,} tokens of max_tokens_total 8,000" in err
+
+
+def test_cli_limit_over_an_extract_function(remote, tmp_path):
+    from tests.test_estimate import FUNCTION_TARGET
+
+    target = tmp_path / "fn.py"
+    target.write_text(FUNCTION_TARGET)
+    code, stdout, err = run_cli("run", f"{target}:person", str(_inputs(tmp_path, 6)),
+                                "--max-tokens-total", "3000", "--concurrency", "2")
+    assert code == 3, err
+    assert len(stdout.splitlines()) == 2 and len(remote.bodies()) == 2
