@@ -572,6 +572,7 @@ def _run_batch(
     spend = getattr(args, "spend", None)  # --max-cost / --max-tokens-total (cost_cli.py)
     total = count_inputs(args.inputs) if is_terminal(err) else None  # for done/total, ETA
     tally = Tally(prices, model=_model_name(settings), local=settings.uses_local(), total=total)
+    tally.spend = spend
     texts: dict[str, str] | None = {} if args.show_grounding else None
     paged: dict[str, Any] = {}  # documents with pages, until their record is written
     from .review.cli import RunPage

@@ -39,6 +39,8 @@ class Tally:
         self.cost = 0.0
         self.unpriced: set[str] = set()
         self.started = time.monotonic()
+        #: the run's :class:`~extractkit.spend.SpendLimit`, shown in the progress line
+        self.spend: Any = None
 
     def add(self, item: ItemResult[Any]) -> None:
         if item.ok:
@@ -92,7 +94,14 @@ class Tally:
         if eta is not None:
             parts.append(f"ETA {_duration(eta)}")
         cost = self.cost_text()
-        parts += [f"{self.usage.total_tokens:,} tokens", cost if cost == "local" else f"~{cost}"]
+        tokens = f"{self.usage.total_tokens:,}"
+        cost = cost if cost == "local" else f"~{cost}"
+        limit = self.spend
+        if limit is not None and limit.max_tokens_total is not None:
+            tokens += f" of max {limit.max_tokens_total:,}"
+        if limit is not None and limit.max_cost is not None:
+            cost += f" of max ${limit.max_cost:.4f}"
+        parts += [f"{tokens} tokens", cost]
         return ", ".join(parts)
 
     def summary(self) -> str:

@@ -284,3 +284,14 @@ def test_cli_limit_over_an_extract_function(remote, tmp_path):
                                 "--max-tokens-total", "3000", "--concurrency", "2")
     assert code == 3, err
     assert len(stdout.splitlines()) == 2 and len(remote.bodies()) == 2
+
+
+def test_the_progress_line_shows_the_limits():
+    from extractkit.pricing import PriceTable
+    from extractkit.tally import Tally
+
+    tally = Tally(PriceTable(PRICES), model="m")
+    tally.spend = SpendLimit(max_cost=0.005, max_tokens_total=9000, prices=PRICES, model="m")
+    tally.add(_item())
+    line = tally.line()
+    assert "1,100 of max 9,000 tokens" in line and "~$0.0012 of max $0.0050" in line
