@@ -69,11 +69,7 @@ def dry_run(args: argparse.Namespace, runner: Any, docs: Iterator[InputDoc],
     """``run --dry-run``: the estimate of every input's first request(s); nothing is sent."""
     engine = runner.engine
     prices = PriceTable.load(args.price_table) if args.price_table else PriceTable()
-    local = engine.resolved.local
-    model = engine.resolved.model
-    profile = engine.profile.name
-    price = FREE if local else prices.price_for(model)
-    estimator = Estimator(profile, model=model, profile=profile, price=price)
+    estimator = endpoint_estimator(engine.profile.name, engine, prices)
     target = runner.target
     spec = target.function.schema if target.function is not None else target.schema
     expected = answer_tokens(engine.plan(spec).compiled.source.json_schema, engine.params)
@@ -108,6 +104,14 @@ def dry_run(args: argparse.Namespace, runner: Any, docs: Iterator[InputDoc],
     for note in notes:
         out.write(f"  note: {note}\n")
     return 0
+
+
+def endpoint_estimator(name: str, engine: Any, prices: PriceTable) -> Estimator:
+    """The :class:`~extractkit.estimate.Estimator` of one endpoint: the model, profile
+    and price that ``engine`` resolves to. (A fallback chain lists one per endpoint.)"""
+    resolved = engine.resolved
+    price = FREE if resolved.local else prices.price_for(resolved.model)
+    return Estimator(name, model=resolved.model, profile=engine.profile.name, price=price)
 
 
 def _requests(runner: Any, doc: InputDoc) -> Iterator[dict[str, Any]]:
