@@ -102,6 +102,12 @@ def extraction_options(p: argparse.ArgumentParser) -> None:
                    help="trace values to the input: off; check (default: spans in the "
                    "records, ungrounded values reported); require (an ungrounded value is "
                    "an error and is re-asked)")
+    # -- moderation (extractkit.moderation) --
+    p.add_argument("--moderation", choices=["off", "input", "output", "both"], default=None,
+                   help="screen the input and/or the extracted strings with the endpoint's "
+                   "moderation API first; flagged content fails that input (default off)")
+    p.add_argument("--moderation-model", default=None, metavar="MODEL",
+                   help="the moderation model (default omni-moderation-latest)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -211,7 +217,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         out["prompt"] = Path(args.prompt) if Path(args.prompt).is_file() else args.prompt
     for name in ("max_retries", "transport_retries", "timeout", "temperature", "max_tokens",
                  "coerce", "grounding", "chunking", "chunk_tokens", "overlap_tokens", "passes",
-                 "context_window"):
+                 "context_window", "moderation", "moderation_model"):
         value = getattr(args, name, None)
         if value is not None:
             out[name] = value

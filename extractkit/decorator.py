@@ -391,6 +391,8 @@ def extract(
     grounding: str | None = None,
     documents: str | tuple[str, ...] | None = None,
     coerce: bool | None = None,
+    moderation: str | None = None,
+    moderation_model: str | None = None,
     **params: Any,
 ) -> _Decorator: ...
 def extract(fn: Callable[..., Any] | None = None, /, *, schema: Any = None, **settings: Any) -> Any:

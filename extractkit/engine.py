@@ -19,12 +19,16 @@ from .backends import resolve_backend
 from .errors import ConfigurationError
 from .grounding.check import grounding_check
 from .loop import Extraction
+from .moderation import Moderator, moderator_for
 from .modes import Plan, build_plan
 from .profiles import Profile
 from .prompts import Prompts, PromptTemplate, get_prompts
 from .results import Attempt
 from .retry import TransportRetry
 from .settings import NO_MODEL, Resolved, Settings
+
+
+_UNSET: Any = object()
 
 
 class Engine:
@@ -40,6 +44,7 @@ class Engine:
         self._lock = threading.Lock()
         self._plans: dict[Any, Plan] = {}
         self._feedback: dict[Plan, Callable[[list[str], Attempt], str]] = {}
+        self._moderator: Any = _UNSET
 
     # -- lazily resolved pieces -------------------------------------------
 
@@ -57,6 +62,16 @@ class Engine:
                 if self._backend is None:
                     self._backend = resolve_backend(self.resolved, is_async=self.is_async)
         return self._backend
+
+    @property
+    def moderator(self) -> Moderator | None:
+        """The moderation step of every extraction (``None``: ``moderation="off"``)."""
+        if self._moderator is _UNSET:
+            resolved = self.resolved
+            self._moderator = None if resolved.moderation == "off" else moderator_for(
+                self.backend, mode=resolved.moderation, model=resolved.moderation_model,
+                retries=resolved.transport_retries)
+        return self._moderator  # type: ignore[no-any-return]
 
     @property
     def profile(self) -> Profile:
@@ -118,6 +133,7 @@ class Engine:
         *,
         context: Any = None,
         documents: Mapping[str, Any] | None = None,
+        dropped_turns: tuple[int, ...] = (),
     ) -> Extraction[Any]:
         """An extraction of ``plan``; ``documents`` (name → text) are what its values
         are grounded in (see :mod:`extractkit.grounding`)."""
@@ -137,5 +153,7 @@ class Engine:
             transport=TransportRetry.with_retries(self.resolved.transport_retries,
                                                 timeout=self.resolved.timeout,
                                                 hard=self.resolved.hard_deadline),
+            moderator=self.moderator,
+            dropped_turns=dropped_turns,
         )
 

@@ -59,13 +59,16 @@ class _Base:
         grounding: str | None = None,
         documents: str | Sequence[str] | None = None,
         coerce: bool | None = None,
+        moderation: str | None = None,
+        moderation_model: str | None = None,
         **params: Any,
     ) -> None:
         settings = Settings.of(
             client=client, model=model, mode=mode, endpoint=endpoint, max_retries=max_retries,
             transport_retries=transport_retries, prompt=prompt, prompts_dir=prompts_dir,
             base_url=base_url, api_key=api_key, local=local, coerce=coerce, grounding=grounding,
-            documents=documents, **params,
+            documents=documents, moderation=moderation, moderation_model=moderation_model,
+            **params,
         )
         self._engine = Engine(settings, is_async=self._is_async)
 

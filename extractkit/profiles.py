@@ -49,6 +49,9 @@ class Profile:
     #: (``extra_body={"extractkit_documents": [...]}``) and the backend
     #: constrains grounded strings to substrings of them
     extractive_decoding: bool = False
+    #: the endpoint answers ``POST /moderations`` (``client.moderations.create``):
+    #: ``moderation=`` other than ``"off"`` needs it (see :mod:`extractkit.moderation`)
+    moderation: bool = False
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -98,6 +101,7 @@ register_profile(
         modes=("json_schema", "tools", "json_object", "md_json"),
         strict_schema=True,
         max_tokens_param="max_completion_tokens",
+        moderation=True,
         description="OpenAI API: strict Structured Outputs and strict tools.",
     )
 )

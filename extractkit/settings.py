@@ -80,6 +80,8 @@ DEFAULT_TRANSPORT_RETRIES = 5
 #: seconds for one whole extraction (retries and re-asks included)
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_MODE = "auto"
+DEFAULT_MODERATION_MODEL = "omni-moderation-latest"
+MODERATION_MODES = ("off", "input", "output", "both")
 LOCAL_MODEL_NAME = "smollm2-135m-instruct"
 NO_MODEL = "no model given: pass model=... (or --model) or set EXTRACTKIT_MODEL"
 
@@ -120,6 +122,11 @@ class Settings:
     coerce: bool | None = None
     #: seconds for one whole extraction, retries and re-asks included (see module docstring)
     timeout: float | None = None
+    # -- moderation (see extractkit.moderation) --
+    #: ``"off"`` (default), ``"input"``, ``"output"`` or ``"both"``
+    moderation: str | None = None
+    #: the model of ``moderations.create`` (default ``omni-moderation-latest``)
+    moderation_model: str | None = None
 
     @classmethod
     def of(cls, **kwargs: Any) -> Settings:
@@ -159,6 +166,7 @@ class Settings:
                 f"got {type(endpoint).__name__}"
             )
         _check_document_settings(values)
+        _check_moderation(values)
         return cls(params=params, **values)
 
     def over(self, base: Settings) -> Settings:
@@ -262,13 +270,19 @@ class Settings:
         api_key = None if client is not None else (
             self.api_key or os.environ.get("OPENAI_API_KEY") or None
         )
+        profile = _profile(client, endpoint, local=local, base_url=base_url)
+        moderation = self.moderation or "off"
+        if moderation != "off":
+            from .moderation import check_endpoint
+
+            check_endpoint(profile, local=local)
         return Resolved(
             client=client,
             local=local,
             local_by_default=local and not self.local,
             base_url=base_url,
             api_key=api_key,
-            profile=_profile(client, endpoint, local=local, base_url=base_url),
+            profile=profile,
             model=self._model_or_none(local),
             mode=self.resolved_mode,
             max_retries=self.resolved_max_retries,
@@ -276,6 +290,8 @@ class Settings:
             coerce=self.resolved_coerce,
             timeout=self.resolved_timeout,
             hard_deadline=self.timeout is not None,
+            moderation=moderation,
+            moderation_model=self.moderation_model or DEFAULT_MODERATION_MODEL,
         )
 
     @property
@@ -359,6 +375,9 @@ class Resolved:
     #: worker-thread hand-off, about 8 % of a fast call); else it is checked between
     #: calls and bounds every read
     hard_deadline: bool = False
+    #: what goes through the endpoint's moderation API first (extractkit.moderation)
+    moderation: str = "off"
+    moderation_model: str = "omni-moderation-latest"
 
 
 CHUNKING_MODES = ("auto", "on", "off")
@@ -376,3 +395,14 @@ def _check_document_settings(values: Mapping[str, Any]) -> None:
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)
                                   or value < low):
             raise ConfigurationError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _check_moderation(values: Mapping[str, Any]) -> None:
+    mode = values.get("moderation")
+    if mode is not None and mode not in MODERATION_MODES:
+        raise ConfigurationError(
+            f"moderation must be one of {', '.join(MODERATION_MODES)}, got {mode!r}"
+        )
+    model = values.get("moderation_model")
+    if model is not None and not (isinstance(model, str) and model.strip()):
+        raise ConfigurationError(f"moderation_model must be a model name, got {model!r}")
