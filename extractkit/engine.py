@@ -27,7 +27,6 @@ from .results import Attempt
 from .retry import TransportRetry
 from .settings import NO_MODEL, Resolved, Settings
 
-
 _UNSET: Any = object()
 
 

@@ -189,7 +189,7 @@ def test_cli_moderation(moderated: ScriptedServer, tmp_path: Any,
     out = tmp_path / "out.jsonl"
     moderated.default = lambda body: completion(json.dumps({"title": "t", "tags": []}))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    code, _, err = run_cli("run", str(schema), str(inputs), "-o", str(out), "--model", "m",
+    code, _, _ = run_cli("run", str(schema), str(inputs), "-o", str(out), "--model", "m",
                            "--base-url", moderated.base_url, "--endpoint", "openai",
                            "--moderation", "input")
     records = {r["input"]: r for r in map(json.loads, out.read_text().splitlines())}
