@@ -227,6 +227,17 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None}
 
 
+def _conversation_arguments(value: dict[str, Any], parameter: str | None,
+                            name: str) -> dict[str, Any]:
+    """A ``messages`` line's arguments for an ``@extract`` function: the conversation goes
+    to its parameter typed ``Messages``."""
+    if parameter is None:
+        raise ConfigurationError(f"{name} has no parameter typed extractkit.Messages, so it "
+                                 "cannot take a JSON Lines line with \"messages\"")
+    rest = {k: v for k, v in value.items() if k != "messages"}
+    return {**rest, parameter: value["messages"]}
+
+
 class Runner:
     """Runs one target over documents with the CLI's settings."""
 
@@ -275,8 +286,13 @@ class Runner:
         assert self._extractor is not None
         return self._extractor.render(self.target.schema, text, **variables)
 
-    def stream(self, text: str, own: dict[str, Any] | None = None) -> Iterator[Any]:
+    def stream(self, text: str | list[dict[str, Any]],
+               own: dict[str, Any] | None = None) -> Iterator[Any]:
         variables = merged(self.variables, own or {})
+        if self._fn is not None and isinstance(text, list):
+            return self._fn.stream(**_conversation_arguments(
+                {**variables, "messages": text}, self._fn.conversation_parameter,
+                self.target.name))
         if self._fn is not None:
             return self._fn.stream(text, **variables)
         assert self._extractor is not None
@@ -293,7 +309,10 @@ class Runner:
     def _as_arguments(self, inputs: Iterator[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
         """``@extract`` inputs: the text is the first parameter, the variables keywords."""
         first = text_parameter(self._fn)
+        chat = self._fn.conversation_parameter if self._fn is not None else None
         for ident, value in inputs:
+            if isinstance(value, dict) and "messages" in value and "text" not in value:
+                value = _conversation_arguments(value, chat, self.target.name)
             if isinstance(value, dict) and "text" not in value:
                 value = merged(self.variables, value)  # the function's arguments by name
             elif isinstance(value, dict):
@@ -356,7 +375,7 @@ def _cache(args: argparse.Namespace) -> ResponseCache | None:
 
 
 def _one_result(runner: Runner, doc: InputDoc, cache: ResponseCache | None) -> Result[Any]:
-    if cache is None:
+    if cache is None and doc.messages is None:
         assert doc.text is not None
         return runner.result(doc.text, dict(doc.variables), doc.document)
     # the batch driver is what applies a cache: run it over the one input
@@ -393,6 +412,8 @@ def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str],
     }
     if result.grounding is not None:
         record["grounding"] = _paged(result.grounding, doc.document).as_dict()
+    if result.dropped_turns:
+        record["dropped_turns"] = list(result.dropped_turns)
     return _with_document(record, result, doc.id, err)
 
 
@@ -509,7 +530,8 @@ def _run_stream(
         assert doc.text is not None
         last_at, last_attempt = float("-inf"), 0
         try:
-            for snapshot in runner.stream(doc.text, dict(doc.variables)):
+            chat = list(doc.messages) if doc.messages is not None else None
+            for snapshot in runner.stream(chat or doc.text, dict(doc.variables)):
                 now = time.monotonic()
                 new_attempt = snapshot.attempt != last_attempt
                 if not snapshot.done and not new_attempt and now - last_at < interval:
@@ -710,7 +732,10 @@ def _inputs_to_do(
 
 
 def _payload(doc: InputDoc) -> Any:
-    """What the batch driver gets for one input: its text, or its text and variables."""
+    """What the batch driver gets for one input: its text, or its text and variables
+    (a chat history: ``{"messages": [...], **variables}``)."""
+    if doc.messages is not None:
+        return {**doc.variables, "messages": list(doc.messages)}
     if doc.variables:
         return {**doc.variables, "text": doc.text}
     return doc.text
@@ -731,6 +756,8 @@ def _item_record(item: ItemResult[Any], fingerprint: str,
         record["value"] = _jsonable(item.value)
         if item.result is not None and item.result.grounding is not None:
             record["grounding"] = _paged(item.result.grounding, document).as_dict()
+        if item.result is not None and item.result.dropped_turns:
+            record["dropped_turns"] = list(item.result.dropped_turns)
     record["usage"] = item.usage.as_dict()
     record["fingerprint"] = fingerprint
     return record

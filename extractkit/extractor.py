@@ -7,6 +7,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Ma
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from .conversation import check_messages, fit_conversation
 from .drivers import aio, sync
 from .engine import Engine
 from .errors import InputError
@@ -28,6 +29,22 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 Input = str | Sequence[Mapping[str, Any]]
+#: a chat history: ``[{"role": "user", "content": "..."}, ...]``
+Conversation = Sequence[Mapping[str, Any]]
+
+
+def _input(text: Any, messages: Conversation | None) -> Any:
+    """What to extract from: ``text`` or ``messages=`` (exactly one of them)."""
+    if messages is not None:
+        if text is not None:
+            raise InputError("pass the text or messages=, not both")
+        if isinstance(messages, (str, bytes)):
+            raise InputError("messages= takes a list of {'role': ..., 'content': ...} "
+                             "messages; pass a text as the text argument")
+        return list(messages)
+    if text is None:
+        raise InputError("nothing to extract from: pass a text or messages=[...]")
+    return text
 
 
 def _text_of(text: Any) -> Any:
@@ -95,11 +112,26 @@ class _Base:
             template = engine.prompts.get(engine.settings.prompt or "user.j2")
             messages = engine.messages(plan, template, values)
         else:
-            values = dict(variables)
-            messages = engine.prompts.with_system(plan, [dict(m) for m in text])
+            return plan, self._conversation(plan, text, variables, context)
         documents = pick_documents(values, engine.settings.documents)
         return plan, engine.start(plan, messages, context=values if context is None else context,
                                   documents=documents)
+
+    def _conversation(
+        self, plan: Plan, messages: Sequence[Mapping[str, Any]], variables: Mapping[str, Any],
+        context: Any,
+    ) -> Extraction[Any]:
+        """A chat history's extraction: checked, fitted to the context window, grounded in
+        its turns (see :mod:`extractkit.conversation`)."""
+        engine = self._engine
+        turns = check_messages(messages)
+        full = engine.prompts.with_system(plan, turns)
+        head = full[: len(full) - len(turns)]
+        fitted = fit_conversation(engine, plan, head, full[len(head):])
+        values = dict(variables)
+        documents = pick_documents(values, engine.settings.documents) or fitted.document
+        return engine.start(plan, fitted.messages, context=values if context is None else context,
+                            documents=documents, dropped_turns=fitted.dropped)
 
     def _chunked(
         self, schema: Any, text: Any, variables: Mapping[str, Any], context: Any
@@ -113,10 +145,11 @@ class _Base:
         return plan_document(self._engine, schema, text, variables, context)
 
     def render(
-        self, schema: Any, text: Input, *, context: Any = None, **variables: Any
+        self, schema: Any, text: Input | None = None, *,
+        messages: Conversation | None = None, context: Any = None, **variables: Any
     ) -> dict[str, Any]:
         """The exact request that would be sent (nothing is sent; sync on both classes)."""
-        return self._prepare(schema, text, variables, context)[1].request()
+        return self._prepare(schema, _input(text, messages), variables, context)[1].request()
 
 
 class Extractor(_Base):
@@ -127,29 +160,45 @@ class Extractor(_Base):
     """
 
     @overload
-    def extract(self, schema: type[T], text: Input, *, context: Any = None, **variables: Any) -> T: ...
+    def extract(
+        self, schema: type[T], text: Input | None = None, *,
+        messages: Conversation | None = None, context: Any = None, **variables: Any,
+    ) -> T: ...
     @overload
-    def extract(self, schema: Any, text: Input, *, context: Any = None, **variables: Any) -> Any: ...
-    def extract(self, schema: Any, text: Input, *, context: Any = None, **variables: Any) -> Any:
-        """Extract ``schema`` from ``text`` (or from a list of chat messages)."""
-        return self.extract_result(schema, text, context=context, **variables).value
+    def extract(
+        self, schema: Any, text: Input | None = None, *,
+        messages: Conversation | None = None, context: Any = None, **variables: Any,
+    ) -> Any: ...
+    def extract(
+        self, schema: Any, text: Input | None = None, *,
+        messages: Conversation | None = None, context: Any = None, **variables: Any,
+    ) -> Any:
+        """Extract ``schema`` from ``text``, or from a chat history (``messages=[...]``,
+        see :mod:`extractkit.conversation`)."""
+        result = self.extract_result(schema, text, messages=messages, context=context,
+                                     **variables)
+        return result.value
 
     @overload
     def extract_result(
-        self, schema: type[T], text: Input, *, context: Any = None, **variables: Any
+        self, schema: type[T], text: Input | None = None, *,
+        messages: Conversation | None = None, context: Any = None, **variables: Any
     ) -> Result[T]: ...
     @overload
     def extract_result(
-        self, schema: Any, text: Input, *, context: Any = None, **variables: Any
+        self, schema: Any, text: Input | None = None, *,
+        messages: Conversation | None = None, context: Any = None, **variables: Any
     ) -> Result[Any]: ...
     def extract_result(
-        self, schema: Any, text: Input, *, context: Any = None, **variables: Any
+        self, schema: Any, text: Input | None = None, *,
+        messages: Conversation | None = None, context: Any = None, **variables: Any
     ) -> Result[Any]:
         """Like :meth:`extract`, returning the :class:`~extractkit.results.Result`.
 
         A document too long for the context window is read in chunks: the
         result is then a :class:`~extractkit.documents.run.DocumentResult`.
         """
+        text = _input(text, messages)
         chunked = self._chunked(schema, text, variables, context)
         if chunked is not None:
             from .documents.run import run_document
@@ -161,20 +210,23 @@ class Extractor(_Base):
 
     @overload
     def stream(
-        self, schema: type[T], text: Input, *, context: Any = None, **variables: Any
+        self, schema: type[T], text: Input | None = None, *,
+        messages: Conversation | None = None, context: Any = None, **variables: Any
     ) -> Iterator[Snapshot[T]]: ...
     @overload
     def stream(
-        self, schema: Any, text: Input, *, context: Any = None, **variables: Any
+        self, schema: Any, text: Input | None = None, *,
+        messages: Conversation | None = None, context: Any = None, **variables: Any
     ) -> Iterator[Snapshot[Any]]: ...
     def stream(
-        self, schema: Any, text: Input, *, context: Any = None, **variables: Any
+        self, schema: Any, text: Input | None = None, *,
+        messages: Conversation | None = None, context: Any = None, **variables: Any
     ) -> Iterator[Snapshot[Any]]:
         """:class:`~extractkit.drivers.stream.Snapshot` objects while the model writes;
         the last one (``done=True``) holds the validated value."""
         from .drivers.stream import stream_sync
 
-        _, extraction = self._prepare(schema, text, variables, context)
+        _, extraction = self._prepare(schema, _input(text, messages), variables, context)
         return stream_sync(self._engine.backend, extraction)
 
     def map(
@@ -221,23 +273,38 @@ class AsyncExtractor(_Base):
     _is_async = True
 
     @overload
-    async def extract(self, schema: type[T], text: Input, *, context: Any = None, **variables: Any) -> T: ...
+    async def extract(
+        self, schema: type[T], text: Input | None = None, *,
+        messages: Conversation | None = None, context: Any = None, **variables: Any,
+    ) -> T: ...
     @overload
-    async def extract(self, schema: Any, text: Input, *, context: Any = None, **variables: Any) -> Any: ...
-    async def extract(self, schema: Any, text: Input, *, context: Any = None, **variables: Any) -> Any:
-        return (await self.extract_result(schema, text, context=context, **variables)).value
+    async def extract(
+        self, schema: Any, text: Input | None = None, *,
+        messages: Conversation | None = None, context: Any = None, **variables: Any,
+    ) -> Any: ...
+    async def extract(
+        self, schema: Any, text: Input | None = None, *,
+        messages: Conversation | None = None, context: Any = None, **variables: Any,
+    ) -> Any:
+        result = await self.extract_result(schema, text, messages=messages, context=context,
+                                           **variables)
+        return result.value
 
     @overload
     async def extract_result(
-        self, schema: type[T], text: Input, *, context: Any = None, **variables: Any
+        self, schema: type[T], text: Input | None = None, *,
+        messages: Conversation | None = None, context: Any = None, **variables: Any
     ) -> Result[T]: ...
     @overload
     async def extract_result(
-        self, schema: Any, text: Input, *, context: Any = None, **variables: Any
+        self, schema: Any, text: Input | None = None, *,
+        messages: Conversation | None = None, context: Any = None, **variables: Any
     ) -> Result[Any]: ...
     async def extract_result(
-        self, schema: Any, text: Input, *, context: Any = None, **variables: Any
+        self, schema: Any, text: Input | None = None, *,
+        messages: Conversation | None = None, context: Any = None, **variables: Any
     ) -> Result[Any]:
+        text = _input(text, messages)
         chunked = self._chunked(schema, text, variables, context)
         if chunked is not None:
             from .documents.run import arun_document
@@ -249,18 +316,21 @@ class AsyncExtractor(_Base):
 
     @overload
     def stream(
-        self, schema: type[T], text: Input, *, context: Any = None, **variables: Any
+        self, schema: type[T], text: Input | None = None, *,
+        messages: Conversation | None = None, context: Any = None, **variables: Any
     ) -> AsyncIterator[Snapshot[T]]: ...
     @overload
     def stream(
-        self, schema: Any, text: Input, *, context: Any = None, **variables: Any
+        self, schema: Any, text: Input | None = None, *,
+        messages: Conversation | None = None, context: Any = None, **variables: Any
     ) -> AsyncIterator[Snapshot[Any]]: ...
     def stream(
-        self, schema: Any, text: Input, *, context: Any = None, **variables: Any
+        self, schema: Any, text: Input | None = None, *,
+        messages: Conversation | None = None, context: Any = None, **variables: Any
     ) -> AsyncIterator[Snapshot[Any]]:
         from .drivers.stream import stream_async
 
-        _, extraction = self._prepare(schema, text, variables, context)
+        _, extraction = self._prepare(schema, _input(text, messages), variables, context)
         return stream_async(self._engine.backend, extraction)
 
     def map(
@@ -296,10 +366,13 @@ class AsyncExtractor(_Base):
 
 
 def _text_and_variables(value: Any, shared: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """A ``map`` input's text and template variables: ``{"text": ..., **own}`` adds its own."""
+    """A ``map`` input's text and template variables: ``{"text": ..., **own}`` adds its own;
+    ``{"messages": [...], **own}`` is a conversation."""
     if not isinstance(value, Mapping):
         return value, dict(shared)
-    if "text" not in value:
-        raise InputError(f"a mapping input needs a 'text' key, got keys {sorted(value)!r}")
-    own = {k: v for k, v in value.items() if k != "text"}
-    return value["text"], {**shared, **own}
+    key = "messages" if "messages" in value and "text" not in value else "text"
+    if key not in value:
+        raise InputError("a mapping input needs a 'text' (or 'messages') key, got keys "
+                         f"{sorted(value)!r}")
+    own = {k: v for k, v in value.items() if k != key}
+    return value[key], {**shared, **own}
