@@ -231,7 +231,7 @@ def test_cli_jsonl_messages(server: ScriptedServer, tmp_path: Path,
     out = tmp_path / "out.jsonl"
     server.default = lambda body: completion(json.dumps(ANSWER))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    code, _, err = run_cli("run", str(_schema_file(tmp_path)), str(chats), "-o", str(out),
+    code, _, _ = run_cli("run", str(_schema_file(tmp_path)), str(chats), "-o", str(out),
                            "--model", "m", "--base-url", server.base_url,
                            "--context-window", "1000")
     records = {r["input"]: r for r in map(json.loads, out.read_text().splitlines())}
