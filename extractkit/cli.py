@@ -279,22 +279,31 @@ class Runner:
         assert self._extractor is not None
         return self._extractor._chunked(self.target.schema, document, variables, None)
 
-    def render(self, text: str, own: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _call(self, text: str | list[dict[str, Any]],
+              variables: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """An ``@extract`` function's arguments for a text (its first parameter) or a
+        conversation (its ``Messages`` parameter)."""
+        assert self._fn is not None
+        if isinstance(text, list):
+            return (), _conversation_arguments({**variables, "messages": text},
+                                               self._fn.conversation_parameter, self.target.name)
+        return (text,), variables
+
+    def render(self, text: str | list[dict[str, Any]],
+               own: dict[str, Any] | None = None) -> dict[str, Any]:
         variables = merged(self.variables, own or {})
         if self._fn is not None:
-            return self._fn.render(text, **variables)
+            args, kwargs = self._call(text, variables)
+            return self._fn.render(*args, **kwargs)
         assert self._extractor is not None
         return self._extractor.render(self.target.schema, text, **variables)
 
     def stream(self, text: str | list[dict[str, Any]],
                own: dict[str, Any] | None = None) -> Iterator[Any]:
         variables = merged(self.variables, own or {})
-        if self._fn is not None and isinstance(text, list):
-            return self._fn.stream(**_conversation_arguments(
-                {**variables, "messages": text}, self._fn.conversation_parameter,
-                self.target.name))
         if self._fn is not None:
-            return self._fn.stream(text, **variables)
+            args, kwargs = self._call(text, variables)
+            return self._fn.stream(*args, **kwargs)
         assert self._extractor is not None
         return self._extractor.stream(self.target.schema, text, **variables)
 
@@ -871,7 +880,8 @@ def cmd_prompt(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     if doc.error is not None:
         raise doc.error
     assert doc.text is not None
-    request = runner.render(doc.text, dict(doc.variables))
+    chat = list(doc.messages) if doc.messages is not None else None
+    request = runner.render(chat or doc.text, dict(doc.variables))
     if args.json:
         out.write(json.dumps(request, indent=2, ensure_ascii=False, default=str) + "\n")
         return EXIT_OK

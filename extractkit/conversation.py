@@ -17,9 +17,9 @@ answer's reserve; the older turns are dropped. What was dropped is in
 record's ``"dropped_turns"``, and is logged as a warning (logger
 ``extractkit``). Tokens are counted with :mod:`extractkit.documents.tokens`.
 
-For grounding, the conversation is the document: the kept turns' contents
-joined by a blank line (:func:`conversation_text`), under the name
-``conversation``.
+For grounding, the conversation is the document: its turns' texts (not the
+system prompt) joined by a blank line (:func:`conversation_text`), under the
+name ``conversation``.
 """
 
 from __future__ import annotations
@@ -134,15 +134,16 @@ class Fitted:
     """The messages to send and the conversation turns left out."""
 
     messages: list[dict[str, Any]]
-    #: the conversation's turns that are sent
-    kept: list[dict[str, Any]]
+    #: the whole conversation, as given
+    turns: Sequence[dict[str, Any]]
     #: indexes into the given conversation, oldest first
     dropped: tuple[int, ...] = ()
 
     @property
     def document(self) -> dict[str, str]:
-        """The grounding document: ``{"conversation": text of the kept turns}``."""
-        return {DOCUMENT_NAME: conversation_text(self.kept)}
+        """The grounding document: ``{"conversation": the text of every turn}`` (the
+        dropped ones too, so offsets do not depend on the context window)."""
+        return {DOCUMENT_NAME: conversation_text(self.turns)}
 
 
 def fit_turns(
@@ -162,7 +163,7 @@ def fit_turns(
     One pass from the newest turn: linear in the conversation.
     """
     if budget is None:
-        return Fitted([*head, *turns, *tail], list(turns))
+        return Fitted([*head, *turns, *tail], turns)
     used = sum(_tokens(m, count) for m in (*head, *tail))
     used += sum(_tokens(m, count) for m in turns if m.get("role") in _KEPT_ROLES)
     keep = [False] * len(turns)
@@ -190,7 +191,7 @@ def fit_turns(
             path="messages")
     dropped = tuple(i for i, k in enumerate(keep) if not k)
     kept = [t for t, k in zip(turns, keep, strict=True) if k]
-    return Fitted([*head, *kept, *tail], kept, dropped)
+    return Fitted([*head, *kept, *tail], turns, dropped)
 
 
 def _drop_orphan_tool_answers(turns: Sequence[Mapping[str, Any]], keep: list[bool]) -> None:
@@ -232,7 +233,7 @@ def fit_conversation(engine: Engine, plan: Plan, head: Sequence[dict[str, Any]],
     the plan's request fields; logs what was dropped."""
     window = engine.settings.context_window or engine.profile.context_window
     if window is None:
-        return Fitted([*head, *turns, *tail], list(turns))
+        return Fitted([*head, *turns, *tail], turns)
     from .documents.tokens import token_counter
 
     count = token_counter(engine.resolved.model, engine.profile.name)

@@ -179,12 +179,19 @@ def _first_messages(extraction: Extraction[Any]) -> list[dict[str, Any]]:
     return list(extraction.request()["messages"])
 
 
+def _arguments(extraction: Extraction[Any], check: Screening) -> dict[str, Any]:
+    """The call's keyword arguments, bounded by what is left of the extraction's deadline
+    (:class:`~extractkit.errors.DeadlineError` when nothing is)."""
+    left = extraction.transport.check_deadline(f"screening the {check.stage} for moderation")
+    return check.request if left is None else {**check.request, "timeout": left}
+
+
 def screen_input(extraction: Extraction[Any]) -> None:
     """Screen the extraction's input (blocking); raises :class:`ModerationError`."""
     moderator = extraction.moderator
     check = moderator.input_check(_first_messages(extraction)) if moderator else None
     if check is not None:
-        check.verdict(moderator.create(**check.request))  # type: ignore[union-attr]
+        check.verdict(moderator.create(**_arguments(extraction, check)))  # type: ignore[union-attr]
 
 
 async def ascreen_input(extraction: Extraction[Any]) -> None:
@@ -192,7 +199,8 @@ async def ascreen_input(extraction: Extraction[Any]) -> None:
     moderator = extraction.moderator
     check = moderator.input_check(_first_messages(extraction)) if moderator else None
     if check is not None:
-        check.verdict(await moderator.create(**check.request))  # type: ignore[union-attr]
+        response = await moderator.create(**_arguments(extraction, check))  # type: ignore[union-attr]
+        check.verdict(response)
 
 
 def screen_output(extraction: Extraction[Any], result: Result[Any]) -> None:
@@ -200,7 +208,8 @@ def screen_output(extraction: Extraction[Any], result: Result[Any]) -> None:
     moderator = extraction.moderator
     check = moderator.output_check(extraction.plan.source, result.value) if moderator else None
     if check is not None:
-        check.verdict(moderator.create(**check.request), result.attempts)  # type: ignore[union-attr]
+        response = moderator.create(**_arguments(extraction, check))  # type: ignore[union-attr]
+        check.verdict(response, result.attempts)
 
 
 async def ascreen_output(extraction: Extraction[Any], result: Result[Any]) -> None:
@@ -208,7 +217,7 @@ async def ascreen_output(extraction: Extraction[Any], result: Result[Any]) -> No
     moderator = extraction.moderator
     check = moderator.output_check(extraction.plan.source, result.value) if moderator else None
     if check is not None:
-        response = await moderator.create(**check.request)  # type: ignore[union-attr]
+        response = await moderator.create(**_arguments(extraction, check))  # type: ignore[union-attr]
         check.verdict(response, result.attempts)
 
 

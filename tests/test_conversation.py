@@ -276,3 +276,11 @@ def test_cli_function_takes_the_conversation(server: ScriptedServer, tmp_path: P
     assert code == 0, err
     sent = server.bodies()[0]["messages"]
     assert sent[1:4] == CHAT and "support chat" in sent[-1]["content"]
+
+
+def test_cli_prompt_renders_a_conversation(tmp_path: Path) -> None:
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text(json.dumps({"id": "c", "messages": CHAT}) + "\n")
+    code, out, err = run_cli("prompt", str(_schema_file(tmp_path)), str(chats), "--json")
+    assert code == 0, err
+    assert json.loads(out)["messages"][1:] == CHAT

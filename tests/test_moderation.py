@@ -196,3 +196,21 @@ def test_cli_moderation(moderated: ScriptedServer, tmp_path: Any,
     assert records["a"]["ok"] and not records["b"]["ok"]
     assert "moderation (input)" in records["b"]["error"] and "violence" in records["b"]["error"]
     assert code != 0 and len(moderated.bodies()) == 1
+
+
+def test_batch_api_is_refused_with_moderation(moderated: ScriptedServer,
+                                              client: openai.OpenAI) -> None:
+    with pytest.raises(ConfigurationError, match="not available with the Batch API"):
+        list(_ex(client, "input").map(Note, ["one", "two"], batch_api=True))
+    assert moderated.requests == []
+
+
+def test_the_moderation_call_is_bounded_by_the_deadline(server: ScriptedServer,
+                                                        client: openai.OpenAI) -> None:
+    from tests.scripted_server import delayed
+
+    server.add_route("POST", MODERATIONS, lambda srv, req: delayed(_moderations(srv, req), 3.0))
+    ex = _ex(client, "input", timeout=0.3, transport_retries=0)
+    with pytest.raises(openai.APITimeoutError):
+        ex.extract(Note, "calm")
+    assert server.bodies() == []
