@@ -232,6 +232,8 @@ class _Bound:
 
         from .documents import Document
 
+        if self.conversation_parameter is not None:
+            return None  # a conversation is fitted to the window turn by turn, not chunked
         name = next((k for k, v in variables.items() if isinstance(v, (Document, os.PathLike))),
                     "text" if isinstance(variables.get("text"), str) else None)
         if name is None:

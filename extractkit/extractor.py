@@ -248,7 +248,8 @@ class Extractor(_Base):
         ``ok``, ``value`` or ``error``, ``usage``) per input as each completes
         (``ordered=True``: in input order). An input is a text (or message
         list), a ``{"text": ..., **variables}`` mapping (its own template
-        variables, over the shared ``variables``), or an ``(id, input)`` pair. ``gate`` is a
+        variables, over the shared ``variables``), a ``{"messages": [...],
+        **variables}`` conversation, or an ``(id, input)`` pair. ``gate`` is a
         :class:`~extractkit.drivers.gate.ThreadGate` to share one limit between
         several batches. ``cache`` is a response-cache path
         (or :class:`~extractkit.cache.ResponseCache`); ``batch_api=True`` (or
