@@ -284,3 +284,18 @@ def test_cli_prompt_renders_a_conversation(tmp_path: Path) -> None:
     code, out, err = run_cli("prompt", str(_schema_file(tmp_path)), str(chats), "--json")
     assert code == 0, err
     assert json.loads(out)["messages"][1:] == CHAT
+
+
+@pytest.mark.local_model
+def test_the_embedded_model_reads_a_conversation_cut_to_its_window(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # the local profile's window (4096 tokens) and its own tokenizer: the filler goes
+    history = [{"role": "user", "content": "blah " * 4000}, *CHAT]
+    with caplog.at_level(logging.WARNING, logger="extractkit"):
+        result = Extractor(local=True, grounding="require").extract_result(
+            Customer, messages=history)
+    assert result.dropped_turns == (0,)
+    assert result.value == Customer(name="Ada", city="Paris")
+    assert result.grounding is not None
+    assert result.grounding.leaves["/city"].status == "exact"
+    assert "1 of 4 message(s) dropped" in caplog.text
