@@ -24,7 +24,7 @@ from extractkit.conversation import (
 from extractkit.documents.tokens import estimate_tokens
 from extractkit.testing import TestModel
 from tests.cli_runner import run_cli
-from tests.scripted_server import ScriptedServer, completion
+from tests.scripted_server import ScriptedServer, completion, stream
 
 
 class Customer(BaseModel):
@@ -299,3 +299,20 @@ def test_the_embedded_model_reads_a_conversation_cut_to_its_window(
     assert result.grounding is not None
     assert result.grounding.leaves["/city"].status == "exact"
     assert "1 of 4 message(s) dropped" in caplog.text
+
+
+def test_async_function_and_stream_take_conversations(server: ScriptedServer,
+                                                      client: openai.OpenAI) -> None:
+    model = TestModel([ANSWER])
+
+    @extract(client=model)
+    async def customer(history: Messages) -> Customer:
+        """Who is the customer?"""
+
+    assert asyncio.run(customer(CHAT)) == Customer(**ANSWER)
+    assert model.calls[0].messages[1:4] == CHAT
+
+    server.push(stream(json.dumps(ANSWER)))
+    snapshots = list(Extractor(client, model="m").stream(Customer, messages=CHAT))
+    assert snapshots[-1].done and snapshots[-1].value == Customer(**ANSWER)
+    assert server.bodies()[0]["messages"][1:] == CHAT

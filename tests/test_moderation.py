@@ -214,3 +214,16 @@ def test_the_moderation_call_is_bounded_by_the_deadline(server: ScriptedServer,
     with pytest.raises(openai.APITimeoutError):
         ex.extract(Note, "calm")
     assert server.bodies() == []
+
+
+def test_stream_withholds_a_flagged_final_value(moderated: ScriptedServer,
+                                                client: openai.OpenAI) -> None:
+    from tests.scripted_server import stream
+
+    moderated.push(stream(json.dumps({"title": "FLAGME", "tags": ["x"]})))
+    seen = []
+    with pytest.raises(ModerationError) as info:
+        for snapshot in _ex(client, "output").stream(Note, "calm"):
+            seen.append(snapshot)
+    assert info.value.flagged == ("/title",)
+    assert seen and not any(s.done for s in seen)  # partials came; the final value did not
