@@ -190,34 +190,32 @@ def screen_input(extraction: Extraction[Any]) -> None:
     """Screen the extraction's input (blocking); raises :class:`ModerationError`."""
     moderator = extraction.moderator
     check = moderator.input_check(_first_messages(extraction)) if moderator else None
-    if check is not None:
-        check.verdict(moderator.create(**_arguments(extraction, check)))  # type: ignore[union-attr]
+    if moderator is not None and check is not None:
+        check.verdict(moderator.create(**_arguments(extraction, check)))
 
 
 async def ascreen_input(extraction: Extraction[Any]) -> None:
     """The asyncio twin of :func:`screen_input`."""
     moderator = extraction.moderator
     check = moderator.input_check(_first_messages(extraction)) if moderator else None
-    if check is not None:
-        response = await moderator.create(**_arguments(extraction, check))  # type: ignore[union-attr]
-        check.verdict(response)
+    if moderator is not None and check is not None:
+        check.verdict(await moderator.create(**_arguments(extraction, check)))
 
 
 def screen_output(extraction: Extraction[Any], result: Result[Any]) -> None:
     """Screen a result's value (blocking) before it is returned."""
     moderator = extraction.moderator
     check = moderator.output_check(extraction.plan.source, result.value) if moderator else None
-    if check is not None:
-        response = moderator.create(**_arguments(extraction, check))  # type: ignore[union-attr]
-        check.verdict(response, result.attempts)
+    if moderator is not None and check is not None:
+        check.verdict(moderator.create(**_arguments(extraction, check)), result.attempts)
 
 
 async def ascreen_output(extraction: Extraction[Any], result: Result[Any]) -> None:
     """The asyncio twin of :func:`screen_output`."""
     moderator = extraction.moderator
     check = moderator.output_check(extraction.plan.source, result.value) if moderator else None
-    if check is not None:
-        response = await moderator.create(**_arguments(extraction, check))  # type: ignore[union-attr]
+    if moderator is not None and check is not None:
+        response = await moderator.create(**_arguments(extraction, check))
         check.verdict(response, result.attempts)
 
 
