@@ -181,9 +181,10 @@ def fit_turns(
             continue
         used += cost
         keep[index] = True
-    _drop_orphan_tool_answers(turns, keep)
+    if full:
+        _drop_orphan_tool_answers(turns, keep)
     if not any(k and turns[i].get("role") not in _KEPT_ROLES for i, k in enumerate(keep)):
-        newest = len(turns) - 1
+        newest = max(i for i, t in enumerate(turns) if t.get("role") not in _KEPT_ROLES)
         raise InputError(
             f"messages[{newest}]: the newest turn ({_tokens(turns[newest], count)} tokens) does "
             f"not fit the {budget} prompt tokens left by the context window with the system "

@@ -316,3 +316,13 @@ def test_async_function_and_stream_take_conversations(server: ScriptedServer,
     snapshots = list(Extractor(client, model="m").stream(Customer, messages=CHAT))
     assert snapshots[-1].done and snapshots[-1].value == Customer(**ANSWER)
     assert server.bodies()[0]["messages"][1:] == CHAT
+
+
+def test_fit_keeps_a_leading_tool_answer_when_nothing_is_dropped() -> None:
+    turns = [{"role": "tool", "content": "42", "tool_call_id": "1"},
+             {"role": "user", "content": "thanks"}]
+    assert fit_turns([], turns, [], budget=1000, count=estimate_tokens).dropped == ()
+    with pytest.raises(InputError, match=r"messages\[0\]: the newest turn"):
+        fit_turns([], [{"role": "user", "content": "u" * 400},
+                       {"role": "system", "content": "late rule"}], [], budget=20,
+                  count=estimate_tokens)
