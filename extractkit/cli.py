@@ -58,7 +58,7 @@ from .profiles import MODES, profile_names
 from .progress import is_terminal, spinner
 from .redact import redact
 from .results import Result, Usage
-from .settings import DEFAULT_TIMEOUT, Settings
+from .settings import DEFAULT_TIMEOUT, MODERATION_MODES, Settings
 from .tally import Tally
 from .template_vars import add_var_option, merged, parse_vars, text_parameter
 
@@ -103,7 +103,7 @@ def extraction_options(p: argparse.ArgumentParser) -> None:
                    "records, ungrounded values reported); require (an ungrounded value is "
                    "an error and is re-asked)")
     # -- moderation (extractkit.moderation) --
-    p.add_argument("--moderation", choices=["off", "input", "output", "both"], default=None,
+    p.add_argument("--moderation", choices=list(MODERATION_MODES), default=None,
                    help="screen the input and/or the extracted strings with the endpoint's "
                    "moderation API first; flagged content fails that input (default off)")
     p.add_argument("--moderation-model", default=None, metavar="MODEL",

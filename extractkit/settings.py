@@ -377,7 +377,7 @@ class Resolved:
     hard_deadline: bool = False
     #: what goes through the endpoint's moderation API first (extractkit.moderation)
     moderation: str = "off"
-    moderation_model: str = "omni-moderation-latest"
+    moderation_model: str = DEFAULT_MODERATION_MODEL
 
 
 CHUNKING_MODES = ("auto", "on", "off")

@@ -227,3 +227,17 @@ def test_stream_withholds_a_flagged_final_value(moderated: ScriptedServer,
             seen.append(snapshot)
     assert info.value.flagged == ("/title",)
     assert seen and not any(s.done for s in seen)  # partials came; the final value did not
+
+
+def test_cli_endpoint_without_moderation_stops_before_any_request(
+        server: ScriptedServer, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    schema = tmp_path / "note.py"
+    schema.write_text("from pydantic import BaseModel\n\nclass Note(BaseModel):\n    title: str\n")
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('{"id": "a", "text": "one"}\n{"id": "b", "text": "two"}\n')
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    code, _, err = run_cli("run", str(schema), str(inputs), "--model", "m",
+                           "--base-url", server.base_url, "--moderation", "both")
+    assert code == 2
+    assert "profile 'generic' has none" in err
+    assert server.requests == []
