@@ -27,6 +27,7 @@ from .errors import (
     ModerationError,
     RefusalError,
     SchemaError,
+    SpendLimitReached,
     TemplateError,
 )
 from .eval import EvalReport, evaluate
@@ -64,6 +65,7 @@ __all__ = [
     "Result",
     "SchemaError",
     "Snapshot",
+    "SpendLimitReached",
     "TemplateError",
     "ThreadGate",
     "Usage",

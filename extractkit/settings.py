@@ -127,6 +127,13 @@ class Settings:
     moderation: str | None = None
     #: the model of ``moderations.create`` (default ``omni-moderation-latest``)
     moderation_model: str | None = None
+    # -- spending limits of a batch (extractkit.spend) and prices (extractkit.pricing) --
+    #: US dollars a ``map`` batch may spend; it stops before an input that would pass it
+    max_cost: float | None = None
+    #: prompt + completion tokens a ``map`` batch may spend (same rule as ``max_cost``)
+    max_tokens_total: int | None = None
+    #: the price table: a ``PriceTable``, a JSON file's path, or model → ``Price`` mapping
+    prices: Any = None
 
     @classmethod
     def of(cls, **kwargs: Any) -> Settings:
@@ -167,6 +174,9 @@ class Settings:
             )
         _check_document_settings(values)
         _check_moderation(values)
+        from .spend import check_limits
+
+        check_limits(values.get("max_cost"), values.get("max_tokens_total"))
         return cls(params=params, **values)
 
     def over(self, base: Settings) -> Settings:
