@@ -305,3 +305,28 @@ def test_the_bundled_file_loads_to_the_registered_profiles() -> None:
     assert again == CATALOGUE
     for profile in again.profiles:
         assert get_profile(profile.name) == profile
+
+
+def _table_rows() -> list[str]:
+    """The provider table of docs/endpoints-profiles.md, rendered from the data file."""
+    def yes(flag: bool) -> str:
+        return "yes" if flag else "no"
+
+    hosts: dict[str, list[str]] = {}
+    for pattern, name in CATALOGUE.hosts:
+        hosts.setdefault(name, []).append(f"`{pattern}`")
+    rows = []
+    for p in CATALOGUE.profiles:
+        signs = [("owned_by " + ", ".join(f"`{o}`" for o in s.owned_by)) if s.owned_by
+                 else f"`{s.probe}`" for s in CATALOGUE.signatures if s.profile == p.name]
+        rows.append(
+            f"| `{p.name}` | {', '.join(hosts.get(p.name, [])) or '—'} | {', '.join(p.modes)} "
+            f"| {yes(p.strict_schema)} | {yes(p.json_object_schema)} | {yes(p.supports_n)} "
+            f"| `{p.max_tokens_param}` | {'; '.join(signs) or '—'} | [docs]({p.docs}) |")
+    return rows
+
+
+def test_the_documented_table_matches_the_data_file() -> None:
+    page = Path(__file__).parent.parent / "docs" / "endpoints-profiles.md"
+    documented = [line for line in page.read_text().splitlines() if line.startswith("| `")]
+    assert documented == _table_rows()
