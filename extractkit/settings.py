@@ -5,7 +5,9 @@ Environment variables read:
 ``EXTRACTKIT_MODEL``
     model name when none is given.
 ``EXTRACTKIT_ENDPOINT``
-    endpoint profile (``openai``, ``llamacpp``, ``vllm``, ``ollama``, ``generic``).
+    endpoint profile (``openai``, ``llamacpp``, ``vllm``, ``ollama``, ``generic``...,
+    see ``extractkit/provider_profiles.toml``), or ``auto``: ask the server
+    (:mod:`extractkit.detect`).
 ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``
     a remote endpoint; when neither is set (and no client is given) the
     embedded local model is used.
