@@ -16,9 +16,15 @@ nowhere else.
 
 When the server cannot be reached, or answers like no known kind, the result
 is :data:`~extractkit.profiles.FALLBACK_PROFILE` (``generic``) with the reason,
-logged on the ``extractkit.detect`` logger (a warning when ``endpoint="auto"``
-was asked for). An unreachable server is not cached: the next extractor asks
-again.
+logged as a warning on the ``extractkit.detect`` logger. An unreachable server
+is not cached: the next extractor asks again. Each GET waits at most
+:data:`DETECT_TIMEOUT` seconds (or the extraction's shorter ``timeout``), a
+whole detection at most :data:`DETECT_BUDGET`.
+
+Detection runs only for ``endpoint="auto"`` (or ``EXTRACTKIT_ENDPOINT=auto``),
+from :meth:`extractkit.settings.Settings.resolve`; with no ``endpoint=`` an
+unnamed host gets ``generic`` without a request (docs/endpoints-profiles.md
+says why).
 """
 
 from __future__ import annotations
@@ -158,8 +164,12 @@ class Detector:
 
     # -- the one entry point ----------------------------------------------------
 
-    def detect(self, base_url: str, *, api_key: str | None = None) -> Detection:
-        """The profile for the server at ``base_url``, from a cache or by asking it."""
+    def detect(self, base_url: str, *, api_key: str | None = None,
+               timeout: float | None = None) -> Detection:
+        """The profile for the server at ``base_url``, from a cache or by asking it.
+
+        ``timeout`` caps the detection's own (:attr:`timeout` per GET, :attr:`budget`
+        in all), e.g. to an extraction's shorter deadline."""
         key = _normalized(base_url)
         with self._lock:
             gate = self._inflight.setdefault(key, threading.Lock())
@@ -167,7 +177,7 @@ class Detector:
             cached = self._cached(key)
             if cached is not None:
                 return cached
-            found = self._ask(key, api_key)
+            found = self._ask(key, api_key, timeout)
             if found.source == "server" and not found.reason.startswith("unreachable"):
                 with self._lock:
                     self._memory[key] = found
@@ -237,15 +247,17 @@ class Detector:
 
     # -- asking the server --------------------------------------------------------
 
-    def _ask(self, base: str, api_key: str | None) -> Detection:
+    def _ask(self, base: str, api_key: str | None, cap: float | None) -> Detection:
         started = time.monotonic()
         count = 0
+        budget = self.budget if cap is None else min(self.budget, cap)
+        per_get = self.timeout if cap is None else min(self.timeout, cap)
 
         def done(profile: str, detected: bool, reason: str) -> Detection:
             return Detection(base, profile, detected, reason, self.clock(), "server", count)
 
         headers = {"Accept": "application/json"}
-        with httpx2.Client(timeout=self.timeout, transport=self._transport,
+        with httpx2.Client(timeout=per_get, transport=self._transport,
                            follow_redirects=False) as http:
 
             def get(url: str, auth: bool) -> tuple[int, Any]:
@@ -277,7 +289,7 @@ class Detector:
                 if signature.probe is None:
                     continue
                 if signature.probe not in answers:
-                    if time.monotonic() - started > self.budget:
+                    if time.monotonic() - started > budget:
                         break
                     try:
                         answers[signature.probe] = get(root + signature.probe, False)
@@ -333,26 +345,23 @@ def reporting(stream: IO[str], *, verbose: bool) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def resolve_auto(base_url: str | None, api_key: str | None, *, asked: bool) -> str:
-    """The profile name for ``endpoint="auto"``, logged with its reason.
-
-    ``asked``: the user asked for ``auto`` (a fallback is then a warning; when
-    ``auto`` is only the default for an unrecognized host, it is info).
-    """
+def resolve_auto(base_url: str | None, api_key: str | None, *,
+                 timeout: float | None = None) -> str:
+    """The profile name for ``endpoint="auto"``, logged with its reason (a fallback
+    is a warning). ``timeout``: the extraction's own, when shorter than detection's."""
     if not base_url:
-        logger.warning("endpoint='auto' without a base URL: using the %r profile",
+        logger.warning("endpoint='auto' without a base URL to ask: using the %r profile",
                        FALLBACK_PROFILE)
         return FALLBACK_PROFILE
-    found = detect_endpoint(base_url, api_key=api_key)
+    found = _DETECTOR.detect(base_url, api_key=api_key, timeout=timeout)
     cached = "" if found.source == "server" else f" (cached, {found.source})"
     if found.detected:
         logger.info("endpoint %s: profile %r%s, because %s",
                     found.base_url, found.profile, cached, found.reason)
     else:
-        logger.log(logging.WARNING if asked else logging.INFO,
-                   "endpoint %s: server kind not detected (%s)%s; using the %r profile "
-                   "(pass endpoint= to choose one)",
-                   found.base_url, found.reason, cached, found.profile)
+        logger.warning("endpoint %s: server kind not detected (%s)%s; using the %r profile "
+                       "(pass endpoint= to choose one)",
+                       found.base_url, found.reason, cached, found.profile)
     return found.profile
 
 

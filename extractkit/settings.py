@@ -49,7 +49,7 @@ from typing import Any
 from .detect import resolve_auto
 from .errors import ConfigurationError
 from .grounding.policy import DEFAULT_GROUNDING, GROUNDING_MODES
-from .profiles import Profile, get_profile, profile_by_host
+from .profiles import Profile, get_profile, profile_for_base_url
 
 #: Request parameters passed through to ``chat.completions.create`` unchanged.
 GENERATION_PARAMS = frozenset(
@@ -272,7 +272,7 @@ class Settings:
             base_url=base_url,
             api_key=api_key,
             profile=_profile(client, endpoint, local=local, base_url=base_url,
-                             api_key=api_key),
+                             api_key=api_key, timeout=self.resolved_timeout),
             model=self._model_or_none(local),
             mode=self.resolved_mode,
             max_retries=self.resolved_max_retries,
@@ -317,17 +317,17 @@ def _check_grounding(values: dict[str, Any]) -> None:
 
 def _profile(
     client: Any, endpoint: str | Profile | None, *, local: bool, base_url: str | None,
-    api_key: str | None = None,
+    api_key: str | None = None, timeout: float | None = None,
 ) -> Profile:
     """The one rule for which profile describes the endpoint (no model loaded).
 
-    ``endpoint="auto"`` asks the server (:mod:`extractkit.detect`, once per base
-    URL and cached); with no ``endpoint=``, a host named in the profiles data file
-    gets its profile, no URL means OpenAI, and any other host is ``UNKNOWN_HOST``.
+    ``endpoint="auto"`` asks the server (:mod:`extractkit.detect`: once per base URL,
+    cached; the only I/O here). With no ``endpoint=``: no URL means OpenAI, a host
+    named in the profiles data file gets its profile, any other host ``generic``.
     """
     if client is not None:
         own = getattr(client, "profile", None)  # a backend object says what it is
-        if endpoint is None and isinstance(own, (str, Profile)):
+        if endpoint in (None, "auto") and isinstance(own, (str, Profile)):
             return get_profile(own)
         base_url = str(getattr(client, "base_url", "") or "") or None
         key = getattr(client, "api_key", None)
@@ -335,24 +335,10 @@ def _profile(
     elif local:
         return get_profile("local")
     if endpoint == "auto":
-        return get_profile(resolve_auto(base_url, api_key, asked=True))
+        return get_profile(resolve_auto(base_url, api_key, timeout=timeout))
     if endpoint is not None:
         return get_profile(endpoint)
-    if not base_url:
-        return get_profile("openai")
-    named = profile_by_host(base_url)
-    if named is not None:
-        return named
-    if UNKNOWN_HOST == "auto":
-        return get_profile(resolve_auto(base_url, api_key, asked=False))
-    return get_profile(UNKNOWN_HOST)
-
-
-#: the profile of a host the profiles data file does not name, when no
-#: ``endpoint=`` is given: ``"auto"`` detects the server kind (one GET of
-#: ``/models``, plus a few kind-specific GETs for an unrecognized server; once per
-#: base URL and cache period); a profile name uses that profile without asking
-UNKNOWN_HOST = "auto"
+    return profile_for_base_url(base_url)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -192,10 +193,33 @@ def test_auto_extraction_uses_the_detected_profile() -> None:
         assert body["response_format"]["schema"]["required"] == ["name", "age"]
 
 
-def test_an_unrecognized_host_is_detected_by_default() -> None:
+def test_without_endpoint_an_unnamed_host_is_generic_and_nothing_is_sent(monkeypatch) -> None:
     with _server(api__version={"version": "0.5.7"}) as srv:
         resolved = Settings.of(base_url=srv.base_url, api_key="k").resolve()
-        assert resolved.profile.name == "ollama"
+        assert resolved.profile.name == "generic" and srv.requests == []
+        monkeypatch.setenv("EXTRACTKIT_ENDPOINT", "auto")  # the opt-in for every extractor
+        assert Settings.of(base_url=srv.base_url, api_key="k").resolve().profile.name == "ollama"
+
+
+def test_a_hanging_server_holds_detection_no_longer_than_the_timeout(caplog) -> None:
+    with socket.socket() as listener:  # accepts connections (backlog), never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="extractkit.detect"):
+            profile = Settings.of(base_url=url, endpoint="auto", timeout=0.5).resolve().profile
+        elapsed = time.monotonic() - started
+    assert profile.name == "generic" and "Timeout" in caplog.text
+    assert elapsed < 3.0  # the per-GET detection timeout (3 s) was capped at 0.5 s
+
+
+def test_a_backend_that_knows_its_profile_is_not_asked() -> None:
+    from extractkit.testing import TestModel
+
+    assert Settings.of(client=TestModel(), endpoint="auto").resolve().profile.name == "generic"
+    llama = TestModel(profile="llamacpp")
+    assert Settings.of(client=llama, endpoint="auto").resolve().profile.name == "llamacpp"
 
 
 def test_named_hosts_and_explicit_profiles_send_nothing() -> None:

@@ -124,12 +124,13 @@ def test_auto_detects_the_llama_cpp_server_and_extracts(llama_client, caplog):
     assert (found.profile, found.detected, found.source) == ("llamacpp", True, "memory")
 
 
-def test_an_unnamed_loopback_host_is_detected_by_default(llama_client):
+def test_extractkit_endpoint_auto_detects_it_without_endpoint_given(llama_client, monkeypatch):
     from extractkit.detect import default_detector
 
     default_detector().forget()
-    # no endpoint=: 127.0.0.1 is named by no profile, so the server is asked (it used to
-    # get the generic profile, whose json_schema request this server answers with a 500)
+    monkeypatch.setenv("EXTRACTKIT_ENDPOINT", "auto")
+    # no endpoint=: 127.0.0.1 is named by no profile; without the variable it would get
+    # the generic profile, whose json_schema request this server answers with a 500
     ex = Extractor(llama_client, model="smollm2", temperature=0, max_tokens=120)
     assert ex.render(Person, "Mary Jones is 31.")["response_format"]["type"] == "json_object"
     assert isinstance(ex.extract(Person, "Mary Jones is 31."), Person)
