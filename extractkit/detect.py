@@ -46,8 +46,10 @@ from urllib.parse import urlparse
 import httpx2
 
 from .profiles import CATALOGUE, FALLBACK_PROFILE, Signature
+from .redact import install_log_filter, redact, register_secret
 
 logger = logging.getLogger("extractkit.detect")
+install_log_filter(logger)  # keys never reach a log line, whatever a server echoes
 
 #: seconds a detection is kept (in this process and on disk)
 DETECT_TTL = 24 * 3600.0
@@ -171,6 +173,7 @@ class Detector:
         ``timeout`` caps the detection's own (:attr:`timeout` per GET, :attr:`budget`
         in all), e.g. to an extraction's shorter deadline."""
         key = _normalized(base_url)
+        register_secret(api_key)
         with self._lock:
             gate = self._inflight.setdefault(key, threading.Lock())
         with gate:  # concurrent extractors on one URL: one detection
@@ -254,7 +257,8 @@ class Detector:
         per_get = self.timeout if cap is None else min(self.timeout, cap)
 
         def done(profile: str, detected: bool, reason: str) -> Detection:
-            return Detection(base, profile, detected, reason, self.clock(), "server", count)
+            return Detection(base, profile, detected, redact(reason), self.clock(), "server",
+                             count)
 
         headers = {"Accept": "application/json"}
         with httpx2.Client(timeout=per_get, transport=self._transport,

@@ -248,6 +248,30 @@ def test_cli_verbose_says_which_profile_and_why(tmp_path: Path, monkeypatch) -> 
     assert SECRET not in err
 
 
+def test_cli_reports_a_fallback_without_verbose(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    schema = tmp_path / "person.json"
+    schema.write_text(json.dumps(Person.model_json_schema()))
+    doc = tmp_path / "a.txt"
+    doc.write_text("Ada is 36.")
+    with _server() as srv:
+        srv.push(completion('{"name": "Ada", "age": 36}'))
+        code, out, err = run_cli("run", str(schema), str(doc), "--base-url", srv.base_url,
+                                 "--model", "m", "--endpoint", "auto")
+    assert code == 0, err
+    assert json.loads(out) == {"name": "Ada", "age": 36}
+    assert "server kind not detected" in err and "'generic'" in err
+    assert logging.getLogger("extractkit.detect").handlers == []  # removed after the run
+
+
+def test_a_server_echoing_the_key_cannot_put_it_in_a_reason(caplog) -> None:
+    with _server(owned_by=f"Bearer {SECRET}") as srv, caplog.at_level(logging.INFO):
+        found = detect_endpoint(srv.base_url, api_key=SECRET)
+        assert not found.detected and SECRET not in found.reason
+        Settings.of(base_url=srv.base_url, api_key=SECRET, endpoint="auto").resolve()
+    assert SECRET not in caplog.text
+
+
 # -- the profiles data file ----------------------------------------------------------
 
 
