@@ -57,6 +57,9 @@ DETECT_TTL = 24 * 3600.0
 DETECT_TIMEOUT = 3.0
 #: seconds for a whole detection, however many GETs it takes
 DETECT_BUDGET = 8.0
+#: a detection answer larger than this is read no further (llama-cpp-python's
+#: /openapi.json, the largest known, is about 34 KB)
+MAX_ANSWER_BYTES = 1 << 20
 _CACHE_VERSION = 1
 
 
@@ -151,6 +154,7 @@ class Detector:
         self._memory: dict[str, Detection] = {}
         self._lock = threading.Lock()
         self._inflight: dict[str, threading.Lock] = {}
+        self._clients: dict[bool, httpx2.Client] = {}
 
     @property
     def cache_file(self) -> Path | None:
@@ -250,66 +254,84 @@ class Detector:
 
     # -- asking the server --------------------------------------------------------
 
+    def _http(self, base: str) -> httpx2.Client:
+        """The detector's HTTP client for the URL's scheme, made once and reused: an
+        ``https`` client loads the CA bundle (about 0.2 s here), a plain ``http``
+        one needs no TLS at all."""
+        secure = base.lower().startswith("https:")
+        with self._lock:
+            client = self._clients.get(secure)
+            if client is None:
+                client = httpx2.Client(timeout=self.timeout, transport=self._transport,
+                                       follow_redirects=False, verify=secure)
+                self._clients[secure] = client
+            return client
+
     def _ask(self, base: str, api_key: str | None, cap: float | None) -> Detection:
         started = time.monotonic()
-        count = 0
         budget = self.budget if cap is None else min(self.budget, cap)
         per_get = self.timeout if cap is None else min(self.timeout, cap)
+        http = self._http(base)
+        sent: list[str] = []
+
+        def get(path: str, url: str, key: str | None) -> tuple[int, Any]:
+            sent.append(path)
+            return _get_json(http, url, key, per_get)
 
         def done(profile: str, detected: bool, reason: str) -> Detection:
             return Detection(base, profile, detected, redact(reason), self.clock(), "server",
-                             count)
+                             len(sent))
 
-        headers = {"Accept": "application/json"}
-        with httpx2.Client(timeout=per_get, transport=self._transport,
-                           follow_redirects=False) as http:
-
-            def get(url: str, auth: bool) -> tuple[int, Any]:
-                nonlocal count
-                count += 1
-                sent = dict(headers)
-                if auth and api_key:
-                    sent["Authorization"] = f"Bearer {api_key}"
-                response = http.get(url, headers=sent)
-                try:
-                    return response.status_code, response.json()
-                except ValueError:
-                    return response.status_code, None
-
-            try:
-                status, models = get(f"{base}/models", True)
-            except httpx2.HTTPError as exc:
-                return done(FALLBACK_PROFILE, False,
-                            f"unreachable: GET {base}/models failed ({type(exc).__name__})")
-            owners = _owners(models) if status == 200 else set()
-            for signature in CATALOGUE.signatures:
-                hit = owners.intersection(signature.owned_by)
-                if hit:
-                    return done(signature.profile, True,
-                                f"GET /models: owned_by {sorted(hit)[0]!r}")
-            answers: dict[str, tuple[int, Any] | None] = {}
-            root = _root(base)
-            for signature in CATALOGUE.signatures:
-                if signature.probe is None:
-                    continue
-                if signature.probe not in answers:
-                    if time.monotonic() - started > budget:
-                        break
-                    try:
-                        answers[signature.probe] = get(root + signature.probe, False)
-                    except httpx2.HTTPError:
-                        answers[signature.probe] = None
-                answer = answers[signature.probe]
-                if answer is None or answer[0] != 200:
-                    continue
-                evidence = _matches(answer[1], signature)
-                if evidence is not None:
-                    return done(signature.profile, True, f"GET {signature.probe}: {evidence}")
-        seen = (f"GET /models answered {status}" + (
-            f" with owned_by {', '.join(sorted(owners))}" if owners else ""))
-        probes = ", ".join(sorted(answers))
+        try:
+            status, models = get("/models", f"{base}/models", api_key)
+        except httpx2.HTTPError as exc:
+            return done(FALLBACK_PROFILE, False,
+                        f"unreachable: GET {base}/models failed ({type(exc).__name__})")
+        owners = _owners(models) if status == 200 else set()
+        for signature in CATALOGUE.signatures:
+            hit = owners.intersection(signature.owned_by)
+            if hit:
+                return done(signature.profile, True, f"GET /models: owned_by {sorted(hit)[0]!r}")
+        answers: dict[str, tuple[int, Any] | None] = {}
+        root = _root(base)
+        for signature in CATALOGUE.signatures:
+            if signature.probe is None:
+                continue
+            if signature.probe not in answers:
+                if time.monotonic() - started > budget:
+                    break
+                try:  # no key: these paths are the server's own, not the API's
+                    answers[signature.probe] = get(signature.probe, root + signature.probe, None)
+                except httpx2.HTTPError:
+                    answers[signature.probe] = None
+            answer = answers[signature.probe]
+            if answer is None or answer[0] != 200:
+                continue
+            evidence = _matches(answer[1], signature)
+            if evidence is not None:
+                return done(signature.profile, True, f"GET {signature.probe}: {evidence}")
+        seen = f"GET /models answered {status}" + (
+            f" with owned_by {', '.join(sorted(owners))}" if owners else "")
         return done(FALLBACK_PROFILE, False,
-                    f"unrecognized server: {seen}; no known answer from {probes}")
+                    f"unrecognized server: {seen}; no known answer from {', '.join(sent[1:])}")
+
+
+def _get_json(http: httpx2.Client, url: str, api_key: str | None,
+              timeout: float) -> tuple[int, Any]:
+    """(status, the JSON answer or ``None``), reading at most :data:`MAX_ANSWER_BYTES`."""
+    headers = {"Accept": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    with http.stream("GET", url, headers=headers, timeout=timeout) as response:
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > MAX_ANSWER_BYTES:  # not what any known kind answers
+                return response.status_code, None
+    try:
+        return response.status_code, json.loads(bytes(body))
+    except ValueError:
+        return response.status_code, None
 
 
 def _owners(models: Any) -> set[str]:

@@ -129,6 +129,15 @@ def test_an_unreachable_server_falls_back_and_is_asked_again(caplog) -> None:
     assert again.source == "server" and again.requests == 1  # not cached
 
 
+def test_an_oversized_answer_is_not_read_to_the_end() -> None:
+    from extractkit.detect import MAX_ANSWER_BYTES
+
+    huge = {"info": {"title": "llama.cpp"}, "pad": "x" * (2 * MAX_ANSWER_BYTES)}
+    with _server(**{"openapi.json": huge}) as srv:
+        found = detect_endpoint(srv.base_url)
+    assert found.profile == "generic" and "/openapi.json" in found.reason
+
+
 def test_the_key_goes_to_models_only_and_never_to_disk(tmp_path: Path) -> None:
     cache = tmp_path / "endpoints.json"
     detector = Detector(cache_file=cache, persist_loopback=True)
