@@ -31,9 +31,9 @@ from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from extractkit import Extractor  # noqa: E402
-from extractkit.detect import Detector  # noqa: E402
-from tests.scripted_server import ScriptedServer, completion, json_reply  # noqa: E402
+from extractkit import Extractor
+from extractkit.detect import Detector
+from tests.scripted_server import ScriptedServer, completion, json_reply
 
 
 class Person(BaseModel):
