@@ -16,8 +16,10 @@ nowhere else.
 
 When the server cannot be reached, or answers like no known kind, the result
 is :data:`~extractkit.profiles.FALLBACK_PROFILE` (``generic``) with the reason,
-logged as a warning on the ``extractkit.detect`` logger. An unreachable server
-is not cached: the next extractor asks again. Each GET waits at most
+logged as a warning on the ``extractkit.detect`` logger. An unreachable server,
+or one whose ``/models`` refused the request (a wrong key?), is not cached: the
+next extractor asks again. The disk cache is also ignored when it was written
+with other detection rules (another extractkit version). Each GET waits at most
 :data:`DETECT_TIMEOUT` seconds (or the extraction's shorter ``timeout``), a
 whole detection at most :data:`DETECT_BUDGET`.
 
@@ -30,6 +32,7 @@ says why).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import ipaddress
 import json
 import logging
@@ -38,14 +41,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlparse
 
 import httpx2
 
-from .profiles import CATALOGUE, FALLBACK_PROFILE, Signature
+from .profiles import CATALOGUE, FALLBACK_PROFILE, Signature, profile_names
 from .redact import install_log_filter, redact, register_secret
 
 logger = logging.getLogger("extractkit.detect")
@@ -61,6 +64,8 @@ DETECT_BUDGET = 8.0
 #: /openapi.json, the largest known, is about 34 KB)
 MAX_ANSWER_BYTES = 1 << 20
 _CACHE_VERSION = 1
+#: the detection rules the disk cache was written with (other rules: detect again)
+_SIGNATURES = hashlib.sha256(repr(CATALOGUE.signatures).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -184,8 +189,8 @@ class Detector:
             cached = self._cached(key)
             if cached is not None:
                 return cached
-            found = self._ask(key, api_key, timeout)
-            if found.source == "server" and not found.reason.startswith("unreachable"):
+            found, lasting = self._ask(key, api_key, timeout)
+            if lasting:  # not a passing state: unreachable, or /models refused (a bad key?)
                 with self._lock:
                     self._memory[key] = found
                 if self.persist_loopback or not is_loopback(key):
@@ -202,7 +207,7 @@ class Detector:
             found = self._memory.get(key)
         if found is not None:
             if self._fresh(found):
-                return Detection(**{**found.__dict__, "source": "memory", "requests": 0})
+                return replace(found, source="memory", requests=0)
             with self._lock:
                 self._memory.pop(key, None)
         if not (self.persist_loopback or not is_loopback(key)):
@@ -215,7 +220,7 @@ class Detector:
                               str(entry["reason"]), float(entry["at"]), "disk", 0)
         except (KeyError, TypeError, ValueError):
             return None
-        if not self._fresh(found):
+        if not self._fresh(found) or found.profile not in profile_names():
             return None
         with self._lock:
             self._memory[key] = found
@@ -229,7 +234,8 @@ class Detector:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        if not isinstance(data, dict) or data.get("version") != _CACHE_VERSION:
+        if not isinstance(data, dict) or data.get("version") != _CACHE_VERSION or data.get(
+                "signatures") != _SIGNATURES:  # another extractkit's rules: ask again
             return {}
         entries = data.get("endpoints")
         return entries if isinstance(entries, dict) else {}
@@ -247,7 +253,8 @@ class Detector:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".endpoints.", suffix=".tmp")
             with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump({"version": _CACHE_VERSION, "endpoints": entries}, out, indent=1)
+                json.dump({"version": _CACHE_VERSION, "signatures": _SIGNATURES,
+                           "endpoints": entries}, out, indent=1)
             os.replace(tmp, path)
         except OSError as exc:  # a read-only home: detection still works, per process
             logger.debug("cannot write %s: %s", path, exc)
@@ -267,7 +274,9 @@ class Detector:
                 self._clients[secure] = client
             return client
 
-    def _ask(self, base: str, api_key: str | None, cap: float | None) -> Detection:
+    def _ask(self, base: str, api_key: str | None,
+             cap: float | None) -> tuple[Detection, bool]:
+        """The detection, and whether it may be cached."""
         started = time.monotonic()
         budget = self.budget if cap is None else min(self.budget, cap)
         per_get = self.timeout if cap is None else min(self.timeout, cap)
@@ -278,15 +287,17 @@ class Detector:
             sent.append(path)
             return _get_json(http, url, key, per_get)
 
-        def done(profile: str, detected: bool, reason: str) -> Detection:
+        def done(profile: str, detected: bool, reason: str,
+                 lasting: bool = True) -> tuple[Detection, bool]:
             return Detection(base, profile, detected, redact(reason), self.clock(), "server",
-                             len(sent))
+                             len(sent)), lasting
 
         try:
             status, models = get("/models", f"{base}/models", api_key)
         except httpx2.HTTPError as exc:
             return done(FALLBACK_PROFILE, False,
-                        f"unreachable: GET {base}/models failed ({type(exc).__name__})")
+                        f"unreachable: GET {base}/models failed ({type(exc).__name__})",
+                        lasting=False)
         owners = _owners(models) if status == 200 else set()
         for signature in CATALOGUE.signatures:
             hit = owners.intersection(signature.owned_by)
@@ -313,7 +324,8 @@ class Detector:
         seen = f"GET /models answered {status}" + (
             f" with owned_by {', '.join(sorted(owners))}" if owners else "")
         return done(FALLBACK_PROFILE, False,
-                    f"unrecognized server: {seen}; no known answer from {', '.join(sent[1:])}")
+                    f"unrecognized server: {seen}; no known answer from {', '.join(sent[1:])}",
+                    lasting=status == 200)
 
 
 def _get_json(http: httpx2.Client, url: str, api_key: str | None,

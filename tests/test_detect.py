@@ -182,6 +182,34 @@ def test_detections_expire(tmp_path: Path) -> None:
         assert other.detect(srv.base_url).source == "server"
 
 
+def test_a_refused_models_request_is_not_cached() -> None:
+    from tests.scripted_server import error
+
+    with ScriptedServer() as srv:
+        srv.add_route("GET", "/v1/models", lambda s, r: error(401, "bad key"))
+        first = detect_endpoint(srv.base_url, api_key="wrong")
+        assert (first.profile, first.detected) == ("generic", False)
+        assert "answered 401" in first.reason
+        assert detect_endpoint(srv.base_url, api_key="right").source == "server"
+
+
+def test_a_disk_cache_of_other_rules_or_profiles_is_ignored(tmp_path: Path) -> None:
+    cache = tmp_path / "endpoints.json"
+    with _server(owned_by="vllm") as srv:
+        Detector(cache_file=cache, persist_loopback=True).detect(srv.base_url)
+        data = json.loads(cache.read_text())
+        data["endpoints"][srv.base_url]["profile"] = "no-such-profile"
+        cache.write_text(json.dumps(data))
+        assert Detector(cache_file=cache, persist_loopback=True).detect(
+            srv.base_url).profile == "vllm"
+        data = json.loads(cache.read_text())
+        assert data["endpoints"][srv.base_url]["profile"] == "vllm"
+        data["signatures"] = "older-rules"
+        cache.write_text(json.dumps(data))
+        again = Detector(cache_file=cache, persist_loopback=True).detect(srv.base_url)
+        assert again.source == "server" and len(_gets(srv)) == 3
+
+
 def test_loopback_detections_stay_in_the_process(tmp_path: Path) -> None:
     cache = tmp_path / "endpoints.json"
     with _server(owned_by="vllm") as srv:
