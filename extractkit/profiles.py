@@ -181,6 +181,23 @@ def _signature(where: str, name: str, table: Any) -> Signature:
     return Signature(name, owned_by, probe, tuple(sorted(expect.items())))
 
 
+_BOOL_KEYS = frozenset({"strict_schema", "json_object_schema", "supports_n",
+                        "extractive_decoding"})
+_STR_KEYS = frozenset({"name", "max_tokens_param", "length_policy", "description", "docs",
+                       "notes"})
+
+
+def _check_types(where: str, values: Mapping[str, Any]) -> None:
+    for key, value in values.items():
+        if key in _BOOL_KEYS and not isinstance(value, bool):
+            raise ConfigurationError(f"{where}: {key} must be true or false, got {value!r}")
+        if key in _STR_KEYS and not isinstance(value, str):
+            raise ConfigurationError(f"{where}: {key} must be a string, got {value!r}")
+        if key == "context_window" and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ConfigurationError(f"{where}: context_window must be a positive integer")
+
+
 def load_profiles(path: str | Path = PROFILES_FILE) -> Catalogue:
     """Read a profiles data file (TOML, the format of :data:`PROFILES_FILE`).
 
@@ -209,6 +226,7 @@ def load_profiles(path: str | Path = PROFILES_FILE) -> Catalogue:
             raise ConfigurationError(f"{where}: every [[profile]] needs a name")
         _unknown(where, table, _PROFILE_KEYS)
         values = {k: v for k, v in table.items() if k not in ("hosts", "detect")}
+        _check_types(where, values)
         if "modes" in values:
             values["modes"] = tuple(_strings(where, "modes", values["modes"]))
         try:
