@@ -29,6 +29,7 @@ from pydantic_core import to_jsonable_python
 from .batch_api import BatchAPI
 from .cache import ResponseCache, request_key
 from .decorator import ExtractFunction
+from .detect import reporting
 from .drivers.batch import ItemResult
 from .errors import (
     ConfigurationError,
@@ -125,8 +126,9 @@ def _parser() -> argparse.ArgumentParser:
     def endpoint_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", help="model name (default: $EXTRACTKIT_MODEL)")
         p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)")
-        p.add_argument("--endpoint", choices=profile_names(),
-                       help="endpoint profile (what the endpoint accepts)")
+        p.add_argument("--endpoint", choices=["auto", *profile_names()],
+                       help="endpoint profile (what the endpoint accepts); auto: ask the "
+                       "server once (docs/endpoints-profiles.md)")
         p.add_argument("--mode", default="auto", choices=["auto", *MODES])
         p.add_argument("--prompt", metavar="TEMPLATE",
                        help="user-message template: a file, or a name in --prompts-dir")
@@ -143,7 +145,8 @@ def _parser() -> argparse.ArgumentParser:
     extraction_options(run)
     run.add_argument("--output", "-o", metavar="FILE", help="write results here, not stdout")
     run.add_argument("--verbose", "-v", action="store_true",
-                     help="show every attempt of a failed extraction on stderr")
+                     help="show every attempt of a failed extraction on stderr, and the "
+                     "endpoint profile detected for --endpoint auto")
     run.add_argument("--stream", action="store_true",
                      help="print partial values as JSON Lines while the model writes")
     run.add_argument("--concurrency", type=int, default=1, metavar="N",
@@ -963,7 +966,8 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None,
     commands = {"run": cmd_run, "schema": cmd_schema, "prompt": cmd_prompt}
     try:
         handler = commands.get(args.command) or args.handler  # eval, review: their own modules
-        return handler(args, out, err)
+        with reporting(err, verbose=bool(getattr(args, "verbose", False))):  # --endpoint auto
+            return int(handler(args, out, err))
     except InputError as exc:
         print(f"extractkit: {user_facing(str(exc))}", file=err)
         return EXIT_FAILED

@@ -74,7 +74,8 @@ class Engine:
 
     @property
     def profile(self) -> Profile:
-        """The endpoint profile, known without loading a model or opening a connection."""
+        """The endpoint profile, known without loading a model (``endpoint="auto"`` asks
+        the server once per base URL: :mod:`extractkit.detect`)."""
         return self.resolved.profile
 
     @property

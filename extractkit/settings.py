@@ -5,7 +5,9 @@ Environment variables read:
 ``EXTRACTKIT_MODEL``
     model name when none is given.
 ``EXTRACTKIT_ENDPOINT``
-    endpoint profile (``openai``, ``llamacpp``, ``vllm``, ``ollama``, ``generic``).
+    endpoint profile (``openai``, ``llamacpp``, ``vllm``, ``ollama``, ``generic``...,
+    see ``extractkit/provider_profiles.toml``), or ``auto``: ask the server
+    (:mod:`extractkit.detect`).
 ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``
     a remote endpoint; when neither is set (and no client is given) the
     embedded local model is used.
@@ -44,6 +46,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .detect import resolve_auto
 from .errors import ConfigurationError
 from .grounding.policy import DEFAULT_GROUNDING, GROUNDING_MODES
 from .profiles import Profile, get_profile, profile_for_base_url
@@ -280,7 +283,8 @@ class Settings:
         api_key = None if client is not None else (
             self.api_key or os.environ.get("OPENAI_API_KEY") or None
         )
-        profile = _profile(client, endpoint, local=local, base_url=base_url)
+        profile = _profile(client, endpoint, local=local, base_url=base_url,
+                           api_key=api_key, timeout=self.resolved_timeout)
         moderation = self.moderation or "off"
         if moderation != "off":
             from .moderation import check_endpoint
@@ -338,18 +342,26 @@ def _check_grounding(values: dict[str, Any]) -> None:
 
 
 def _profile(
-    client: Any, endpoint: str | Profile | None, *, local: bool, base_url: str | None
+    client: Any, endpoint: str | Profile | None, *, local: bool, base_url: str | None,
+    api_key: str | None = None, timeout: float | None = None,
 ) -> Profile:
-    """The one rule for which profile describes the endpoint (no model loaded, no I/O)."""
+    """The one rule for which profile describes the endpoint (no model loaded).
+
+    ``endpoint="auto"`` asks the server (:mod:`extractkit.detect`: once per base URL,
+    cached; the only I/O here). With no ``endpoint=``: no URL means OpenAI, a host
+    named in the profiles data file gets its profile, any other host ``generic``.
+    """
     if client is not None:
-        if endpoint is not None:
-            return get_profile(endpoint)
         own = getattr(client, "profile", None)  # a backend object says what it is
-        if isinstance(own, (str, Profile)):
+        if endpoint in (None, "auto") and isinstance(own, (str, Profile)):
             return get_profile(own)
-        return profile_for_base_url(str(getattr(client, "base_url", "") or "") or None)
-    if local:
+        base_url = str(getattr(client, "base_url", "") or "") or None
+        key = getattr(client, "api_key", None)
+        api_key = key if isinstance(key, str) else None
+    elif local:
         return get_profile("local")
+    if endpoint == "auto":
+        return get_profile(resolve_auto(base_url, api_key, timeout=timeout))
     if endpoint is not None:
         return get_profile(endpoint)
     return profile_for_base_url(base_url)
