@@ -13,7 +13,7 @@ import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .backends import resolve_backend
 from .errors import ConfigurationError
@@ -25,6 +25,11 @@ from .prompts import Prompts, PromptTemplate, get_prompts
 from .results import Attempt
 from .retry import TransportRetry
 from .settings import NO_MODEL, Resolved, Settings
+
+if TYPE_CHECKING:
+    from .endpoints.chain import Chain
+
+_UNBUILT: Any = object()
 
 
 class Engine:
@@ -40,6 +45,7 @@ class Engine:
         self._lock = threading.Lock()
         self._plans: dict[Any, Plan] = {}
         self._feedback: dict[Plan, Callable[[list[str], Attempt], str]] = {}
+        self._chain: Any = _UNBUILT
 
     # -- lazily resolved pieces -------------------------------------------
 
@@ -57,6 +63,18 @@ class Engine:
                 if self._backend is None:
                     self._backend = resolve_backend(self.resolved, is_async=self.is_async)
         return self._backend
+
+    @property
+    def chain(self) -> Chain | None:
+        """The fallback chain (:mod:`extractkit.endpoints.chain`), built once; ``None``
+        for a single endpoint, which takes the plain path."""
+        if self._chain is _UNBUILT:
+            with self._lock:
+                if self._chain is _UNBUILT:
+                    from .endpoints.chain import build_chain
+
+                    self._chain = build_chain(self)
+        return self._chain  # type: ignore[no-any-return]
 
     @property
     def profile(self) -> Profile:
@@ -137,5 +155,6 @@ class Engine:
             transport=TransportRetry.with_retries(self.resolved.transport_retries,
                                                 timeout=self.resolved.timeout,
                                                 hard=self.resolved.hard_deadline),
+            endpoint=self.resolved.endpoint_name,
         )
 

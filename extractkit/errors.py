@@ -167,6 +167,12 @@ class ContentFilterError(RefusalError):
     """
 
 
+class EndpointsUnavailableError(ExtractkitError):
+    """Every endpoint of a fallback chain is cooling down (its circuit breaker is
+    open after repeated failures): the input failed without a request. In a batch
+    it is that item's failure; rerun (``--resume``) once the endpoints are back."""
+
+
 def is_item_failure(exc: BaseException) -> bool:
     """Whether ``exc`` is one input's failure (reported on its item) rather than
     a fatal error or a bug (which end a batch).
@@ -203,6 +209,7 @@ __all__ = [
     "ConfigurationError",
     "ContentFilterError",
     "DeadlineError",
+    "EndpointsUnavailableError",
     "ExtractionError",
     "ExtractkitError",
     "FatalError",

@@ -85,6 +85,7 @@ class Extraction(Generic[T]):
         "_reasks_left",
         "_tail",
         "attempts",
+        "endpoint",
         "plan",
         "transport",
         "usage",
@@ -103,8 +104,11 @@ class Extraction(Generic[T]):
         grounding: GroundingCheck | None = None,
         transport: TransportRetry | None = None,
         coerce: bool = True,
+        endpoint: str | None = None,
     ) -> None:
         self.plan = plan
+        #: the name of the endpoint this extraction talks to (``None``: unnamed)
+        self.endpoint = endpoint
         self._coerce = coerce
         base: dict[str, Any] = {"model": model}
         if params:
@@ -135,6 +139,11 @@ class Extraction(Generic[T]):
         messages = self._messages + self._tail if self._tail else self._messages
         return {**self._base, "messages": messages}
 
+    def carry(self, messages: Sequence[dict[str, Any]]) -> None:
+        """Messages sent after the prompt until the first re-ask replaces them (a fallback
+        chain's escalation: the previous endpoint's invalid answer and its errors)."""
+        self._tail = list(messages)
+
     @property
     def reasks_left(self) -> int:
         return self._reasks_left
@@ -159,6 +168,7 @@ class Extraction(Generic[T]):
         if not choices:
             attempt = Attempt(None, errors=["(response): the endpoint returned no choices"],
                               usage=usage, response=response)
+            attempt.endpoint = self.endpoint
             self.attempts.append(attempt)
             return self._after_failure(attempt, choices=[], response=response)
         failures: list[tuple[Any, Attempt]] = []
@@ -167,6 +177,7 @@ class Extraction(Generic[T]):
             attempt = self.check_message(
                 choice.message, choice.finish_reason, usage if index == 0 else Usage(), response
             )
+            attempt.endpoint = self.endpoint
             self.attempts.append(attempt)
             if attempt.ok:
                 return Result(
@@ -177,6 +188,7 @@ class Extraction(Generic[T]):
                     finish_reason=choice.finish_reason,
                     transport_retries=self.transport_retries,
                     grounding=attempt.grounding,
+                    endpoint=self.endpoint,
                 )
             if attempt.refusal is not None:
                 refusals.append(attempt.refusal)
