@@ -45,7 +45,7 @@ def test_an_endpoint_holds_the_name_of_its_key_variable_and_the_request_carries_
 def test_a_missing_key_variable_is_an_error_naming_the_endpoint_and_the_variable() -> None:
     cheap = Endpoint("cheap", base_url="http://127.0.0.1:9/v1", model="m",
                      api_key_env="NO_SUCH_KEY_VAR")
-    with pytest.raises(ConfigurationError, match="'cheap'.*NO_SUCH_KEY_VAR"):
+    with pytest.raises(ConfigurationError, match=r"'cheap'.*NO_SUCH_KEY_VAR"):
         Extractor(endpoint=cheap).extract(Person, "Ada.")
 
 

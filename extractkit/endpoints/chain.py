@@ -285,9 +285,11 @@ class ChainRun:
             link.breaker.succeeded()  # it answered (or the error is not its fault)
         if reason is None:
             return None
+        given_up = Fallback(link.name, reason, error)
+        self.fallbacks.append(given_up)
         nxt = self._next_allowed()
-        self.fallbacks.append(Fallback(link.name, reason, error))
         if nxt is None:
+            self.fallbacks.remove(given_up)  # the error raised is this one
             return None
         self._carry = self._escalation(error, nxt) if reason == "invalid" else []
         self.link = nxt
