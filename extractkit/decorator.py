@@ -269,6 +269,10 @@ class ExtractFunction(_Bound, Generic[P, R]):
         """Partial values of the return type while the model writes; the last is validated."""
         from .drivers.stream import stream_sync
 
+        if self._engine.chain is not None:
+            variables = self._variables(args, kwargs)
+            variables = self._add_extras(variables, self._fn(*args, **kwargs))
+            return self._chain_run(variables).stream()  # type: ignore[no-any-return]
         return stream_sync(self._engine.backend, self._prepare(args, kwargs))
 
     def with_options(self, **settings: Any) -> ExtractFunction[P, R]:
@@ -343,6 +347,12 @@ class AsyncExtractFunction(_Bound, Generic[P, R]):
     async def stream(self, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[Snapshot[R]]:
         from .drivers.stream import stream_async
 
+        if self._engine.chain is not None:
+            variables = self._variables(args, kwargs)
+            variables = self._add_extras(variables, await self._fn(*args, **kwargs))
+            async for value in self._chain_run(variables).astream():
+                yield value
+            return
         extraction = await self._prepare(args, kwargs)
         async for value in stream_async(self._engine.backend, extraction):
             yield value

@@ -218,6 +218,9 @@ class Extractor(_Base):
         the last one (``done=True``) holds the validated value."""
         from .drivers.stream import stream_sync
 
+        chain = self._engine.chain
+        if chain is not None:
+            return chain.start(self._builder(schema, text, variables, context)).stream()
         _, extraction = self._prepare(schema, text, variables, context)
         return stream_sync(self._engine.backend, extraction)
 
@@ -304,6 +307,9 @@ class AsyncExtractor(_Base):
     ) -> AsyncIterator[Snapshot[Any]]:
         from .drivers.stream import stream_async
 
+        chain = self._engine.chain
+        if chain is not None:
+            return chain.start(self._builder(schema, text, variables, context)).astream()
         _, extraction = self._prepare(schema, text, variables, context)
         return stream_async(self._engine.backend, extraction)
 

@@ -248,3 +248,65 @@ def test_a_deadline_error_of_the_last_endpoint_is_raised(servers) -> None:  # ty
     ex = Extractor(endpoint=ep("a", a), fallback=[ep("b", b)], transport_retries=0, timeout=0.3)
     with pytest.raises(DeadlineError):
         ex.extract(Person, "A.")
+
+
+def test_streaming_falls_back_before_the_first_snapshot_only(servers) -> None:  # type: ignore[no-untyped-def]
+    from tests.scripted_server import stream
+
+    a, b, _ = servers
+    a.push(error(503, type="server_error"))
+    b.push(stream(GOOD))
+    ex = Extractor(endpoint=ep("a", a), fallback=[ep("b", b)], transport_retries=0)
+    snapshots = list(ex.stream(Person, "Ada."))
+    assert snapshots[-1].done and snapshots[-1].value == Person(name="Ada")
+    assert snapshots[-1].result is not None and snapshots[-1].result.endpoint == "b"
+    # partial values were shown from a: its later failure is raised, not hidden by b
+    a.push(stream('{"name": "Ad', drop_after=1), stream('{"name": "Ad', drop_after=1))
+    b.push(stream(GOOD))
+    with pytest.raises(Exception):  # noqa: B017 - the cut stream's own error
+        list(ex.with_options(transport_retries=1).stream(Person, "Ada."))
+    assert b.pending == 1
+
+    async def main() -> str | None:
+        a.push(error(401, "bad key"))
+        b.reset()
+        b.push(stream(GOOD))
+        aex = AsyncExtractor(endpoint=ep("a", a), fallback=[ep("b", b)])
+        last = [s async for s in aex.stream(Person, "Ada.")][-1]
+        return last.result.endpoint if last.result else None
+
+    assert asyncio.run(main()) == "b"
+
+
+def test_cli_fallback_from_the_config_in_the_working_directory(servers, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from tests.cli_runner import run_cli
+
+    a, b, _ = servers
+    a.default = lambda body: error(500, type="server_error")
+    b.default = lambda body: completion(GOOD, usage=(1000, 100))
+    (tmp_path / "extractkit.toml").write_text(f"""
+default = "a"
+[endpoints.a]
+base_url = "{a.base_url}"
+model = "ma"
+[endpoints.b]
+base_url = "{b.base_url}"
+model = "mb"
+price = {{input = 1.0, output = 2.0}}
+""")
+    (tmp_path / "person.json").write_text(json.dumps(Person.model_json_schema()))
+    for i in range(3):
+        (tmp_path / f"{i}.txt").write_text(f"Ada {i}.")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli("run", "person.json", "0.txt", "1.txt", "2.txt", "--fallback", "b",
+                           "--transport-retries", "0", "-o", "out.jsonl")
+    assert code == 0, err
+    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["endpoint"] for r in records] == ["b", "b", "b"]
+    assert records[0]["attempts"] == [{"endpoint": "b", "model": "scripted-model",
+                                       "usage": records[0]["usage"], "cost": 0.0012}]
+    assert len(a.bodies()) == 3 and len(b.bodies()) == 3
+    code, _, err = run_cli("run", "person.json", "0.txt", "--transport-retries", "0")
+    assert code == 1 and "500" in err  # the file's default, a, with no fallback named

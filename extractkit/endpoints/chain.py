@@ -36,7 +36,7 @@ and asyncio shells.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -399,6 +399,52 @@ class ChainRun:
                 link = nxt
                 continue
             return self.succeeded(result)
+
+
+    def stream(self) -> Iterator[Any]:
+        """Blocking streaming (:func:`~extractkit.drivers.stream.stream_sync`): falls back
+        only while nothing has been yielded; after the first snapshot, errors are raised."""
+        from ..drivers.stream import stream_sync
+
+        link = self.first()
+        while True:
+            shown = False
+            try:
+                extraction = self.extraction(link, self._build(link.engine))  # type: ignore[arg-type]
+                for snapshot in stream_sync(link.engine.backend, extraction):
+                    shown = True
+                    if snapshot.result is not None:
+                        self.succeeded(snapshot.result)
+                    yield snapshot
+                return
+            except Exception as exc:
+                nxt = None if shown else self.next_after(exc)
+                if nxt is None:
+                    raise self.failed(exc) from None
+                link = nxt
+
+    async def astream(self) -> AsyncIterator[Any]:
+        """The asyncio twin of :meth:`stream`."""
+        from ..drivers.stream import stream_async
+
+        link = self.first()
+        while True:
+            shown = False
+            try:
+                built = self._build(link.engine)
+                extraction = self.extraction(
+                    link, await built if inspect.isawaitable(built) else built)
+                async for snapshot in stream_async(link.engine.backend, extraction):
+                    shown = True
+                    if snapshot.result is not None:
+                        self.succeeded(snapshot.result)
+                    yield snapshot
+                return
+            except Exception as exc:
+                nxt = None if shown else self.next_after(exc)
+                if nxt is None:
+                    raise self.failed(exc) from None
+                link = nxt
 
 
 def _model(attempt: Any) -> str | None:
