@@ -27,6 +27,7 @@ from .errors import (
     InputError,
     RefusalError,
     SchemaError,
+    SpendLimitReached,
     TemplateError,
 )
 from .eval import EvalReport, evaluate
@@ -63,6 +64,7 @@ __all__ = [
     "Result",
     "SchemaError",
     "Snapshot",
+    "SpendLimitReached",
     "TemplateError",
     "ThreadGate",
     "Usage",
