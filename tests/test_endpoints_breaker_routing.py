@@ -189,3 +189,33 @@ def test_weighted_routing_still_falls_back(servers) -> None:  # type: ignore[no-
     endpoints = [ex.extract_result(Person, "A.").endpoint for _ in range(4)]
     assert endpoints == ["a", "a", "a", "a"]
     assert len(b.bodies()) == 2  # b went first twice, and failed over to a
+
+
+def test_an_interrupted_half_open_trial_lets_the_next_caller_try(servers) -> None:  # type: ignore[no-untyped-def]
+    from extractkit.testing import FunctionModel
+
+    _, b, _ = servers
+    calls = [0]
+
+    def interrupted(request: object) -> object:
+        calls[0] += 1
+        raise KeyboardInterrupt
+
+    clock = Clock()
+    policy = BreakerPolicy(failures=1, cooldown=5, clock=clock)
+    b.default = lambda body: completion(GOOD)
+    ex = Extractor(FunctionModel(interrupted), model="m", fallback=[ep("b", b)], breaker=policy)
+    with pytest.raises(KeyboardInterrupt):
+        ex.extract(Person, "A.")
+    breaker = ex._engine.chain.links[0].breaker  # type: ignore[union-attr]
+    breaker.failed()  # now open
+    clock.now += 5  # half-open: the trial is interrupted...
+    with pytest.raises(KeyboardInterrupt):
+        ex.extract(Person, "A.")
+    assert breaker.allow()  # ...and the next caller may try
+
+
+def test_a_single_endpoint_takes_the_plain_path(servers) -> None:  # type: ignore[no-untyped-def]
+    a, _, _ = servers
+    ex = Extractor(endpoint=ep("a", a), routing="weighted")
+    assert ex._engine.chain is None

@@ -85,3 +85,9 @@ class Breaker:
             if self._trial or self._failures >= self.policy.failures:
                 self._opened_at = self.policy.clock()
                 self._trial = False
+
+    def released(self) -> None:
+        """The try ended without a verdict (interrupted, cancelled, a stream closed
+        early): a half-open breaker lets the next caller try."""
+        with self._lock:
+            self._trial = False

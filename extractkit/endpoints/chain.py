@@ -124,11 +124,15 @@ def apply_config(settings: Settings) -> Settings:
     """What :meth:`Settings.configured <extractkit.settings.Settings.configured>` does."""
     from .config import EndpointsConfig, find_config, load_config
 
+    names_wanted = settings.endpoint_name is not None or any(
+        isinstance(f, str) for f in settings.fallback or ())
     if settings.config is not None:
         config = load_config(settings.config)
-    else:
+    elif names_wanted:  # a name to look up: the working directory's file
         found = find_config()
         config = load_config(found) if found is not None else EndpointsConfig()
+    else:
+        config = EndpointsConfig()
     name = settings.endpoint_name
     unset = (settings.endpoint is None and settings.client is None
              and settings.base_url is None and not settings.local)
@@ -278,11 +282,7 @@ class ChainRun:
         ``None`` when ``error`` is to be raised. The one fallback decision."""
         link = self.link
         assert link is not None
-        reason = reason_for(error)
-        if reason in UNHEALTHY:
-            link.breaker.failed()
-        else:
-            link.breaker.succeeded()  # it answered (or the error is not its fault)
+        reason = self.judge(error)
         if reason is None:
             return None
         given_up = Fallback(link.name, reason, error)
@@ -294,6 +294,16 @@ class ChainRun:
         self._carry = self._escalation(error, nxt) if reason == "invalid" else []
         self.link = nxt
         return nxt
+
+    def judge(self, error: BaseException) -> str | None:
+        """Tell the current endpoint's breaker about ``error``; its fallback reason."""
+        assert self.link is not None
+        reason = reason_for(error)
+        if reason in UNHEALTHY:
+            self.link.breaker.failed()
+        else:
+            self.link.breaker.succeeded()  # it answered (or the error is not its fault)
+        return reason
 
     def extraction(self, link: Link, extraction: Extraction[Any]) -> Extraction[Any]:
         """Record ``link``'s extraction (with an escalation's messages carried over)."""
@@ -379,6 +389,9 @@ class ChainRun:
                     raise self.failed(exc) from None
                 link = nxt
                 continue
+            except BaseException:
+                link.breaker.released()  # interrupted or cancelled: no verdict on the endpoint
+                raise
             return self.succeeded(result)
 
     async def arun(self, gate: Any = None) -> Result[Any]:
@@ -398,6 +411,9 @@ class ChainRun:
                     raise self.failed(exc) from None
                 link = nxt
                 continue
+            except BaseException:
+                link.breaker.released()  # interrupted or cancelled: no verdict on the endpoint
+                raise
             return self.succeeded(result)
 
 
@@ -418,10 +434,16 @@ class ChainRun:
                     yield snapshot
                 return
             except Exception as exc:
-                nxt = None if shown else self.next_after(exc)
+                if shown:  # partial values were shown: no fallback, but the breaker hears
+                    self.judge(exc)
+                    raise self.failed(exc) from None
+                nxt = self.next_after(exc)
                 if nxt is None:
                     raise self.failed(exc) from None
                 link = nxt
+            except BaseException:
+                link.breaker.released()  # closed early, interrupted or cancelled
+                raise
 
     async def astream(self) -> AsyncIterator[Any]:
         """The asyncio twin of :meth:`stream`."""
@@ -441,10 +463,16 @@ class ChainRun:
                     yield snapshot
                 return
             except Exception as exc:
-                nxt = None if shown else self.next_after(exc)
+                if shown:  # partial values were shown: no fallback, but the breaker hears
+                    self.judge(exc)
+                    raise self.failed(exc) from None
+                nxt = self.next_after(exc)
                 if nxt is None:
                     raise self.failed(exc) from None
                 link = nxt
+            except BaseException:
+                link.breaker.released()  # closed early, interrupted or cancelled
+                raise
 
 
 def _model(attempt: Any) -> str | None:
