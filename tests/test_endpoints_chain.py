@@ -311,5 +311,35 @@ price = {{input = 1.0, output = 2.0}}
     assert records[0]["attempts"] == [{"endpoint": "b", "model": "scripted-model",
                                        "usage": records[0]["usage"], "cost": 0.0012}]
     assert len(a.bodies()) == 3 and len(b.bodies()) == 3
+    assert "$0.0036" in err  # the summary's cost: each attempt at its endpoint's price
     code, _, err = run_cli("run", "person.json", "0.txt", "--transport-retries", "0")
     assert code == 1 and "500" in err  # the file's default, a, with no fallback named
+
+
+def test_an_endpoints_concurrency_bounds_async_requests_too(servers) -> None:  # type: ignore[no-untyped-def]
+    import threading
+    import time
+
+    a, b, _ = servers
+    a.default = lambda body: error(500, type="server_error")
+    live, peak, lock = [0], [0], threading.Lock()
+
+    def answer(body: object) -> object:
+        with lock:
+            live[0] += 1
+            peak[0] = max(peak[0], live[0])
+        time.sleep(0.05)
+        with lock:
+            live[0] -= 1
+        return completion(GOOD)
+
+    b.default = answer  # type: ignore[assignment]
+
+    async def main() -> list[bool]:
+        ex = AsyncExtractor(endpoint=ep("a", a), fallback=[ep("b", b, concurrency=3)],
+                            transport_retries=0)
+        return [item.ok async for item in ex.map(Person, [f"t{i}" for i in range(9)],
+                                                  concurrency=9)]
+
+    assert asyncio.run(main()) == [True] * 9
+    assert peak[0] == 3

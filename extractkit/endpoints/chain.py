@@ -179,9 +179,6 @@ class Chain:
         :class:`~extractkit.loop.Extraction` (or an awaitable of one)."""
         return ChainRun(self, build)
 
-    def link(self, name: str) -> Link:
-        return next(link for link in self.links if link.name == name)
-
 
 def build_chain(engine: Engine) -> Chain | None:
     """The chain of an engine's settings; ``None`` for a single endpoint (the plain path)."""
