@@ -135,7 +135,6 @@ class Engine:
             grounding=grounding_check(self.settings.resolved_grounding, plan.source, documents),
             coerce=self.resolved.coerce,
             transport=TransportRetry.with_retries(self.resolved.transport_retries,
-                                                timeout=self.resolved.timeout,
-                                                hard=self.resolved.hard_deadline),
+                                                timeout=self.resolved.timeout),
         )
 

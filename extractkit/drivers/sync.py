@@ -9,7 +9,7 @@ from ..errors import DeadlineError
 from ..loop import Extraction
 from ..results import Result
 from .gate import ThreadGate
-from .send import receive, send
+from .send import cuts_itself, receive, send
 
 
 def run(
@@ -20,9 +20,11 @@ def run(
     Transport failures are retried within ``extraction.transport``'s budget;
     ``gate`` (shared by many extractions) bounds the requests in flight.
     """
+    self_cut = cuts_itself(backend)
     try:
         while True:
-            response = send(backend.complete, extraction.request(), extraction.transport, gate)
+            response = send(backend.complete, extraction.request(), extraction.transport, gate,
+                            self_cut=self_cut)
             result = receive(backend, extraction, response)
             if result is not None:
                 return result
