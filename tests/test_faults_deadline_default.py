@@ -223,3 +223,18 @@ def test_a_cached_openai_backend_still_cuts_in_its_http_layer(tmp_path, in_http_
         with pytest.raises(DeadlineError) as caught:
             Extractor(client=backend, model="m").extract(Person, "Ada, 36")
         _check(caught.value, time.monotonic() - started)
+
+
+def test_a_call_cut_from_a_worker_thread_sees_the_callers_context():
+    import contextvars
+
+    span: contextvars.ContextVar[str] = contextvars.ContextVar("span", default="none")
+    seen: list[str] = []
+
+    def answer(call: Any) -> dict[str, Any]:
+        seen.append(f"{threading.current_thread().name}:{span.get()}")
+        return {"name": "Ann", "age": 3}
+
+    span.set("extract-1")
+    Extractor(client=FunctionModel(answer)).extract(Person, "Ann")
+    assert seen == ["extractkit-call:extract-1"]
