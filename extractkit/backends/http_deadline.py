@@ -72,27 +72,26 @@ def _left(deadline: float) -> float:
     return max(deadline - time.monotonic(), _SOONEST)
 
 
-def _clamped(timeouts: Any, left: float) -> dict[str, Any]:
-    own = timeouts if isinstance(timeouts, dict) else {}
-    out = dict(own)
-    for phase in _PHASES:
-        value = own.get(phase)
-        if value is None or value > left:
-            out[phase] = left
-    return out
-
-
 def _bound_request(request: httpx2.Request, deadline: float) -> None:
-    request.extensions["timeout"] = _clamped(request.extensions.get("timeout"), _left(deadline))
+    # a new dict (the request's own may be shared), every phase at most the time left
+    left = _left(deadline)
+    own = request.extensions.get("timeout")
+    timeouts = dict(own) if isinstance(own, dict) else {}
+    for phase in _PHASES:
+        value = timeouts.get(phase)
+        if value is None or value > left:
+            timeouts[phase] = left
+    request.extensions["timeout"] = timeouts
 
 
 def _bound_response(response: httpx2.Response, deadline: float, stream: Any) -> None:
-    request = response.request
-    timeouts = request.extensions.get("timeout")
-    left = _left(deadline)
-    if isinstance(timeouts, dict) and (timeouts.get("read") is None or timeouts["read"] > left):
-        # a new dict, not an edit: the transport reads it when the body starts
-        request.extensions["timeout"] = {**timeouts, "read": left}
+    timeouts = response.request.extensions.get("timeout")
+    if isinstance(timeouts, dict):
+        # the dict made by _bound_request: the transport reads it again when the body starts
+        left = _left(deadline)
+        read = timeouts.get("read")
+        if read is None or read > left:
+            timeouts["read"] = left
     response.stream = stream
 
 
@@ -123,6 +122,8 @@ async def _aon_response(response: httpx2.Response) -> None:
 class _Cut(httpx2.SyncByteStream):
     """A response body that ends with ``ReadTimeout`` at the first chunk past the deadline."""
 
+    __slots__ = ("_deadline", "_inner", "_request")
+
     def __init__(self, inner: Any, deadline: float, request: httpx2.Request) -> None:
         self._inner = inner
         self._deadline = deadline
@@ -141,6 +142,8 @@ class _Cut(httpx2.SyncByteStream):
 
 class _ACut(httpx2.AsyncByteStream):
     """The async twin of :class:`_Cut`."""
+
+    __slots__ = ("_deadline", "_inner", "_request")
 
     def __init__(self, inner: Any, deadline: float, request: httpx2.Request) -> None:
         self._inner = inner
