@@ -172,11 +172,12 @@ def test_the_default_deadline_and_none():
     assert Settings.of(timeout=math.inf).resolve().timeout == math.inf
 
 
-def test_the_cli_always_passes_an_explicit_timeout():
+def test_the_cli_timeout_is_the_settings_default_unless_given():
     from extractkit.cli import _parser, _settings
     from extractkit.settings import DEFAULT_TIMEOUT
 
     args = _parser().parse_args(["run", "schema.py", "in.txt"])
-    assert _settings(args)["timeout"] == DEFAULT_TIMEOUT
+    assert "timeout" not in _settings(args)
+    assert Settings.of(**_settings(args)).resolve().timeout == DEFAULT_TIMEOUT
     args = _parser().parse_args(["run", "schema.py", "in.txt", "--timeout", "7"])
     assert _settings(args)["timeout"] == 7

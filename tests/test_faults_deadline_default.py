@@ -238,3 +238,26 @@ def test_a_call_cut_from_a_worker_thread_sees_the_callers_context():
     span.set("extract-1")
     Extractor(client=FunctionModel(answer)).extract(Person, "Ann")
     assert seen == ["extractkit-call:extract-1"]
+
+
+def test_the_cli_without_timeout_is_cut_at_the_default_deadline(tmp_path, monkeypatch, in_http_layer):
+    import io
+
+    from extractkit.cli import main
+
+    schema = tmp_path / "person.py"
+    schema.write_text("from pydantic import BaseModel\nclass Person(BaseModel):\n"
+                      "    name: str\n    age: int\n")
+    doc = tmp_path / "doc.txt"
+    doc.write_text("Ada, 36")
+    with HostileServer("trickle") as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        out, err = io.StringIO(), io.StringIO()
+        started = time.monotonic()
+        code = main(["run", str(schema), str(doc), "--model", "m"], out=out, err=err)
+        took = time.monotonic() - started
+    assert code == 1
+    assert f"timeout of {DEFAULT:g} s" in err.getvalue()
+    assert out.getvalue() == ""
+    assert DEFAULT - 0.1 < took < LATEST
