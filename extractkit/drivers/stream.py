@@ -605,7 +605,7 @@ class _Pull:
         try:
             left = self._retry.check_deadline()
             cut = None if self._self_cut else left
-            if cut is None:
+            if self._self_cut:
                 scope = DEADLINE.set(self._retry.deadline)
             if self._chunks is None:
                 opened = self._backend.stream(timed(self._request, left, self._retry.timeout))
