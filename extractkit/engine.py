@@ -19,12 +19,15 @@ from .backends import resolve_backend
 from .errors import ConfigurationError
 from .grounding.check import grounding_check
 from .loop import Extraction
+from .moderation import Moderator, moderator_for
 from .modes import Plan, build_plan
 from .profiles import Profile
 from .prompts import Prompts, PromptTemplate, get_prompts
 from .results import Attempt
 from .retry import TransportRetry
 from .settings import NO_MODEL, Resolved, Settings
+
+_UNSET: Any = object()
 
 
 class Engine:
@@ -40,6 +43,7 @@ class Engine:
         self._lock = threading.Lock()
         self._plans: dict[Any, Plan] = {}
         self._feedback: dict[Plan, Callable[[list[str], Attempt], str]] = {}
+        self._moderator: Any = _UNSET
 
     # -- lazily resolved pieces -------------------------------------------
 
@@ -59,8 +63,19 @@ class Engine:
         return self._backend
 
     @property
+    def moderator(self) -> Moderator | None:
+        """The moderation step of every extraction (``None``: ``moderation="off"``)."""
+        if self._moderator is _UNSET:
+            resolved = self.resolved
+            self._moderator = None if resolved.moderation == "off" else moderator_for(
+                self.backend, mode=resolved.moderation, model=resolved.moderation_model,
+                retries=resolved.transport_retries)
+        return self._moderator  # type: ignore[no-any-return]
+
+    @property
     def profile(self) -> Profile:
-        """The endpoint profile, known without loading a model or opening a connection."""
+        """The endpoint profile, known without loading a model (``endpoint="auto"`` asks
+        the server once per base URL: :mod:`extractkit.detect`)."""
         return self.resolved.profile
 
     @property
@@ -118,6 +133,7 @@ class Engine:
         *,
         context: Any = None,
         documents: Mapping[str, Any] | None = None,
+        dropped_turns: tuple[int, ...] = (),
     ) -> Extraction[Any]:
         """An extraction of ``plan``; ``documents`` (name → text) are what its values
         are grounded in (see :mod:`extractkit.grounding`)."""
@@ -136,5 +152,7 @@ class Engine:
             coerce=self.resolved.coerce,
             transport=TransportRetry.with_retries(self.resolved.transport_retries,
                                                 timeout=self.resolved.timeout),
+            moderator=self.moderator,
+            dropped_turns=dropped_turns,
         )
 

@@ -52,6 +52,7 @@ from .schema import Invalid
 
 if TYPE_CHECKING:
     from .grounding.check import GroundingCheck
+    from .moderation import Moderator
 
 T = TypeVar("T")
 log = logging.getLogger("extractkit")
@@ -85,6 +86,8 @@ class Extraction(Generic[T]):
         "_reasks_left",
         "_tail",
         "attempts",
+        "dropped_turns",
+        "moderator",
         "plan",
         "transport",
         "usage",
@@ -103,8 +106,14 @@ class Extraction(Generic[T]):
         grounding: GroundingCheck | None = None,
         transport: TransportRetry | None = None,
         coerce: bool = True,
+        moderator: Moderator | None = None,
+        dropped_turns: tuple[int, ...] = (),
     ) -> None:
         self.plan = plan
+        #: the moderation step the drivers run around this extraction (``None``: off)
+        self.moderator = moderator
+        #: indexes of the conversation turns left out to fit the context window
+        self.dropped_turns = dropped_turns
         self._coerce = coerce
         base: dict[str, Any] = {"model": model}
         if params:
@@ -177,6 +186,7 @@ class Extraction(Generic[T]):
                     finish_reason=choice.finish_reason,
                     transport_retries=self.transport_retries,
                     grounding=attempt.grounding,
+                    dropped_turns=self.dropped_turns,
                 )
             if attempt.refusal is not None:
                 refusals.append(attempt.refusal)
