@@ -7,13 +7,17 @@ request, the SDK's own request/response handling, parsing and validation.
     python bench/overhead.py [--calls 2000] [--rounds 7]
 
 Budget: extractkit ≤ 1.15× the raw SDK (``create`` + ``model_validate_json``)
-in ``json_schema`` and ``tools`` modes, through ``Extractor`` and ``@extract``.
+in ``json_schema`` and ``tools`` modes, through ``Extractor`` and ``@extract``,
+with their defaults -- the deadline included (600 s, cut in the client's HTTP
+layer). Two rows in parentheses, outside the budget, show what that cut costs:
+no deadline at all, and the worker-thread cut other backends get.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -27,6 +31,7 @@ from pydantic import BaseModel, Field
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from extractkit import Extractor, extract
+from extractkit.backends import OpenAIBackend
 
 
 class LineItem(BaseModel):
@@ -124,11 +129,16 @@ def contenders(mode: str) -> dict[str, Callable[[], object]]:
 
         out["raw SDK create+validate"] = raw
 
+    # the default: the deadline (600 s) is enforced in the client's HTTP layer
     out["extractkit Extractor"] = lambda: ex.extract(Invoice, TEXT)
-    # with an explicit timeout= each call is also cut mid-flight at the deadline (a
-    # hand-off to a worker thread): what that costs, side by side (not in the budget)
-    bounded = ex.with_options(timeout=600)
-    out["(Extractor, timeout=600)"] = lambda: bounded.extract(Invoice, TEXT)
+    # side by side, not in the budget: no deadline at all (what the cut itself costs), and
+    # the worker-thread cut that backends without the HTTP-layer cut get
+    unbounded = ex.with_options(timeout=math.inf)
+    out["(Extractor, no deadline)"] = lambda: unbounded.extract(Invoice, TEXT)
+    threaded = OpenAIBackend(client)
+    threaded.cuts_at_deadline = False
+    by_thread = Extractor(client=threaded, model="gpt-4o-mini", mode=mode)
+    out["(Extractor, worker-thread cut)"] = lambda: by_thread.extract(Invoice, TEXT)
 
     @extract(client=client, model="gpt-4o-mini", mode=mode)
     def invoice(text: str) -> Invoice:

@@ -214,6 +214,8 @@ class _Cached:
         self.backend = backend
         self.cache = _as_cache(cache)
         self.profile: Any = backend.profile
+        #: the wrapped backend cuts its calls at the deadline (extractkit.drivers.send)
+        self.cuts_at_deadline: bool = getattr(backend, "cuts_at_deadline", False) is True
         #: the wrapped backend's model name, if it has one (a test double does)
         self.default_model: str | None = getattr(backend, "default_model", None)
         #: where requests go (part of every key)

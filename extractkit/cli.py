@@ -60,7 +60,7 @@ from .profiles import MODES, profile_names
 from .progress import is_terminal, spinner
 from .redact import redact
 from .results import Result, Usage
-from .settings import DEFAULT_TIMEOUT, MODERATION_MODES, Settings
+from .settings import MODERATION_MODES, Settings
 from .tally import Tally
 from .template_vars import add_var_option, merged, parse_vars, text_parameter
 
@@ -263,9 +263,6 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, name, None)
         if value is not None:
             out[name] = value
-    if hasattr(args, "timeout") and "timeout" not in out:
-        # given explicitly, so every call is also cut at the deadline mid-flight
-        out["timeout"] = DEFAULT_TIMEOUT
     out.update(_chain_settings(args))
     return {k: v for k, v in out.items() if v is not None}
 

@@ -11,7 +11,9 @@ The extraction's deadline (``timeout=``, ``--timeout``: seconds for the whole
 extraction, retries and re-asks included) lives here too, since every driver
 already asks this object before waiting: :meth:`TransportRetry.left` is what
 remains, a wait that would not fit raises :class:`~extractkit.errors.DeadlineError`
-at once instead of sleeping, and the drivers bound each request by it.
+at once instead of sleeping, a transport failure once it has passed (a read cut
+at the deadline) raises it too, and the drivers bound each request by it
+(:mod:`extractkit.drivers.send`).
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx2
 import openai
 
 from .errors import DeadlineError
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
+_LATE = "no complete answer from the endpoint in time"
 log = logging.getLogger("extractkit")
 
 
@@ -49,21 +53,13 @@ class TransportRetry:
     failures: int = 0
     #: seconds for the whole extraction (``None`` or infinite: no deadline)
     timeout: float | None = None
-    #: cut a call mid-flight at the deadline (``timeout=`` given explicitly), not only
-    #: between calls and on each read
-    hard: bool = False
     _rng: random.Random | None = field(default=None, repr=False)
     _deadline: float | None = field(default=None, repr=False)
 
     @classmethod
-    def with_retries(cls, retries: int, timeout: float | None = None,
-                     hard: bool = False) -> TransportRetry:
+    def with_retries(cls, retries: int, timeout: float | None = None) -> TransportRetry:
         """A policy allowing ``retries`` retries (``transport_retries=``) within ``timeout`` s."""
-        return cls(max_attempts=retries + 1, timeout=timeout, hard=hard)
-
-    def bound(self, left: float | None) -> float | None:
-        """How long a call may run before it is cut (``None``: not cut mid-flight)."""
-        return left if self.hard else None
+        return cls(max_attempts=retries + 1, timeout=timeout)
 
     # -- the deadline -------------------------------------------------------
 
@@ -76,6 +72,12 @@ class TransportRetry:
         if self._deadline is None:
             self._deadline = now + self.timeout
         return self._deadline - now
+
+    @property
+    def deadline(self) -> float | None:
+        """When the extraction must be done (a ``time.monotonic()`` instant; ``None``: no
+        deadline), once the clock has started (:meth:`left`)."""
+        return self._deadline
 
     def check_deadline(self, doing: str = "waiting for the endpoint") -> float | None:
         """:meth:`left`, raising :class:`DeadlineError` when nothing is left."""
@@ -91,15 +93,26 @@ class TransportRetry:
             f"{self.failures} transport retr{'y' if self.failures == 1 else 'ies'}); "
             "raise timeout= / --timeout SECONDS", timeout=self.timeout)
 
+    def late(self) -> DeadlineError:
+        """The error for a call that ran past the deadline."""
+        return self.expired(_LATE)
+
     @property
     def retries_left(self) -> int:
         return max(0, self.max_attempts - 1 - self.failures)
 
     def delay_for(self, exc: BaseException) -> float | None:
         """Seconds to wait after ``exc`` before trying again; ``None``: raise it."""
-        if not is_retryable(exc):
+        transport = is_retryable(exc)
+        if (transport or isinstance(exc, httpx2.TransportError)) and self._passed():
+            # a read cut at the deadline (or any transport failure after it)
+            raise self.late() from exc
+        if not transport:
             return None
         return self._next(type(exc).__name__, retry_after(exc))
+
+    def _passed(self) -> bool:
+        return self._deadline is not None and time.monotonic() >= self._deadline
 
     def delay_for_cut(self) -> float | None:
         """A stream that ended without a ``finish_reason``: retried like a dropped connection."""

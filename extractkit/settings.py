@@ -33,9 +33,10 @@ Two budgets, not to be confused:
 
 And one deadline: ``timeout`` is the seconds one extraction may take, every
 transport retry, backoff and re-ask included (default 600, i.e. the ``openai``
-SDK's own per-request default; ``math.inf`` for none). Each request's SDK
-``timeout`` is set to what is left, and the call is cut there even if the
-server keeps trickling bytes (:class:`~extractkit.errors.DeadlineError`).
+SDK's own per-request default; ``math.inf`` for none). Every read waits at
+most what is left, and the call is cut there even if the server keeps
+trickling bytes (:class:`~extractkit.errors.DeadlineError`), with or without an
+explicit ``timeout=`` (see :mod:`extractkit.drivers.send`).
 """
 
 from __future__ import annotations
@@ -387,7 +388,6 @@ class Settings:
             transport_retries=self.resolved_transport_retries,
             coerce=self.resolved_coerce,
             timeout=self.resolved_timeout,
-            hard_deadline=self.timeout is not None,
             moderation=moderation,
             moderation_model=self.moderation_model or DEFAULT_MODERATION_MODEL,
         )
@@ -477,10 +477,6 @@ class Resolved:
     coerce: bool = True
     #: seconds for one whole extraction (``DEFAULT_TIMEOUT``; ``math.inf``: none)
     timeout: float = DEFAULT_TIMEOUT
-    #: ``timeout`` was given: each call is also cut at the deadline mid-flight (a
-    #: worker-thread hand-off, about 8 % of a fast call); else it is checked between
-    #: calls and bounds every read
-    hard_deadline: bool = False
     #: what goes through the endpoint's moderation API first (extractkit.moderation)
     moderation: str = "off"
     moderation_model: str = DEFAULT_MODERATION_MODEL

@@ -172,38 +172,12 @@ def test_the_default_deadline_and_none():
     assert Settings.of(timeout=math.inf).resolve().timeout == math.inf
 
 
-def test_the_mid_flight_cut_is_taken_only_when_a_timeout_is_given():
-    """The default deadline is checked between calls and on every read; an explicit
-    ``timeout=`` (and the CLI, which always passes one) also cuts a call mid-flight,
-    at the price of a hand-off to a worker thread."""
-    import threading
-
-    from pydantic import BaseModel
-
-    from extractkit import Extractor
-    from extractkit.testing import FunctionModel
-
-    class Name(BaseModel):
-        name: str
-
-    seen: list[str] = []
-
-    def answer(call):
-        seen.append(threading.current_thread().name)
-        return {"name": "Ann"}
-
-    model = FunctionModel(answer)
-    Extractor(client=model).extract(Name, "Ann")
-    Extractor(client=model, timeout=30).extract(Name, "Ann")
-    assert seen[0] == threading.current_thread().name
-    assert seen[1] == "extractkit-call"
-
-
-def test_the_cli_always_passes_an_explicit_timeout():
+def test_the_cli_timeout_is_the_settings_default_unless_given():
     from extractkit.cli import _parser, _settings
     from extractkit.settings import DEFAULT_TIMEOUT
 
     args = _parser().parse_args(["run", "schema.py", "in.txt"])
-    assert _settings(args)["timeout"] == DEFAULT_TIMEOUT
+    assert "timeout" not in _settings(args)
+    assert Settings.of(**_settings(args)).resolve().timeout == DEFAULT_TIMEOUT
     args = _parser().parse_args(["run", "schema.py", "in.txt", "--timeout", "7"])
     assert _settings(args)["timeout"] == 7

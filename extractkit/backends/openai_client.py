@@ -10,6 +10,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from ..profiles import Profile, get_profile, profile_for_base_url
 from ..redact import register_secret
+from .http_deadline import cut_at_deadline
 from .rejected import raise_if_rejected
 
 _STREAM_OPTIONS = {"include_usage": True}
@@ -32,9 +33,16 @@ class OpenAIBackend:
     drivers retry transport failures themselves (``transport_retries``), so
     that a batch can slow down as a whole on 429s and every retry is counted
     in the result.
+
+    The extraction's deadline is enforced in the client's HTTP layer
+    (:mod:`.http_deadline`: hooks added to its ``httpx2`` client, inert outside
+    an extraction); ``cuts_at_deadline`` says so to the drivers, which then
+    need no worker thread to cut a call mid-flight.
     """
 
     profile: Profile
+    #: each call ends at the extraction's deadline by itself (see :mod:`.http_deadline`)
+    cuts_at_deadline: bool
 
     def __init__(
         self,
@@ -47,6 +55,7 @@ class OpenAIBackend:
         register_secret(getattr(client, "api_key", None))
         self.profile = _profile_for(client, profile if profile is not None else endpoint)
         self._create = client.with_options(max_retries=0).chat.completions.create
+        self.cuts_at_deadline = cut_at_deadline(client)
 
     def complete(self, request: dict[str, Any]) -> ChatCompletion:
         try:
@@ -69,6 +78,7 @@ class AsyncOpenAIBackend:
     """The async twin of :class:`OpenAIBackend` over ``openai.AsyncOpenAI``."""
 
     profile: Profile
+    cuts_at_deadline: bool
 
     def __init__(
         self,
@@ -81,6 +91,7 @@ class AsyncOpenAIBackend:
         register_secret(getattr(client, "api_key", None))
         self.profile = _profile_for(client, profile if profile is not None else endpoint)
         self._create = client.with_options(max_retries=0).chat.completions.create
+        self.cuts_at_deadline = cut_at_deadline(client)
 
     async def complete(self, request: dict[str, Any]) -> ChatCompletion:
         try:

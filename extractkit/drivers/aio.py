@@ -10,18 +10,20 @@ from ..loop import Extraction
 from ..moderation import ascreen_input, ascreen_output
 from ..results import Result
 from .gate import Gate
-from .send import asend, receive
+from .send import asend, cuts_itself, receive
 
 
 async def run(
     backend: AsyncBackend, extraction: Extraction[Any], *, gate: Gate | None = None
 ) -> Result[Any]:
     """Drive ``extraction`` to a result (or its error); see :func:`.sync.run`."""
+    self_cut = cuts_itself(backend)
     if extraction.moderator is not None:
         await ascreen_input(extraction)  # before any completion is paid for
     try:
         while True:
-            response = await asend(backend.complete, extraction.request(), extraction.transport, gate)
+            response = await asend(backend.complete, extraction.request(), extraction.transport,
+                                   gate, self_cut=self_cut)
             result = receive(backend, extraction, response)
             if result is not None:
                 if extraction.moderator is not None:

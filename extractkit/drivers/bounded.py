@@ -6,11 +6,17 @@ a daemon worker thread and waits at most ``seconds`` for it: past that it
 raises :class:`Overdue` and leaves the call behind (it ends on its own when
 its socket does; being a daemon thread, it never keeps the process alive,
 so Ctrl-C and exit are immediate too). Workers are reused, so a call costs
-one hand-over between threads, not a thread start.
+one hand-over between threads, not a thread start. The call runs in a copy of
+the caller's context (:mod:`contextvars`), so what the caller set there --
+a tracing span, say -- is seen by the call as if it ran on the caller's thread.
+
+The ``openai`` backends do not need it: they cut their own calls in the HTTP
+layer (:mod:`extractkit.backends.http_deadline`); this is for every other backend.
 """
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Callable
@@ -31,27 +37,28 @@ class _Box:
         self.error: BaseException | None = None
 
 
-_tasks: queue.SimpleQueue[tuple[Callable[[Any], Any], Any, _Box]] = queue.SimpleQueue()
+_Task = tuple[contextvars.Context, Callable[[Any], Any], Any, _Box]
+_tasks: queue.SimpleQueue[_Task] = queue.SimpleQueue()
 _idle = 0
 _idle_lock = threading.Lock()
 
 
-def _work(task: tuple[Callable[[Any], Any], Any, _Box]) -> None:
+def _work(task: _Task) -> None:
     global _idle
     while True:
-        fn, arg, box = task
+        context, fn, arg, box = task
         try:
-            box.value = fn(arg)
+            box.value = context.run(fn, arg)
         except BaseException as exc:  # handed to the caller, whatever it is
             box.error = exc
         box.done.release()
-        del fn, arg, box
+        del context, fn, arg, box
         with _idle_lock:
             _idle += 1
         task = _tasks.get()
 
 
-def _submit(task: tuple[Callable[[Any], Any], Any, _Box]) -> None:
+def _submit(task: _Task) -> None:
     global _idle
     with _idle_lock:
         reuse = _idle > 0
@@ -71,7 +78,7 @@ def call_within(fn: Callable[[Any], Any], arg: Any, seconds: float | None) -> An
     if seconds <= 0:
         raise Overdue
     box = _Box()
-    _submit((fn, arg, box))
+    _submit((contextvars.copy_context(), fn, arg, box))
     if not box.done.acquire(timeout=seconds):  # interruptible: Ctrl-C lands here
         raise Overdue
     if box.error is not None:

@@ -6,12 +6,15 @@ with the outcome and says how long to wait before trying again (``None``:
 raise). :func:`send` and :func:`asend` are the thin shells that wait.
 
 Both bound every try by what is left of the extraction's deadline
-(:meth:`TransportRetry.left <extractkit.retry.TransportRetry.left>`): the
-request's own ``timeout`` (the SDK's per-read limit) is set to it, and the
-whole call is cut there too -- :func:`~.bounded.call_within` for blocking
-calls, ``asyncio.wait_for`` for coroutines -- so a server that trickles
-bytes cannot hold an extraction past its deadline. Running out of time
-raises :class:`~extractkit.errors.DeadlineError`.
+(:meth:`TransportRetry.left <extractkit.retry.TransportRetry.left>`), always,
+so that a server that hangs or trickles bytes cannot hold an extraction past
+it. A backend that cuts its own calls at the deadline (``cuts_at_deadline``:
+the ``openai`` backends, whose HTTP layer reads :data:`DEADLINE`, see
+:mod:`extractkit.backends.http_deadline`) is called on this thread with the
+deadline in that context variable; any other call is cut from outside --
+:func:`~.bounded.call_within` (a worker thread) for blocking calls,
+``asyncio.wait`` for coroutines. Running out of time raises
+:class:`~extractkit.errors.DeadlineError`.
 """
 
 from __future__ import annotations
@@ -21,12 +24,17 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..backends.http_deadline import DEADLINE
 from ..errors import DeadlineError
 from ..retry import TransportRetry
 from .bounded import Overdue, call_within
 from .gate import Gate, ThreadGate
 
-_LATE = "no complete answer from the endpoint in time"
+
+def cuts_itself(backend: Any) -> bool:
+    """Whether ``backend`` ends each call at the deadline itself (its ``cuts_at_deadline``:
+    it reads :data:`DEADLINE`), so that no worker thread is needed to cut it."""
+    return getattr(backend, "cuts_at_deadline", False) is True
 
 
 class Sending:
@@ -68,7 +76,7 @@ class Sending:
 
     def late(self) -> DeadlineError:
         """The try ran past the deadline: the slot goes back; the error to raise."""
-        error = self.retry.expired(_LATE)
+        error = self.retry.late()
         self._give_back(error, None)
         return error
 
@@ -95,7 +103,8 @@ def receive(backend: Any, extraction: Any, response: Any) -> Any:
 
 #: The ``openai`` SDK's own per-request default (seconds). Setting ``timeout`` on a
 #: request costs ~0.1 ms in the SDK, so it is only set when the extraction's deadline
-#: is shorter; the call is cut at the deadline either way (:func:`call_within`).
+#: is shorter; the call is cut at the deadline either way (by the backend's HTTP layer,
+#: which also lowers every read's timeout to what is left, or by :func:`call_within`).
 SDK_DEFAULT_TIMEOUT = 600.0
 
 
@@ -115,15 +124,25 @@ def send(
     request: dict[str, Any],
     retry: TransportRetry,
     gate: ThreadGate | None = None,
+    *,
+    self_cut: bool = False,
 ) -> Any:
-    """``call(request)`` with transport retries and backoff (blocking)."""
+    """``call(request)`` with transport retries and backoff (blocking); ``self_cut``:
+    the call ends at the deadline by itself (:func:`cuts_itself` of its backend)."""
     sending = Sending(retry, gate)
     while True:
         if gate is not None:
             sending.took(gate.acquire())
         try:
             left = retry.check_deadline()
-            response = call_within(call, timed(request, left, retry.timeout), retry.bound(left))
+            if self_cut:
+                scope = DEADLINE.set(retry.deadline)
+                try:
+                    response = call(timed(request, left, retry.timeout))
+                finally:
+                    DEADLINE.reset(scope)
+            else:
+                response = call_within(call, timed(request, left, retry.timeout), left)
         except Overdue:
             raise sending.late() from None
         except BaseException as exc:  # also interrupts: the slot goes back to the gate
@@ -141,6 +160,8 @@ async def asend(
     request: dict[str, Any],
     retry: TransportRetry,
     gate: Gate | None = None,
+    *,
+    self_cut: bool = False,
 ) -> Any:
     """The asyncio shell of :func:`send`."""
     sending = Sending(retry, gate)
@@ -149,9 +170,15 @@ async def asend(
             sending.took(await gate.acquire())
         try:
             left = retry.check_deadline()
-            pending = call(timed(request, left, retry.timeout))
-            cut = retry.bound(left)
-            response = await (pending if cut is None else within(pending, cut))
+            if self_cut:
+                scope = DEADLINE.set(retry.deadline)
+                try:
+                    response = await call(timed(request, left, retry.timeout))
+                finally:
+                    DEADLINE.reset(scope)
+            else:
+                pending = call(timed(request, left, retry.timeout))
+                response = await (pending if left is None else within(pending, left))
         except Overdue:
             raise sending.late() from None
         except BaseException as exc:  # also cancellation: the slot goes back to the gate

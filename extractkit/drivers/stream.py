@@ -50,6 +50,7 @@ from openai.types.chat.chat_completion_message_function_tool_call import (
 from openai.types.completion_usage import CompletionUsage
 from pydantic import TypeAdapter, ValidationError
 
+from ..backends.http_deadline import DEADLINE
 from ..errors import DeadlineError, IncompleteOutputError
 from ..jsontext import OPENER, fence_body
 from ..loop import Extraction
@@ -59,7 +60,7 @@ from ..partial import ANY, JsonStream, Shape, Unwrap, ValidatedList, build, shap
 from ..results import Result, Usage
 from ..schema.source import WRAP_KEY, SchemaSource
 from .bounded import Overdue, call_within
-from .send import Sending, timed, within
+from .send import Sending, cuts_itself, timed, within
 
 T = TypeVar("T")
 
@@ -556,7 +557,8 @@ class _Pull:
     """Pulls chunks from a backend stream; a failure ends the stream and is kept in ``error``.
 
     Every pull is bounded by what is left of the extraction's deadline (see
-    :mod:`.send`): a stream that stalls or trickles past it ends with a
+    :mod:`.send`: by the backend itself when it :func:`~.send.cuts_itself`,
+    else from outside): a stream that stalls or trickles past it ends with a
     :class:`~extractkit.errors.DeadlineError`.
     """
 
@@ -565,20 +567,27 @@ class _Pull:
         self._request = request
         self._retry = session.extraction.transport
         self._session = session
+        self._self_cut = cuts_itself(backend)
         self._chunks: Any = None
         self._abandoned = False
         self.error: Exception | None = None
 
     def next(self) -> Any:
+        scope = None
         try:
             left = self._retry.check_deadline()
+            if self._self_cut:
+                scope = DEADLINE.set(self._retry.deadline)
+                if self._chunks is None:
+                    self._chunks = iter(self._backend.stream(
+                        timed(self._request, left, self._retry.timeout)))
+                return next(self._chunks)
             if self._chunks is None:
                 opened = call_within(self._backend.stream,
-                                     timed(self._request, left, self._retry.timeout),
-                                     self._retry.bound(left))
+                                     timed(self._request, left, self._retry.timeout), left)
                 self._chunks = iter(opened)
                 left = self._retry.check_deadline()
-            return call_within(next, self._chunks, self._retry.bound(left))
+            return call_within(next, self._chunks, left)
         except StopIteration:
             return _END
         except Overdue:
@@ -588,19 +597,25 @@ class _Pull:
         except Exception as exc:
             self.error = exc
             return _END
+        finally:
+            if scope is not None:
+                DEADLINE.reset(scope)
 
     async def anext(self) -> Any:
+        scope = None
         try:
             left = self._retry.check_deadline()
+            cut = None if self._self_cut else left
+            if self._self_cut:
+                scope = DEADLINE.set(self._retry.deadline)
             if self._chunks is None:
                 opened = self._backend.stream(timed(self._request, left, self._retry.timeout))
                 if inspect.isawaitable(opened):
-                    cut = self._retry.bound(left)
                     opened = await (opened if cut is None else within(opened, cut))
                 self._chunks = opened.__aiter__()
                 left = self._retry.check_deadline()
+                cut = None if self._self_cut else left
             pending = self._chunks.__anext__()
-            cut = self._retry.bound(left)
             return await (pending if cut is None else within(pending, cut))
         except StopAsyncIteration:
             return _END
@@ -610,6 +625,9 @@ class _Pull:
         except Exception as exc:
             self.error = exc
             return _END
+        finally:
+            if scope is not None:
+                DEADLINE.reset(scope)
 
     def close(self) -> None:
         if self._abandoned:

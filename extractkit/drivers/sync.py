@@ -10,7 +10,7 @@ from ..loop import Extraction
 from ..moderation import screen_input, screen_output
 from ..results import Result
 from .gate import ThreadGate
-from .send import receive, send
+from .send import cuts_itself, receive, send
 
 
 def run(
@@ -21,11 +21,13 @@ def run(
     Transport failures are retried within ``extraction.transport``'s budget;
     ``gate`` (shared by many extractions) bounds the requests in flight.
     """
+    self_cut = cuts_itself(backend)
     if extraction.moderator is not None:
         screen_input(extraction)  # before any completion is paid for
     try:
         while True:
-            response = send(backend.complete, extraction.request(), extraction.transport, gate)
+            response = send(backend.complete, extraction.request(), extraction.transport, gate,
+                            self_cut=self_cut)
             result = receive(backend, extraction, response)
             if result is not None:
                 if extraction.moderator is not None:
