@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import openai
 from pydantic_core import to_jsonable_python
 
+from .backends.http_deadline import DEADLINE
 from .errors import ConfigurationError, ModerationError
 
 if TYPE_CHECKING:
@@ -186,12 +187,33 @@ def _arguments(extraction: Extraction[Any], check: Screening) -> dict[str, Any]:
     return check.request if left is None else {**check.request, "timeout": left}
 
 
+def _create(extraction: Extraction[Any], check: Screening) -> Any:
+    """The moderation call, cut mid-flight at the extraction's deadline by the HTTP layer
+    (:mod:`extractkit.backends.http_deadline`), like a completion."""
+    arguments = _arguments(extraction, check)
+    scope = DEADLINE.set(extraction.transport.deadline)
+    try:
+        return extraction.moderator.create(**arguments)  # type: ignore[union-attr]
+    finally:
+        DEADLINE.reset(scope)
+
+
+async def _acreate(extraction: Extraction[Any], check: Screening) -> Any:
+    """The asyncio twin of :func:`_create` (the deadline is set while it is awaited)."""
+    arguments = _arguments(extraction, check)
+    scope = DEADLINE.set(extraction.transport.deadline)
+    try:
+        return await extraction.moderator.create(**arguments)  # type: ignore[union-attr]
+    finally:
+        DEADLINE.reset(scope)
+
+
 def screen_input(extraction: Extraction[Any]) -> None:
     """Screen the extraction's input (blocking); raises :class:`ModerationError`."""
     moderator = extraction.moderator
     check = moderator.input_check(_first_messages(extraction)) if moderator else None
     if moderator is not None and check is not None:
-        check.verdict(moderator.create(**_arguments(extraction, check)))
+        check.verdict(_create(extraction, check))
 
 
 async def ascreen_input(extraction: Extraction[Any]) -> None:
@@ -199,7 +221,7 @@ async def ascreen_input(extraction: Extraction[Any]) -> None:
     moderator = extraction.moderator
     check = moderator.input_check(_first_messages(extraction)) if moderator else None
     if moderator is not None and check is not None:
-        check.verdict(await moderator.create(**_arguments(extraction, check)))
+        check.verdict(await _acreate(extraction, check))
 
 
 def screen_output(extraction: Extraction[Any], result: Result[Any]) -> None:
@@ -207,7 +229,7 @@ def screen_output(extraction: Extraction[Any], result: Result[Any]) -> None:
     moderator = extraction.moderator
     check = moderator.output_check(extraction.plan.source, result.value) if moderator else None
     if moderator is not None and check is not None:
-        check.verdict(moderator.create(**_arguments(extraction, check)), result.attempts)
+        check.verdict(_create(extraction, check), result.attempts)
 
 
 async def ascreen_output(extraction: Extraction[Any], result: Result[Any]) -> None:
@@ -215,7 +237,7 @@ async def ascreen_output(extraction: Extraction[Any], result: Result[Any]) -> No
     moderator = extraction.moderator
     check = moderator.output_check(extraction.plan.source, result.value) if moderator else None
     if moderator is not None and check is not None:
-        response = await moderator.create(**_arguments(extraction, check))
+        response = await _acreate(extraction, check)
         check.verdict(response, result.attempts)
 
 

@@ -241,3 +241,29 @@ def test_cli_endpoint_without_moderation_stops_before_any_request(
     assert code == 2
     assert "profile 'generic' has none" in err
     assert server.requests == []
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_a_trickling_moderation_call_is_cut_at_the_deadline(is_async: bool) -> None:
+    """One byte every 0.4 s never trips a per-read timeout: the HTTP layer's deadline
+    check ends the moderation call soon after the extraction's 1.5 s are up."""
+    import time
+
+    from tests.hostile_server import HostileServer
+
+    with HostileServer("trickle", interval=0.4) as hostile:
+        options: dict[str, Any] = dict(model="m", endpoint="openai", moderation="input",
+                                       timeout=1.5, transport_retries=0)
+        start = time.monotonic()
+        with pytest.raises(Exception) as info:
+            if is_async:
+                aclient = openai.AsyncOpenAI(base_url=hostile.base_url, api_key="sk-test",
+                                             max_retries=0)
+                asyncio.run(AsyncExtractor(aclient, **options).extract(Note, "calm"))
+            else:
+                sclient = openai.OpenAI(base_url=hostile.base_url, api_key="sk-test",
+                                        max_retries=0)
+                Extractor(sclient, **options).extract(Note, "calm")
+        took = time.monotonic() - start
+    assert not isinstance(info.value, ModerationError)
+    assert took < 3.0, f"the moderation call ran {took:.1f} s past a 1.5 s deadline"
