@@ -15,7 +15,8 @@ from .estimate import Estimator, PlannedRequest, answer_tokens, estimate_lines
 from .loading import InputDoc
 from .output import done_inputs
 from .pricing import FREE, PriceTable
-from .settings import Settings
+from .profiles import Profile
+from .settings import LOCAL_MODEL_NAME, Settings
 from .spend import SpendLimit
 
 #: ``extractkit run`` stopped at ``--max-cost`` / ``--max-tokens-total`` (resumable)
@@ -69,7 +70,8 @@ def dry_run(args: argparse.Namespace, runner: Any, docs: Iterator[InputDoc],
     """``run --dry-run``: the estimate of every input's first request(s); nothing is sent."""
     engine = runner.engine
     prices = PriceTable.load(args.price_table) if args.price_table else PriceTable()
-    estimator = endpoint_estimator(engine.profile.name, engine, prices)
+    estimators = [endpoint_estimator(_primary_name(engine), engine, prices),
+                  *fallback_estimators(engine, prices)]
     target = runner.target
     spec = target.function.schema if target.function is not None else target.schema
     expected = answer_tokens(engine.plan(spec).compiled.source.json_schema, engine.params)
@@ -84,20 +86,25 @@ def dry_run(args: argparse.Namespace, runner: Any, docs: Iterator[InputDoc],
             print(f"extractkit: {doc.id}: not counted: {doc.error}", file=err)
             continue
         for request in _requests(runner, doc):
-            estimator.add(PlannedRequest(doc.id, request, expected))
-    estimate = estimator.estimate()
+            planned = PlannedRequest(doc.id, request, expected)
+            for estimator in estimators:
+                estimator.add(planned)
+    estimates = [estimator.estimate() for estimator in estimators]
     notes = ["first attempts only: each re-ask (up to --max-retries per input) resends the "
              "conversation"]
     if args.batch_api:
         notes.append("priced at online rates: the Batch API charges about half")
+    if len(estimates) > 1:
+        notes.append("each endpoint of the fallback chain is priced as if it answered every "
+                     "input, on the first endpoint's requests (counted with its own tokenizer)")
     if engine.settings.resolved_passes > 1:
         notes.append("pass 1 of chunked documents only: later passes ask for what is missing")
     if args.json:
-        report = {"dry_run": True, "estimates": [estimate.as_dict()],
+        report = {"dry_run": True, "estimates": [e.as_dict() for e in estimates],
                   "skipped": skipped, "unreadable": unreadable, "notes": notes}
         out.write(json.dumps(report, ensure_ascii=False) + "\n")
         return 0
-    out.write("\n".join(["extractkit: dry run, nothing sent", *estimate_lines([estimate])])
+    out.write("\n".join(["extractkit: dry run, nothing sent", *estimate_lines(estimates)])
               + "\n")
     if skipped:
         out.write(f"  {skipped:,} input(s) already done in {args.output} (--resume)\n")
@@ -112,6 +119,30 @@ def endpoint_estimator(name: str, engine: Any, prices: PriceTable) -> Estimator:
     resolved = engine.resolved
     price = FREE if resolved.local else prices.price_for(resolved.model)
     return Estimator(name, model=resolved.model, profile=engine.profile.name, price=price)
+
+
+def _primary_name(engine: Any) -> str:
+    """The first endpoint's name: the :class:`~extractkit.endpoints.Endpoint`'s, else the
+    profile's."""
+    endpoint = engine.settings.configured().endpoint
+    return str(getattr(endpoint, "name", None) or engine.profile.name)
+
+
+def fallback_estimators(engine: Any, prices: PriceTable) -> list[Estimator]:
+    """One :class:`~extractkit.estimate.Estimator` per fallback endpoint, from its data
+    alone (model, profile, price): no key is needed to price it."""
+    from .endpoints.routing import price_for
+
+    primary_model = engine.resolved.model
+    out = []
+    for endpoint in engine.settings.configured().fallback or ():
+        profile = endpoint.profile
+        name = profile.name if isinstance(profile, Profile) else profile
+        local = name == "local"
+        model = LOCAL_MODEL_NAME if local else (endpoint.model or primary_model)
+        price = price_for(endpoint.price, model, local, prices)
+        out.append(Estimator(endpoint.name, model=model, profile=name, price=price))
+    return out
 
 
 def _requests(runner: Any, doc: InputDoc) -> Iterator[dict[str, Any]]:

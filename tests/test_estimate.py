@@ -249,3 +249,27 @@ def test_dry_run_of_an_extract_function_renders_its_docstring(offline, tmp_path)
     (row,) = json.loads(out)["estimates"]
     assert row["requests"] == 2 and row["tokenizer"] == "tiktoken o200k_base"
     assert row["cost"] > 0
+
+
+def test_dry_run_prices_every_endpoint_of_a_fallback_chain(tmp_path, monkeypatch, offline):
+    """A chain from the config file: one estimate per endpoint, each with its own model and
+    price; the fallback endpoint's key variable need not be set (nothing is sent)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CHEAP_KEY", "sk-cheap")
+    (tmp_path / "extractkit.toml").write_text(
+        '[endpoints.cheap]\nbase_url = "http://127.0.0.1:9/v1"\nmodel = "gpt-4o-mini"\n'
+        'api_key_env = "CHEAP_KEY"\nprofile = "openai"\n\n'
+        '[endpoints.strong]\nbase_url = "http://127.0.0.1:9/v1"\nmodel = "gpt-4o"\n'
+        'api_key_env = "STRONG_KEY"\nprofile = "openai"\n', encoding="utf-8")
+    inputs = _inputs(tmp_path, 3)
+    schema = Path(__file__).resolve().parent.parent / "schemas" / "person.py"
+    code, out, err = run_cli("run", str(schema), str(inputs), "--endpoint-name", "cheap",
+                             "--fallback", "strong", "--dry-run", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    cheap, strong = report["estimates"]
+    assert (cheap["endpoint"], cheap["model"]) == ("cheap", "gpt-4o-mini")
+    assert (strong["endpoint"], strong["model"]) == ("strong", "gpt-4o")
+    assert cheap["prompt_tokens"] == strong["prompt_tokens"] > 0  # one tokenizer (o200k)
+    assert strong["cost"] > cheap["cost"] * 10  # gpt-4o lists ~16x gpt-4o-mini
+    assert any("fallback chain" in note for note in report["notes"])
