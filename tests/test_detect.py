@@ -421,3 +421,26 @@ def test_the_documented_table_matches_the_data_file() -> None:
     page = Path(__file__).parent.parent / "docs" / "endpoints-profiles.md"
     documented = [line for line in page.read_text().splitlines() if line.startswith("| `")]
     assert documented == _table_rows()
+
+
+def test_an_endpoint_with_profile_auto_is_detected_in_a_fallback_chain(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chain's endpoints are data: ``profile="auto"`` on one asks its server, and the
+    request that endpoint gets is compiled for the detected kind."""
+    from extractkit import Endpoint
+
+    monkeypatch.setenv("FIRST_KEY", "k1")
+    monkeypatch.setenv("SECOND_KEY", "k2")
+    with _server(owned_by="system") as first, _server(owned_by="llamacpp") as second:
+        first.push(completion("not json"), completion("still not json"))
+        second.push(completion('{"name": "Ada", "age": 36}'))
+        chain = Extractor(
+            endpoint=Endpoint("first", base_url=first.base_url, model="m", api_key_env="FIRST_KEY",
+                              profile="auto"),
+            fallback=[Endpoint("second", base_url=second.base_url, model="m",
+                               api_key_env="SECOND_KEY", profile="auto")],
+            max_retries=1, transport_retries=0)
+        result = chain.extract_result(Person, "Ada is 36.")
+        assert result.value == Person(name="Ada", age=36) and result.endpoint == "second"
+        assert first.bodies()[0]["response_format"]["type"] == "json_schema"  # openai: strict
+        assert second.bodies()[0]["response_format"]["type"] == "json_object"  # llama.cpp
