@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 from .drivers import aio, sync
 from .engine import Engine
 from .errors import ArgumentsError, ConfigurationError
+from .events import Hooks
 from .grounding.check import marked_documents, pick_documents
 from .loop import Extraction
 from .modes import Plan
@@ -391,6 +392,8 @@ def extract(
     grounding: str | None = None,
     documents: str | tuple[str, ...] | None = None,
     coerce: bool | None = None,
+    on_event: Hooks = None,
+    tracing: bool | None = None,
     **params: Any,
 ) -> _Decorator: ...
 def extract(fn: Callable[..., Any] | None = None, /, *, schema: Any = None, **settings: Any) -> Any:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from .drivers import aio, sync
 from .engine import Engine
 from .errors import InputError
+from .events import Hooks
 from .grounding.check import pick_documents
 from .loop import Extraction
 from .modes import Plan
@@ -59,13 +60,15 @@ class _Base:
         grounding: str | None = None,
         documents: str | Sequence[str] | None = None,
         coerce: bool | None = None,
+        on_event: Hooks = None,
+        tracing: bool | None = None,
         **params: Any,
     ) -> None:
         settings = Settings.of(
             client=client, model=model, mode=mode, endpoint=endpoint, max_retries=max_retries,
             transport_retries=transport_retries, prompt=prompt, prompts_dir=prompts_dir,
             base_url=base_url, api_key=api_key, local=local, coerce=coerce, grounding=grounding,
-            documents=documents, **params,
+            documents=documents, on_event=on_event, tracing=tracing, **params,
         )
         self._engine = Engine(settings, is_async=self._is_async)
 

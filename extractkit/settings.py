@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigurationError
+from .events import Hook, hooks_of
 from .grounding.policy import DEFAULT_GROUNDING, GROUNDING_MODES
 from .profiles import Profile, get_profile, profile_for_base_url
 
@@ -120,6 +121,13 @@ class Settings:
     coerce: bool | None = None
     #: seconds for one whole extraction, retries and re-asks included (see module docstring)
     timeout: float | None = None
+    # -- observability (docs/observability.md) --
+    #: hooks called with every event of an extraction (extractkit.events); given as one
+    #: callable or a sequence, kept as a tuple
+    on_event: tuple[Hook, ...] | None = field(default=None, repr=False)
+    #: OpenTelemetry spans (extractkit.tracing): ``True`` on, ``False`` off, ``None``
+    #: on when a tracer provider is configured
+    tracing: bool | None = None
 
     @classmethod
     def of(cls, **kwargs: Any) -> Settings:
@@ -159,6 +167,7 @@ class Settings:
                 f"got {type(endpoint).__name__}"
             )
         _check_document_settings(values)
+        _check_observability(values)
         return cls(params=params, **values)
 
     def over(self, base: Settings) -> Settings:
@@ -309,6 +318,14 @@ def _check_grounding(values: dict[str, Any]) -> None:
             "documents must name one or more template variables, e.g. documents=('contract',)"
         )
     values["documents"] = names
+
+
+def _check_observability(values: dict[str, Any]) -> None:
+    if values.get("on_event") is not None:
+        values["on_event"] = hooks_of(values["on_event"])
+    tracing = values.get("tracing")
+    if tracing is not None and not isinstance(tracing, bool):
+        raise ConfigurationError(f"tracing must be True, False or None, got {tracing!r}")
 
 
 def _profile(

@@ -18,10 +18,17 @@ async def run(
     """Drive ``extraction`` to a result (or its error); see :func:`.sync.run`."""
     try:
         while True:
-            response = await asend(backend.complete, extraction.request(), extraction.transport, gate)
+            response = await asend(backend.complete, extraction.request(), extraction.transport, gate,
+                              extraction.events)
             result = receive(backend, extraction, response)
             if result is not None:
                 return result
     except DeadlineError as exc:
         exc.attempts = list(extraction.attempts)  # what was received before time ran out
+        if extraction.events is not None:
+            extraction.events.failed(exc)
+        raise
+    except BaseException as exc:
+        if extraction.events is not None:
+            extraction.events.failed(exc)
         raise

@@ -146,6 +146,8 @@ class _Chunk:
                 continue
             assert isinstance(extraction, Extraction)
             request = extraction.request()
+            if extraction.events is not None:  # in the batch file (or answered by the cache)
+                extraction.events.request_sent(request, 0)
             key = request_key(request, self.url) if self.cache is not None else None
             hit = self.cache.get(key) if self.cache is not None and key else None
             entry = _Pending(job, extraction, key)
@@ -226,6 +228,8 @@ class _Chunk:
             result = extraction.receive(response)
         except Exception as exc:
             self._settle(entry, response, fresh, ok=False)
+            if extraction.events is not None:
+                extraction.events.failed(exc)
             if not is_item_failure(exc):
                 raise
             return item_result(job, extraction, None, exc)

@@ -22,10 +22,17 @@ def run(
     """
     try:
         while True:
-            response = send(backend.complete, extraction.request(), extraction.transport, gate)
+            response = send(backend.complete, extraction.request(), extraction.transport, gate,
+                              extraction.events)
             result = receive(backend, extraction, response)
             if result is not None:
                 return result
     except DeadlineError as exc:
         exc.attempts = list(extraction.attempts)  # what was received before time ran out
+        if extraction.events is not None:
+            extraction.events.failed(exc)
+        raise
+    except BaseException as exc:
+        if extraction.events is not None:
+            extraction.events.failed(exc)
         raise

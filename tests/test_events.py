@@ -1,0 +1,267 @@
+"""``on_event=`` hooks: typed events, emitted once each wherever the extraction runs
+(blocking, asyncio, streamed, batched), over the real SDK and the scripted server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import openai
+import pytest
+from pydantic import BaseModel
+
+from extractkit import AsyncExtractor, Extractor, extract
+from extractkit.errors import ConfigurationError, ExtractionError
+from extractkit.events import (
+    AttemptFailed,
+    Event,
+    Failed,
+    Finished,
+    Reasked,
+    RequestSent,
+    ResponseReceived,
+    TransportRetried,
+)
+from tests.scripted_server import completion, error, stream
+
+SECRET = "sk-test-secret-123"
+
+
+class Person(BaseModel):
+    name: str
+    age: int
+
+
+def _script(server: Any, *, streamed: bool = False, count: int = 1) -> None:
+    """Per extraction: an answer without ``age``, then a valid one."""
+    make = stream if streamed else completion
+    for _ in range(count):
+        server.push(make('{"name": "Ada"}'), make('{"name": "Ada", "age": 36}'))
+
+
+def _shape(events: list[Event]) -> list[tuple[Any, ...]]:
+    out: list[tuple[Any, ...]] = []
+    for e in events:
+        row: tuple[Any, ...] = (type(e).__name__,)
+        if hasattr(e, "attempt"):
+            row += (e.attempt,)
+        if isinstance(e, (RequestSent, TransportRetried)):
+            row += (e.retry,)
+        out.append(row)
+    return out
+
+
+EXPECTED = [
+    ("RequestSent", 1, 0),
+    ("ResponseReceived", 1),
+    ("AttemptFailed", 1),
+    ("Reasked", 2),
+    ("RequestSent", 2, 0),
+    ("ResponseReceived", 2),
+    ("Finished",),
+]
+
+
+def test_a_reask_emits_every_step_once_in_order(server, client):
+    _script(server)
+    events: list[Event] = []
+    value = Extractor(client=client, model="gpt-test", on_event=events.append).extract(
+        Person, "Ada is 36.")
+    assert value == Person(name="Ada", age=36)
+    assert _shape(events) == EXPECTED
+    assert len({e.extraction_id for e in events}) == 1
+    assert [e.at for e in events] == sorted(e.at for e in events)
+    sent, received, failed, reasked = events[0], events[1], events[2], events[3]
+    assert isinstance(sent, RequestSent) and sent.model == "gpt-test"
+    assert sent.server_address == "127.0.0.1" and sent.server_port == server.port
+    assert sent.schema == "Person" and sent.messages is None  # no content unless asked
+    assert isinstance(received, ResponseReceived)
+    assert received.usage.prompt_tokens == 10 and received.usage.completion_tokens == 5
+    assert received.finish_reasons == ("stop",) and received.content is None
+    assert isinstance(failed, AttemptFailed) and any("age" in e for e in failed.errors)
+    assert isinstance(reasked, Reasked) and reasked.reasks_left == 1
+    finished = events[-1]
+    assert isinstance(finished, Finished) and finished.result.value == value
+    assert finished.result.usage.prompt_tokens == 20
+
+
+def _run_sync(client: Any, hook: Any) -> None:
+    Extractor(client=client, model="m", on_event=hook).extract(Person, "Ada is 36.")
+
+
+def _run_async(server: Any, hook: Any) -> None:
+    async def go() -> None:
+        aclient = openai.AsyncOpenAI(base_url=server.base_url, api_key=SECRET, max_retries=0)
+        await AsyncExtractor(client=aclient, model="m", on_event=hook).extract(
+            Person, "Ada is 36.")
+        await aclient.close()
+
+    asyncio.run(go())
+
+
+def _run_stream(client: Any, hook: Any) -> None:
+    snapshots = list(Extractor(client=client, model="m", on_event=hook).stream(
+        Person, "Ada is 36."))
+    assert snapshots[-1].done
+
+
+def _run_astream(server: Any, hook: Any) -> None:
+    async def go() -> None:
+        aclient = openai.AsyncOpenAI(base_url=server.base_url, api_key=SECRET, max_retries=0)
+        ex = AsyncExtractor(client=aclient, model="m", on_event=hook)
+        async for snapshot in ex.stream(Person, "Ada is 36."):
+            last = snapshot
+        assert last.done
+        await aclient.close()
+
+    asyncio.run(go())
+
+
+def _run_decorated(client: Any, hook: Any) -> None:
+    @extract(client=client, model="m", on_event=hook)
+    def person(text: str) -> Person:
+        """Who is it? {{ text }}"""
+
+    assert person("Ada is 36.").age == 36
+
+
+@pytest.mark.parametrize("how", ["sync", "async", "stream", "astream", "decorator"])
+def test_every_driver_emits_the_same_events(server, client, how):
+    _script(server, streamed=how in ("stream", "astream"))
+    events: list[Event] = []
+    run = {"sync": lambda: _run_sync(client, events.append),
+           "async": lambda: _run_async(server, events.append),
+           "stream": lambda: _run_stream(client, events.append),
+           "astream": lambda: _run_astream(server, events.append),
+           "decorator": lambda: _run_decorated(client, events.append)}[how]
+    run()
+    assert _shape(events) == EXPECTED
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_a_batch_emits_each_extractions_events_under_its_own_id(server, client, is_async):
+    _script(server, count=3)
+    events: list[Event] = []
+    texts = ["Ada is 36.", "Ada, 36.", "Ada (36)"]
+    if is_async:
+        async def go() -> list[Any]:
+            aclient = openai.AsyncOpenAI(base_url=server.base_url, api_key=SECRET, max_retries=0)
+            ex = AsyncExtractor(client=aclient, model="m", on_event=events.append)
+            items = [item async for item in ex.map(Person, texts, concurrency=1)]
+            await aclient.close()
+            return items
+
+        items = asyncio.run(go())
+    else:
+        ex = Extractor(client=client, model="m", on_event=events.append)
+        items = list(ex.map(Person, texts, concurrency=1))
+    assert all(item.ok for item in items)
+    ids = list(dict.fromkeys(e.extraction_id for e in events))
+    assert len(ids) == 3
+    for extraction_id in ids:
+        assert _shape([e for e in events if e.extraction_id == extraction_id]) == EXPECTED
+
+
+def test_a_transport_retry_is_an_event_between_two_sends(server, client):
+    server.push(error(429, headers={"retry-after-ms": "5"}), completion('{"name": "A", "age": 1}'))
+    events: list[Event] = []
+    Extractor(client=client, model="m", on_event=events.append).extract(Person, "A is 1.")
+    assert _shape(events) == [("RequestSent", 1, 0), ("TransportRetried", 1, 1),
+                              ("RequestSent", 1, 1), ("ResponseReceived", 1), ("Finished",)]
+    retried = events[1]
+    assert isinstance(retried, TransportRetried)
+    assert retried.error_type == "RateLimitError" and 0 < retried.delay < 1
+
+
+def test_a_cut_stream_is_a_transport_retry(server, client):
+    server.push(stream('{"name": "Ada", "age": 36}', drop_after=2),
+                stream('{"name": "Ada", "age": 36}'))
+    events: list[Event] = []
+    list(Extractor(client=client, model="m", on_event=events.append).stream(Person, "Ada"))
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == ["RequestSent", "TransportRetried", "RequestSent", "ResponseReceived",
+                     "Finished"]
+
+
+def test_failed_carries_the_exception_the_caller_gets(server, client):
+    server.push(completion('{"name": "Ada"}'))
+    events: list[Event] = []
+    ex = Extractor(client=client, model="m", max_retries=0, on_event=events.append)
+    with pytest.raises(ExtractionError) as caught:
+        ex.extract(Person, "Ada")
+    assert [type(e).__name__ for e in events] == [
+        "RequestSent", "ResponseReceived", "AttemptFailed", "Failed"]
+    failed = events[-1]
+    assert isinstance(failed, Failed) and failed.error is caught.value
+    assert failed.error_type == "ExtractionError"
+
+
+def test_a_transport_error_after_its_retries_is_failed_once(server, client):
+    server.push(error(500, f"upstream said {SECRET}"), error(500, f"upstream said {SECRET}"))
+    events: list[Event] = []
+    ex = Extractor(client=client, model="m", transport_retries=1, on_event=events.append)
+    with pytest.raises(openai.InternalServerError):
+        ex.extract(Person, "Ada")
+    assert [type(e).__name__ for e in events] == [
+        "RequestSent", "TransportRetried", "RequestSent", "Failed"]
+    # what events say of errors is redacted: the key the server echoed is not in them
+    for event in events:
+        fields = {k: v for k, v in vars(event).items() if k != "error"}
+        assert SECRET not in repr(fields)
+    assert "[redacted]" in events[1].error  # type: ignore[attr-defined]
+
+
+def test_a_hook_that_raises_is_logged_and_the_others_still_run(server, client, caplog):
+    server.push(completion('{"name": "Ada", "age": 36}'))
+    seen: list[Event] = []
+
+    def broken(event: Event) -> None:
+        raise RuntimeError("hook bug")
+
+    ex = Extractor(client=client, model="m", on_event=[broken, seen.append])
+    with caplog.at_level(logging.ERROR, logger="extractkit"):
+        assert ex.extract(Person, "Ada is 36.").age == 36
+    assert [type(e).__name__ for e in seen] == ["RequestSent", "ResponseReceived", "Finished"]
+    assert sum("hook bug" in (r.exc_text or "") or "raised" in r.getMessage()
+               for r in caplog.records) == 3
+
+
+class _Recorder(list):  # type: ignore[type-arg]
+    capture_content = True
+
+    def __call__(self, event: Event) -> None:
+        self.append(event)
+
+
+def test_prompt_and_answer_text_only_for_a_hook_that_asks(server, client):
+    server.push(completion('{"name": "Ada", "age": 36}'))
+    recorder = _Recorder()
+    Extractor(client=client, model="m", on_event=recorder).extract(Person, "Ada is 36.")
+    sent, received = recorder[0], recorder[1]
+    assert any("Ada is 36." in str(m.get("content")) for m in sent.messages)
+    assert received.content == '{"name": "Ada", "age": 36}'
+    assert SECRET not in repr(recorder)
+
+
+def test_no_hook_no_emitter(client):
+    ex = Extractor(client=client, model="m")
+    assert ex._engine.hooks == ()
+    extraction = ex._prepare(Person, "Ada", {}, None)[1]
+    assert extraction.events is None
+
+
+def test_on_event_must_be_callables(client):
+    with pytest.raises(ConfigurationError, match="on_event must be a callable"):
+        Extractor(client=client, model="m", on_event="print")
+    with pytest.raises(ConfigurationError, match=r"on_event\[1\]"):
+        Extractor(client=client, model="m", on_event=[print, 3])
+
+
+def test_with_options_replaces_the_hooks(server, client):
+    server.push(completion('{"name": "Ada", "age": 36}'))
+    first: list[Event] = []
+    second: list[Event] = []
+    ex = Extractor(client=client, model="m", on_event=first.append)
+    ex.with_options(on_event=second.append).extract(Person, "Ada is 36.")
+    assert not first and [type(e).__name__ for e in second][-1] == "Finished"
