@@ -31,12 +31,13 @@ Needs ``opentelemetry-api`` (``pip install 'extractkit[otel]'``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from .errors import ConfigurationError
 from .events import (
@@ -52,7 +53,7 @@ from .events import (
     TransportRetried,
 )
 
-__all__ = ["SpanHook", "hooks_with_tracing", "tracer_provider_configured"]
+__all__ = ["SpanHook", "hooks_with_tracing", "spans_to", "tracer_provider_configured"]
 
 _NEEDS_OTEL = ("tracing needs the OpenTelemetry API: pip install 'extractkit[otel]' "
                "(opentelemetry-api)")
@@ -292,3 +293,30 @@ def hooks_with_tracing(hooks: Sequence[Hook], tracing: bool | None) -> tuple[Hoo
     if tracing is None and not tracer_provider_configured():
         return hooks
     return (*hooks, SpanHook())
+
+
+@contextlib.contextmanager
+def spans_to(path: str, stderr: IO[str]) -> Iterator[SpanHook]:
+    """``extractkit run --trace FILE``: a :class:`SpanHook` whose spans are written to
+    ``FILE`` (appended, one JSON object per line; ``-``: standard error) as they end.
+
+    Uses a tracer provider of its own (the OpenTelemetry SDK), not the global one."""
+    try:
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+    except ImportError as exc:
+        raise ConfigurationError(
+            "--trace FILE needs the OpenTelemetry SDK: pip install 'extractkit[otel]'") from exc
+    with contextlib.ExitStack() as stack:
+        if path == "-":
+            out = stderr
+        else:
+            try:
+                out = stack.enter_context(open(path, "a", encoding="utf-8"))
+            except OSError as exc:
+                raise ConfigurationError(f"--trace {path}: cannot write: {exc.strerror}") from exc
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(
+            out=out, formatter=lambda span: span.to_json(indent=None) + "\n")))
+        stack.callback(provider.shutdown)
+        yield SpanHook(provider)
