@@ -265,3 +265,39 @@ def test_with_options_replaces_the_hooks(server, client):
     ex = Extractor(client=client, model="m", on_event=first.append)
     ex.with_options(on_event=second.append).extract(Person, "Ada is 36.")
     assert not first and [type(e).__name__ for e in second][-1] == "Finished"
+
+
+def test_the_batch_api_emits_the_same_events(server, client):
+    """Batch lines are sent requests; a re-ask or an input the batch did not run goes
+    online and goes on with the same extraction id."""
+    import json as _json
+
+    from extractkit.batch_api import BatchAPI
+    from tests.batch_server import install
+
+    def answer(body: dict[str, Any]) -> Any:
+        text = next(m["content"] for m in body["messages"] if m["role"] == "user")
+        name, _, age = text.partition(" is ")
+        if name == "refuse":
+            return completion(refusal="I cannot help with that.")
+        if name == "bad" and len(body["messages"]) == 2:
+            return completion('{"name": "bad"}')
+        return completion(_json.dumps({"name": name, "age": int(age)}))
+
+    server.default = answer
+    install(server, polls=1, drop={"3"})
+    events: list[Event] = []
+    ex = Extractor(client=client, model="m", on_event=events.append)
+    inputs = [("a", "Ada is 36"), ("b", "bad is 1"), ("c", "refuse is 2"), ("d", "Dan is 4")]
+    items = {i.id: i for i in ex.map(Person, inputs, batch_api=BatchAPI(poll_interval=0.01))}
+    assert items["a"].ok and items["b"].ok and items["d"].ok and not items["c"].ok
+    ids = list(dict.fromkeys(e.extraction_id for e in events))  # spooled in input order
+    assert len(ids) == 4
+    per = {key: _shape([e for e in events if e.extraction_id == i])
+           for key, i in zip("abcd", ids, strict=True)}
+    assert per["a"] == [("RequestSent", 1, 0), ("ResponseReceived", 1), ("Finished",)]
+    assert per["b"] == EXPECTED
+    assert per["c"] == [("RequestSent", 1, 0), ("ResponseReceived", 1), ("AttemptFailed", 1),
+                        ("Failed",)]
+    assert per["d"] == [("RequestSent", 1, 0), ("RequestSent", 1, 0), ("ResponseReceived", 1),
+                        ("Finished",)]
