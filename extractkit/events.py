@@ -67,7 +67,7 @@ __all__ = [
 log = logging.getLogger("extractkit")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Event:
     """What every event has."""
 
@@ -79,7 +79,7 @@ class Event:
     at: float
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class RequestSent(Event):
     """A request is about to go to the endpoint (each try: transport retries send again)."""
 
@@ -100,7 +100,7 @@ class RequestSent(Event):
     messages: tuple[dict[str, Any], ...] | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ResponseReceived(Event):
     """A complete response arrived (for a stream: when it ended)."""
 
@@ -116,7 +116,7 @@ class ResponseReceived(Event):
     content: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class AttemptFailed(Event):
     """An answer was not a valid value (or was a refusal)."""
 
@@ -127,7 +127,7 @@ class AttemptFailed(Event):
     refusal: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Reasked(Event):
     """The last answer goes back to the model with its errors; ``attempt`` is the next one."""
 
@@ -137,7 +137,7 @@ class Reasked(Event):
     reasks_left: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class TransportRetried(Event):
     """A request failed in transport (429, 5xx, timeout, dropped or cut stream) and
     is sent again after ``delay`` seconds."""
@@ -151,7 +151,7 @@ class TransportRetried(Event):
     delay: float
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class FellBack(Event):
     """A chain of endpoints moved on from one endpoint to the next."""
 
@@ -161,14 +161,14 @@ class FellBack(Event):
     reason: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Finished(Event):
     """The extraction has its result (the same object the caller gets)."""
 
     result: Result[Any]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Failed(Event):
     """The extraction ended with an error (the same exception the caller gets)."""
 

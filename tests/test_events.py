@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any
 
@@ -207,7 +208,8 @@ def test_a_transport_error_after_its_retries_is_failed_once(server, client):
         "RequestSent", "TransportRetried", "RequestSent", "Failed"]
     # what events say of errors is redacted: the key the server echoed is not in them
     for event in events:
-        fields = {k: v for k, v in vars(event).items() if k != "error"}
+        fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)
+                  if f.name != "error"}
         assert SECRET not in repr(fields)
     assert "[redacted]" in events[1].error  # type: ignore[attr-defined]
 

@@ -1,5 +1,5 @@
 """OpenTelemetry spans from the events (extractkit.tracing), recorded by the SDK's
-in-memory exporter: nothing leaves the process."""
+in-memory exporter: nothing leaves the process (the SDK is in the dev extra)."""
 
 from __future__ import annotations
 
@@ -12,21 +12,18 @@ from pathlib import Path
 
 import openai
 import pytest
-from pydantic import BaseModel
-
-pytest.importorskip("opentelemetry.sdk", reason="the [otel] extra (opentelemetry-sdk)")
-
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
-from opentelemetry.trace import SpanKind, StatusCode  # noqa: E402
+from opentelemetry.trace import SpanKind, StatusCode
+from pydantic import BaseModel
 
-from extractkit import AsyncExtractor, Extractor  # noqa: E402
-from extractkit.errors import ExtractionError  # noqa: E402
-from extractkit.tracing import SpanHook  # noqa: E402
-from tests.scripted_server import completion, error  # noqa: E402
+from extractkit import AsyncExtractor, Extractor
+from extractkit.errors import ExtractionError
+from extractkit.tracing import SpanHook
+from tests.scripted_server import completion, error
 
 SECRET = "sk-test-secret-123"
 
@@ -250,7 +247,7 @@ def test_the_cli_writes_spans_as_json_lines(server, monkeypatch, tmp_path):
         docs.append(str(doc))
         server.push(completion(f'{{"name": "Ada", "age": {30 + i}}}'))
     spans = tmp_path / "spans.jsonl"
-    code, out, err = run_cli("run", str(schema), *docs, "--trace", str(spans))
+    code, _, err = run_cli("run", str(schema), *docs, "--trace", str(spans))
     assert code == 0, err
     lines = [json.loads(line) for line in spans.read_text().splitlines()]
     names = sorted(line["name"] for line in lines)
