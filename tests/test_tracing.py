@@ -4,6 +4,7 @@ in-memory exporter: nothing leaves the process (the SDK is in the dev extra)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
@@ -272,3 +273,20 @@ def test_the_cli_refuses_an_unwritable_trace_file(server, monkeypatch, tmp_path)
     code, _, err = run_cli("run", str(tmp_path / "x.json"), str(doc), "--trace",
                            str(tmp_path / "no" / "such" / "dir" / "spans.jsonl"))
     assert code == 2 and "--trace" in err and "spans.jsonl" in err
+
+
+@pytest.mark.local_model
+def test_the_embedded_model_is_traced_like_any_endpoint(exporter, hook):
+    events: list = []
+    ex = Extractor(local=True, max_retries=1, on_event=[events.append, hook])
+    # a 135M model may miss; the events and spans say so either way
+    with contextlib.suppress(ExtractionError):
+        ex.extract(Person, "Ada Lovelace is 36 years old.")
+    sent = events[0]
+    assert type(sent).__name__ == "RequestSent"
+    assert sent.provider == "local" and sent.server_address is None
+    assert type(events[-1]).__name__ in ("Finished", "Failed")
+    top, chats = _by_name(exporter)
+    assert top.attributes["gen_ai.provider.name"] == "local"
+    assert chats and all(c.kind == SpanKind.INTERNAL for c in chats)
+    assert all(c.attributes["gen_ai.usage.input_tokens"] > 0 for c in chats)
