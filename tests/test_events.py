@@ -303,3 +303,14 @@ def test_the_batch_api_emits_the_same_events(server, client):
                         ("Failed",)]
     assert per["d"] == [("RequestSent", 1, 0), ("RequestSent", 1, 0), ("ResponseReceived", 1),
                         ("Finished",)]
+
+
+def test_a_stream_closed_early_ends_with_failed(server, client):
+    server.push(stream('{"name": "Ada", "age": 36}', chunk_size=2))
+    events: list[Event] = []
+    snapshots = Extractor(client=client, model="m", on_event=events.append).stream(
+        Person, "Ada is 36.")
+    next(snapshots)
+    snapshots.close()
+    assert [type(e).__name__ for e in events] == ["RequestSent", "Failed"]
+    assert events[-1].error_type == "GeneratorExit"  # type: ignore[attr-defined]
