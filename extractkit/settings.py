@@ -128,6 +128,13 @@ class Settings:
     #: OpenTelemetry spans (extractkit.tracing): ``True`` on, ``False`` off, ``None``
     #: on when a tracer provider is configured
     tracing: bool | None = None
+    # -- spending limits of a batch (extractkit.spend) and prices (extractkit.pricing) --
+    #: US dollars a ``map`` batch may spend; it stops before an input that would pass it
+    max_cost: float | None = None
+    #: prompt + completion tokens a ``map`` batch may spend (same rule as ``max_cost``)
+    max_tokens_total: int | None = None
+    #: the price table: a ``PriceTable``, a JSON file's path, or model → ``Price`` mapping
+    prices: Any = None
 
     @classmethod
     def of(cls, **kwargs: Any) -> Settings:
@@ -168,6 +175,9 @@ class Settings:
             )
         _check_document_settings(values)
         _check_observability(values)
+        from .spend import check_limits
+
+        check_limits(values.get("max_cost"), values.get("max_tokens_total"))
         return cls(params=params, **values)
 
     def over(self, base: Settings) -> Settings:
