@@ -290,3 +290,23 @@ def test_the_embedded_model_is_traced_like_any_endpoint(exporter, hook):
     assert top.attributes["gen_ai.provider.name"] == "local"
     assert chats and all(c.kind == SpanKind.INTERNAL for c in chats)
     assert all(c.attributes["gen_ai.usage.input_tokens"] > 0 for c in chats)
+
+
+@pytest.mark.parametrize("how", ["extract", "map"])
+def test_extraction_spans_are_children_of_the_callers_span(server, client, exporter, how):
+    """The caller's current span is the parent, also for a batch on worker threads."""
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    for _ in range(3):
+        server.push(completion('{"name": "Ada", "age": 36}'))
+    ex = Extractor(client=client, model="m", on_event=SpanHook(provider))
+    with tracer.start_as_current_span("job") as job:
+        if how == "extract":
+            ex.extract(Person, "Ada is 36.")
+        else:
+            assert all(i.ok for i in ex.map(Person, ["a", "b", "c"], concurrency=3))
+    tops = [s for s in exporter.get_finished_spans() if s.name == "extract Person"]
+    assert len(tops) == (1 if how == "extract" else 3)
+    assert all(t.parent is not None and t.parent.span_id == job.get_span_context().span_id
+               for t in tops)
