@@ -325,12 +325,17 @@ class Emitter:
         self.emit(TransportRetried(**self._common(), attempt=self.attempt, retry=retry,
                                    error=text, error_type=kind, delay=delay))
 
-    def fell_back(self, from_endpoint: str | None, to_endpoint: str | None,
-                  reason: str) -> None:
-        """For a chain of endpoints: the next events concern ``to_endpoint``."""
+    def fell_back(self, from_endpoint: str | None, to_endpoint: str | None, reason: str,
+                  *, provider: str | None = None, base_url: str | None = None) -> None:
+        """For a chain of endpoints: the next events concern ``to_endpoint`` (and its
+        profile's name and URL, when given)."""
         self.emit(FellBack(**self._common(), from_endpoint=from_endpoint,
                            to_endpoint=to_endpoint, reason=redact(reason)))
         self.endpoint = to_endpoint
+        if provider is not None:
+            self.provider = provider
+        if base_url is not None:
+            self.server_address, self.server_port = server_of(base_url)
 
     def finished(self, result: Result[Any]) -> None:
         if self._ended:

@@ -314,3 +314,25 @@ def test_a_stream_closed_early_ends_with_failed(server, client):
     snapshots.close()
     assert [type(e).__name__ for e in events] == ["RequestSent", "Failed"]
     assert events[-1].error_type == "GeneratorExit"  # type: ignore[attr-defined]
+
+
+def test_fell_back_moves_the_next_events_to_the_new_endpoint():
+    """What a chain of endpoints calls when it moves on (endpoints/chain.py)."""
+    from extractkit.events import Emitter, FellBack
+
+    events: list[Event] = []
+    emitter = Emitter([events.append], model="small", provider="openai",
+                      base_url="https://api.openai.com/v1", endpoint="cheap")
+    emitter.request_sent({"model": "small", "messages": []}, 0)
+    emitter.fell_back("cheap", "strong", f"401 for key {SECRET}", provider="vllm",
+                      base_url="http://gpu-box:8000/v1")
+    emitter.request_sent({"model": "big", "messages": []}, 0)
+    first, moved, second = events
+    assert isinstance(moved, FellBack) and moved.from_endpoint == "cheap"
+    assert SECRET not in moved.reason
+    assert (first.endpoint, first.server_address, first.server_port) == (
+        "cheap", "api.openai.com", None)
+    assert isinstance(second, RequestSent)
+    assert (second.endpoint, second.provider, second.model, second.server_address,
+            second.server_port) == ("strong", "vllm", "big", "gpu-box", 8000)
+    assert first.extraction_id == moved.extraction_id == second.extraction_id
