@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .batch_api import BatchAPI
 from .cache import ResponseCache
+from .conversation import Message, Messages
 from .decorator import AsyncExtractFunction, ExtractFunction, extract
 from .drivers.gate import Gate, ThreadGate
 from .drivers.jobs import ItemResult
@@ -23,6 +24,7 @@ from .errors import (
     FatalError,
     IncompleteOutputError,
     InputError,
+    ModerationError,
     RefusalError,
     SchemaError,
     SpendLimitReached,
@@ -54,6 +56,9 @@ __all__ = [
     "IncompleteOutputError",
     "InputError",
     "ItemResult",
+    "Message",
+    "Messages",
+    "ModerationError",
     "Profile",
     "RefusalError",
     "ResponseCache",

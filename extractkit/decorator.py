@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from .drivers.jobs import ItemResult
     from .drivers.stream import Snapshot
 
+_UNSET: Any = object()
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -91,6 +92,7 @@ class _Bound:
         self._template: PromptTemplate | None = None
         self._plan: Plan | None = None
         self._documents: tuple[tuple[str, ...], bool] | None = None
+        self._conversation: Any = _UNSET
         if settings.prompt is None and not (fn.__doc__ and fn.__doc__.strip()):
             raise ConfigurationError(
                 f"@extract function {fn.__qualname__} has no docstring and no prompt=; "
@@ -180,13 +182,46 @@ class _Bound:
                 self._documents = (default, False)
         return self._documents
 
+    @property
+    def conversation_parameter(self) -> str | None:
+        """The parameter typed :data:`~extractkit.Messages` (a chat history), if any."""
+        if self._conversation is _UNSET:
+            from .conversation import is_messages_type
+
+            try:
+                hints = typing.get_type_hints(self._fn, localns=self._localns)
+            except Exception:
+                hints = {}
+            self._conversation = next(
+                (name for name in self._signature.parameters
+                 if name in hints and is_messages_type(hints[name])), None)
+        return self._conversation  # type: ignore[no-any-return]
+
     def _start(self, variables: dict[str, Any]) -> Extraction[Any]:
         plan = self.plan
         messages = self._engine.messages(plan, self.template, variables)
+        if self.conversation_parameter is not None:
+            return self._start_conversation(plan, messages, variables)
         names, explicit = self._document_names()
         documents = (pick_documents(variables, names) if explicit
                      else pick_documents(variables, None, names))
         return self._engine.start(plan, messages, context=variables, documents=documents)
+
+    def _start_conversation(self, plan: Plan, messages: list[dict[str, Any]],
+                            variables: dict[str, Any]) -> Extraction[Any]:
+        """The system prompt, the conversation (fitted to the context window), then the
+        rendered docstring as the last user message (see :mod:`extractkit.conversation`)."""
+        from .conversation import check_messages, fit_conversation
+
+        name = self.conversation_parameter
+        assert name is not None
+        turns = check_messages(variables.get(name), where=name)
+        fitted = fit_conversation(self._engine, plan, messages[:1], turns, messages[1:])
+        names, explicit = self._document_names()
+        documents = (pick_documents(variables, names) if explicit
+                     else pick_documents(variables, None, names) or fitted.document)
+        return self._engine.start(plan, fitted.messages, context=variables, documents=documents,
+                                  dropped_turns=fitted.dropped)
 
     def _chunked(self, variables: dict[str, Any]) -> Any:
         """The chunked run when the document argument is too long for one prompt.
@@ -199,6 +234,8 @@ class _Bound:
 
         from .documents import Document
 
+        if self.conversation_parameter is not None:
+            return None  # a conversation is fitted to the window turn by turn, not chunked
         name = next((k for k, v in variables.items() if isinstance(v, (Document, os.PathLike))),
                     "text" if isinstance(variables.get("text"), str) else None)
         if name is None:
@@ -403,6 +440,8 @@ def extract(
     coerce: bool | None = None,
     on_event: Hooks = None,
     tracing: bool | None = None,
+    moderation: str | None = None,
+    moderation_model: str | None = None,
     **params: Any,
 ) -> _Decorator: ...
 def extract(fn: Callable[..., Any] | None = None, /, *, schema: Any = None, **settings: Any) -> Any:

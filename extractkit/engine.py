@@ -20,12 +20,15 @@ from .errors import ConfigurationError
 from .events import Emitter, Hook
 from .grounding.check import grounding_check
 from .loop import Extraction
+from .moderation import Moderator, moderator_for
 from .modes import Plan, build_plan
 from .profiles import Profile
 from .prompts import Prompts, PromptTemplate, get_prompts
 from .results import Attempt
 from .retry import TransportRetry
 from .settings import NO_MODEL, Resolved, Settings
+
+_UNSET: Any = object()
 
 
 class Engine:
@@ -42,6 +45,7 @@ class Engine:
         self._plans: dict[Any, Plan] = {}
         self._feedback: dict[Plan, Callable[[list[str], Attempt], str]] = {}
         self._hooks: tuple[Hook, ...] | None = None
+        self._moderator: Any = _UNSET
 
     # -- lazily resolved pieces -------------------------------------------
 
@@ -61,8 +65,19 @@ class Engine:
         return self._backend
 
     @property
+    def moderator(self) -> Moderator | None:
+        """The moderation step of every extraction (``None``: ``moderation="off"``)."""
+        if self._moderator is _UNSET:
+            resolved = self.resolved
+            self._moderator = None if resolved.moderation == "off" else moderator_for(
+                self.backend, mode=resolved.moderation, model=resolved.moderation_model,
+                retries=resolved.transport_retries)
+        return self._moderator  # type: ignore[no-any-return]
+
+    @property
     def profile(self) -> Profile:
-        """The endpoint profile, known without loading a model or opening a connection."""
+        """The endpoint profile, known without loading a model (``endpoint="auto"`` asks
+        the server once per base URL: :mod:`extractkit.detect`)."""
         return self.resolved.profile
 
     @property
@@ -141,6 +156,7 @@ class Engine:
         *,
         context: Any = None,
         documents: Mapping[str, Any] | None = None,
+        dropped_turns: tuple[int, ...] = (),
     ) -> Extraction[Any]:
         """An extraction of ``plan``; ``documents`` (name → text) are what its values
         are grounded in (see :mod:`extractkit.grounding`)."""
@@ -161,5 +177,7 @@ class Engine:
                                                 timeout=self.resolved.timeout,
                                                 hard=self.resolved.hard_deadline),
             events=self.emitter(plan) if self.hooks else None,
+            moderator=self.moderator,
+            dropped_turns=dropped_turns,
         )
 

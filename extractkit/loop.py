@@ -53,6 +53,7 @@ from .schema import Invalid
 if TYPE_CHECKING:
     from .events import Emitter
     from .grounding.check import GroundingCheck
+    from .moderation import Moderator
 
 T = TypeVar("T")
 log = logging.getLogger("extractkit")
@@ -86,7 +87,9 @@ class Extraction(Generic[T]):
         "_reasks_left",
         "_tail",
         "attempts",
+        "dropped_turns",
         "events",
+        "moderator",
         "plan",
         "transport",
         "usage",
@@ -106,8 +109,14 @@ class Extraction(Generic[T]):
         transport: TransportRetry | None = None,
         coerce: bool = True,
         events: Emitter | None = None,
+        moderator: Moderator | None = None,
+        dropped_turns: tuple[int, ...] = (),
     ) -> None:
         self.plan = plan
+        #: the moderation step the drivers run around this extraction (``None``: off)
+        self.moderator = moderator
+        #: indexes of the conversation turns left out to fit the context window
+        self.dropped_turns = dropped_turns
         self._coerce = coerce
         base: dict[str, Any] = {"model": model}
         if params:
@@ -179,7 +188,7 @@ class Extraction(Generic[T]):
             )
             self.attempts.append(attempt)
             if attempt.ok:
-                result: Result[T] = Result(
+                return Result(
                     value=attempt.value,
                     attempts=self.attempts,
                     usage=self.usage,
@@ -187,10 +196,8 @@ class Extraction(Generic[T]):
                     finish_reason=choice.finish_reason,
                     transport_retries=self.transport_retries,
                     grounding=attempt.grounding,
+                    dropped_turns=self.dropped_turns,
                 )
-                if events is not None:
-                    events.finished(result)
-                return result
             if events is not None:
                 events.attempt_failed(attempt.errors, attempt.finish_reason, attempt.refusal)
             if attempt.refusal is not None:

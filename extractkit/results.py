@@ -146,6 +146,9 @@ class Result(Generic[T]):
     #: where each value stands in the documents (see :mod:`extractkit.grounding`);
     #: ``None`` with ``grounding="off"`` or when there was no document
     grounding: Grounding | None = None
+    #: indexes (into the given ``messages``) of the conversation turns left out to
+    #: fit the context window, oldest first (see :mod:`extractkit.conversation`)
+    dropped_turns: tuple[int, ...] = ()
 
     @property
     def coercions(self) -> tuple[str, ...]:

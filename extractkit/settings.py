@@ -5,7 +5,9 @@ Environment variables read:
 ``EXTRACTKIT_MODEL``
     model name when none is given.
 ``EXTRACTKIT_ENDPOINT``
-    endpoint profile (``openai``, ``llamacpp``, ``vllm``, ``ollama``, ``generic``).
+    endpoint profile (``openai``, ``llamacpp``, ``vllm``, ``ollama``, ``generic``...,
+    see ``extractkit/provider_profiles.toml``), or ``auto``: ask the server
+    (:mod:`extractkit.detect`).
 ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``
     a remote endpoint; when neither is set (and no client is given) the
     embedded local model is used.
@@ -44,6 +46,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .detect import resolve_auto
 from .errors import ConfigurationError
 from .events import Hook, hooks_of
 from .grounding.policy import DEFAULT_GROUNDING, GROUNDING_MODES
@@ -81,6 +84,8 @@ DEFAULT_TRANSPORT_RETRIES = 5
 #: seconds for one whole extraction (retries and re-asks included)
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_MODE = "auto"
+DEFAULT_MODERATION_MODEL = "omni-moderation-latest"
+MODERATION_MODES = ("off", "input", "output", "both")
 LOCAL_MODEL_NAME = "smollm2-135m-instruct"
 NO_MODEL = "no model given: pass model=... (or --model) or set EXTRACTKIT_MODEL"
 
@@ -128,6 +133,11 @@ class Settings:
     #: OpenTelemetry spans (extractkit.tracing): ``True`` on, ``False`` off, ``None``
     #: on when a tracer provider is configured
     tracing: bool | None = None
+    # -- moderation (see extractkit.moderation) --
+    #: ``"off"`` (default), ``"input"``, ``"output"`` or ``"both"``
+    moderation: str | None = None
+    #: the model of ``moderations.create`` (default ``omni-moderation-latest``)
+    moderation_model: str | None = None
     # -- spending limits of a batch (extractkit.spend) and prices (extractkit.pricing) --
     #: US dollars a ``map`` batch may spend; it stops before an input that would pass it
     max_cost: float | None = None
@@ -175,6 +185,7 @@ class Settings:
             )
         _check_document_settings(values)
         _check_observability(values)
+        _check_moderation(values)
         from .spend import check_limits
 
         check_limits(values.get("max_cost"), values.get("max_tokens_total"))
@@ -281,13 +292,20 @@ class Settings:
         api_key = None if client is not None else (
             self.api_key or os.environ.get("OPENAI_API_KEY") or None
         )
+        profile = _profile(client, endpoint, local=local, base_url=base_url,
+                           api_key=api_key, timeout=self.resolved_timeout)
+        moderation = self.moderation or "off"
+        if moderation != "off":
+            from .moderation import check_endpoint
+
+            check_endpoint(profile, local=local)
         return Resolved(
             client=client,
             local=local,
             local_by_default=local and not self.local,
             base_url=base_url,
             api_key=api_key,
-            profile=_profile(client, endpoint, local=local, base_url=base_url),
+            profile=profile,
             model=self._model_or_none(local),
             mode=self.resolved_mode,
             max_retries=self.resolved_max_retries,
@@ -295,6 +313,8 @@ class Settings:
             coerce=self.resolved_coerce,
             timeout=self.resolved_timeout,
             hard_deadline=self.timeout is not None,
+            moderation=moderation,
+            moderation_model=self.moderation_model or DEFAULT_MODERATION_MODEL,
         )
 
     @property
@@ -339,18 +359,26 @@ def _check_observability(values: dict[str, Any]) -> None:
 
 
 def _profile(
-    client: Any, endpoint: str | Profile | None, *, local: bool, base_url: str | None
+    client: Any, endpoint: str | Profile | None, *, local: bool, base_url: str | None,
+    api_key: str | None = None, timeout: float | None = None,
 ) -> Profile:
-    """The one rule for which profile describes the endpoint (no model loaded, no I/O)."""
+    """The one rule for which profile describes the endpoint (no model loaded).
+
+    ``endpoint="auto"`` asks the server (:mod:`extractkit.detect`: once per base URL,
+    cached; the only I/O here). With no ``endpoint=``: no URL means OpenAI, a host
+    named in the profiles data file gets its profile, any other host ``generic``.
+    """
     if client is not None:
-        if endpoint is not None:
-            return get_profile(endpoint)
         own = getattr(client, "profile", None)  # a backend object says what it is
-        if isinstance(own, (str, Profile)):
+        if endpoint in (None, "auto") and isinstance(own, (str, Profile)):
             return get_profile(own)
-        return profile_for_base_url(str(getattr(client, "base_url", "") or "") or None)
-    if local:
+        base_url = str(getattr(client, "base_url", "") or "") or None
+        key = getattr(client, "api_key", None)
+        api_key = key if isinstance(key, str) else None
+    elif local:
         return get_profile("local")
+    if endpoint == "auto":
+        return get_profile(resolve_auto(base_url, api_key, timeout=timeout))
     if endpoint is not None:
         return get_profile(endpoint)
     return profile_for_base_url(base_url)
@@ -386,6 +414,9 @@ class Resolved:
     #: worker-thread hand-off, about 8 % of a fast call); else it is checked between
     #: calls and bounds every read
     hard_deadline: bool = False
+    #: what goes through the endpoint's moderation API first (extractkit.moderation)
+    moderation: str = "off"
+    moderation_model: str = DEFAULT_MODERATION_MODEL
 
 
 CHUNKING_MODES = ("auto", "on", "off")
@@ -403,3 +434,14 @@ def _check_document_settings(values: Mapping[str, Any]) -> None:
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)
                                   or value < low):
             raise ConfigurationError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _check_moderation(values: Mapping[str, Any]) -> None:
+    mode = values.get("moderation")
+    if mode is not None and mode not in MODERATION_MODES:
+        raise ConfigurationError(
+            f"moderation must be one of {', '.join(MODERATION_MODES)}, got {mode!r}"
+        )
+    model = values.get("moderation_model")
+    if model is not None and not (isinstance(model, str) and model.strip()):
+        raise ConfigurationError(f"moderation_model must be a model name, got {model!r}")

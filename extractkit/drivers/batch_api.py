@@ -145,6 +145,10 @@ class _Chunk:
                 yield item_result(job, None, None, exc)
                 continue
             assert isinstance(extraction, Extraction)
+            if extraction.moderator is not None:
+                raise ConfigurationError(
+                    "moderation= is not available with the Batch API (answers arrive hours "
+                    "later, unscreened); run the batch online, or set moderation='off'")
             request = extraction.request()
             if extraction.events is not None:  # in the batch file (or answered by the cache)
                 extraction.events.request_sent(request, 0)
@@ -237,6 +241,8 @@ class _Chunk:
         if result is None:
             self.online.append(entry)
             return None
+        if extraction.events is not None:
+            extraction.events.finished(result)
         return item_result(job, extraction, result, None)
 
 

@@ -53,6 +53,7 @@ from pydantic import TypeAdapter, ValidationError
 from ..errors import DeadlineError, IncompleteOutputError
 from ..jsontext import OPENER, fence_body
 from ..loop import Extraction
+from ..moderation import ascreen_input, ascreen_output, screen_input, screen_output
 from ..modes import Plan, UnreadableAnswer
 from ..partial import ANY, JsonStream, Shape, Unwrap, ValidatedList, build, shape_for
 from ..results import Result, Usage
@@ -481,6 +482,11 @@ class StreamSession:
         if self.extraction.events is not None:
             self.extraction.events.failed(error)
 
+    def finished(self, outcome: Snapshot[Any]) -> None:
+        """The stream's driver ends with its last snapshot (for ``on_event`` hooks)."""
+        if self.extraction.events is not None and outcome.result is not None:
+            self.extraction.events.finished(outcome.result)
+
     def feed(self, chunk: Any) -> Snapshot[Any] | None:
         text = self._acc.add(chunk)
         if not text or not self._view.feed(text):
@@ -639,6 +645,8 @@ def stream_sync(backend: Any, extraction: Extraction[Any]) -> Iterator[Snapshot[
     """
     session = StreamSession(extraction)
     try:
+        if extraction.moderator is not None:
+            screen_input(extraction)
         while True:
             pull = _Pull(backend, session.begin(), session)
             try:
@@ -654,6 +662,9 @@ def stream_sync(backend: Any, extraction: Extraction[Any]) -> Iterator[Snapshot[
                 continue
             outcome = session.end()
             if isinstance(outcome, Snapshot):
+                if extraction.moderator is not None and outcome.result is not None:
+                    screen_output(extraction, outcome.result)
+                session.finished(outcome)
                 yield outcome
                 return
             if isinstance(outcome, _Again):
@@ -667,6 +678,8 @@ async def stream_async(backend: Any, extraction: Extraction[Any]) -> AsyncIterat
     """The async twin of :func:`stream_sync` (an async generator)."""
     session = StreamSession(extraction)
     try:
+        if extraction.moderator is not None:
+            await ascreen_input(extraction)
         while True:
             pull = _Pull(backend, session.begin(), session)
             try:
@@ -682,6 +695,9 @@ async def stream_async(backend: Any, extraction: Extraction[Any]) -> AsyncIterat
                 continue
             outcome = session.end()
             if isinstance(outcome, Snapshot):
+                if extraction.moderator is not None and outcome.result is not None:
+                    await ascreen_output(extraction, outcome.result)
+                session.finished(outcome)
                 yield outcome
                 return
             if isinstance(outcome, _Again):
@@ -689,4 +705,3 @@ async def stream_async(backend: Any, extraction: Extraction[Any]) -> AsyncIterat
     except BaseException as exc:
         session.ended(exc)
         raise
-
