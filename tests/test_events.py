@@ -336,3 +336,37 @@ def test_fell_back_moves_the_next_events_to_the_new_endpoint():
     assert (second.endpoint, second.provider, second.model, second.server_address,
             second.server_port) == ("strong", "vllm", "big", "gpu-box", 8000)
     assert first.extraction_id == moved.extraction_id == second.extraction_id
+
+
+def _moderations(srv: Any, request: Any) -> Any:
+    """A scripted ``/v1/moderations``: flags every text containing FLAGME."""
+    from tests.scripted_server import json_reply
+
+    texts = request.body["input"]
+    texts = [texts] if isinstance(texts, str) else texts
+    return json_reply({"id": "modr-1", "model": request.body["model"], "results": [
+        {"flagged": "FLAGME" in t, "categories": {"violence": "FLAGME" in t},
+         "category_scores": {"violence": 0.97 if "FLAGME" in t else 0.01}} for t in texts]})
+
+
+@pytest.mark.parametrize("how", ["sync", "stream"])
+def test_a_result_the_moderation_rejects_ends_in_failed(server, client, how):
+    from extractkit.errors import ModerationError
+
+    server.add_route("POST", "/v1/moderations", _moderations)
+    reply = stream if how == "stream" else completion
+    server.push(reply('{"name": "FLAGME", "age": 3}'))
+    events: list[Event] = []
+    ex = Extractor(client=client, model="m", endpoint="openai", moderation="both",
+                   on_event=events.append)
+    with pytest.raises(ModerationError):
+        if how == "stream":
+            list(ex.stream(Person, "a calm text"))
+        else:
+            ex.extract(Person, "a calm text")
+    assert [type(e).__name__ for e in events] == ["RequestSent", "ResponseReceived", "Failed"]
+    assert events[-1].error_type == "ModerationError"  # type: ignore[attr-defined]
+    events.clear()
+    with pytest.raises(ModerationError):
+        ex.extract(Person, "FLAGME")  # the input: nothing is sent
+    assert [type(e).__name__ for e in events] == ["Failed"]
