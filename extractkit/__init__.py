@@ -14,11 +14,13 @@ from .decorator import AsyncExtractFunction, ExtractFunction, extract
 from .drivers.gate import Gate, ThreadGate
 from .drivers.jobs import ItemResult
 from .drivers.stream import Snapshot
+from .endpoints import Endpoint
 from .errors import (
     ArgumentsError,
     ConfigurationError,
     ContentFilterError,
     DeadlineError,
+    EndpointsUnavailableError,
     ExtractionError,
     ExtractkitError,
     FatalError,
@@ -46,6 +48,8 @@ __all__ = [
     "ConfigurationError",
     "ContentFilterError",
     "DeadlineError",
+    "Endpoint",
+    "EndpointsUnavailableError",
     "EvalReport",
     "ExtractFunction",
     "ExtractionError",

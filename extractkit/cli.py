@@ -112,6 +112,40 @@ def extraction_options(p: argparse.ArgumentParser) -> None:
                    help="the moderation model (default omni-moderation-latest)")
 
 
+def endpoint_chain_options(p: argparse.ArgumentParser) -> None:
+    """Named endpoints of the config file, fallback and routing (docs/endpoints.md)."""
+    from .endpoints.routing import ROUTINGS
+
+    p.add_argument("--config", metavar="FILE",
+                   help="the endpoints config file (default: ./extractkit.toml, or "
+                   "[tool.extractkit] in ./pyproject.toml)")
+    p.add_argument("--endpoint-name", metavar="NAME",
+                   help="an endpoint of the config file, by name")
+    p.add_argument("--fallback", action="append", metavar="NAME",
+                   help="an endpoint of the config file tried when the ones before fail "
+                   "(repeatable; in order)")
+    p.add_argument("--routing", choices=list(ROUTINGS),
+                   help="which endpoint goes first: order (default), cheapest, weighted")
+    p.add_argument("--escalate-with-errors", action="store_true", default=None,
+                   help="the next endpoint also sees the last invalid answer and its errors")
+
+
+def _chain_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """``--config`` (else the file found in the working directory), ``--endpoint-name``..."""
+    from .endpoints.config import find_config
+
+    if not hasattr(args, "endpoint_name"):
+        return {}
+    config = args.config or find_config()
+    return {
+        "config": str(config) if config is not None else None,
+        "endpoint_name": args.endpoint_name,
+        "fallback": tuple(args.fallback) if args.fallback else None,
+        "routing": args.routing,
+        "escalate_with_errors": args.escalate_with_errors,
+    }
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="extractkit",
@@ -136,6 +170,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="directory whose templates override the defaults")
         p.add_argument("--local", action="store_true",
                        help="use the embedded local model even if an endpoint is configured")
+        endpoint_chain_options(p)  # --endpoint-name, --fallback... (extractkit/endpoints)
 
     run = sub.add_parser("run", help="extract from one or more inputs")
     run.add_argument("schema", metavar="SCHEMA", help="file.py[:Name] or file.json")
@@ -236,6 +271,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     if hasattr(args, "timeout") and "timeout" not in out:
         # given explicitly, so every call is also cut at the deadline mid-flight
         out["timeout"] = DEFAULT_TIMEOUT
+    out.update(_chain_settings(args))
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -443,7 +479,9 @@ def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str],
         record["grounding"] = _paged(result.grounding, doc.document).as_dict()
     if result.dropped_turns:
         record["dropped_turns"] = list(result.dropped_turns)
-    return _with_document(record, result, doc.id, err)
+    if result.dropped_turns:
+        record["dropped_turns"] = list(result.dropped_turns)
+    return _with_document(_with_endpoint(record, result), result, doc.id, err)
 
 
 def _paged(grounding: Grounding, document: Any) -> Grounding:
@@ -841,6 +879,20 @@ def _item_record(item: ItemResult[Any], fingerprint: str,
             record["dropped_turns"] = list(item.result.dropped_turns)
     record["usage"] = item.usage.as_dict()
     record["fingerprint"] = fingerprint
+    return _with_endpoint(record, item.result if item.error is None else item.error)
+
+
+def _with_endpoint(record: dict[str, Any], outcome: Any) -> dict[str, Any]:
+    """``endpoint``: who answered (a fallback chain's or a named endpoint); with a
+    name, ``attempts``: each answer's endpoint, model, usage and cost."""
+    record["endpoint"] = getattr(outcome, "endpoint", None)
+    attempts = getattr(outcome, "attempts", None)
+    if record["endpoint"] is not None and attempts:
+        record["attempts"] = [
+            {"endpoint": a.endpoint, "model": getattr(a.response, "model", None),
+             "usage": a.usage.as_dict(), "cost": a.cost}
+            for a in attempts
+        ]
     return record
 
 

@@ -13,7 +13,7 @@ import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .backends import resolve_backend
 from .errors import ConfigurationError
@@ -29,6 +29,10 @@ from .retry import TransportRetry
 from .settings import NO_MODEL, Resolved, Settings
 
 _UNSET: Any = object()
+if TYPE_CHECKING:
+    from .endpoints.chain import Chain
+
+_UNBUILT: Any = object()
 
 
 class Engine:
@@ -46,6 +50,7 @@ class Engine:
         self._feedback: dict[Plan, Callable[[list[str], Attempt], str]] = {}
         self._hooks: tuple[Hook, ...] | None = None
         self._moderator: Any = _UNSET
+        self._chain: Any = _UNBUILT
 
     # -- lazily resolved pieces -------------------------------------------
 
@@ -73,6 +78,18 @@ class Engine:
                 self.backend, mode=resolved.moderation, model=resolved.moderation_model,
                 retries=resolved.transport_retries)
         return self._moderator  # type: ignore[no-any-return]
+
+    @property
+    def chain(self) -> Chain | None:
+        """The fallback chain (:mod:`extractkit.endpoints.chain`), built once; ``None``
+        for a single endpoint, which takes the plain path."""
+        if self._chain is _UNBUILT:
+            with self._lock:
+                if self._chain is _UNBUILT:
+                    from .endpoints.chain import build_chain
+
+                    self._chain = build_chain(self)
+        return self._chain  # type: ignore[no-any-return]
 
     @property
     def profile(self) -> Profile:
@@ -106,7 +123,8 @@ class Engine:
         if base_url is None and resolved.client is not None:
             base_url = str(getattr(resolved.client, "base_url", "") or "") or None
         return Emitter(hooks, model=resolved.model, provider=self.profile.name,
-                       base_url=base_url, schema=plan.source.name)
+                       base_url=base_url, schema=plan.source.name,
+                       endpoint=resolved.endpoint_name)
 
     @property
     def prompts(self) -> Prompts:
@@ -179,5 +197,6 @@ class Engine:
             events=self.emitter(plan) if self.hooks else None,
             moderator=self.moderator,
             dropped_turns=dropped_turns,
+            endpoint=self.resolved.endpoint_name,
         )
 

@@ -199,6 +199,12 @@ class ModerationError(ExtractionError):
         self.response = response
 
 
+class EndpointsUnavailableError(ExtractkitError):
+    """Every endpoint of a fallback chain is cooling down (its circuit breaker is
+    open after repeated failures): the input failed without a request. In a batch
+    it is that item's failure; rerun (``--resume``) once the endpoints are back."""
+
+
 class SpendLimitReached(ExtractkitError):
     """A batch stopped before an input that would have passed ``max_cost`` or
     ``max_tokens_total`` (see :mod:`extractkit.spend`).
@@ -255,6 +261,7 @@ __all__ = [
     "ConfigurationError",
     "ContentFilterError",
     "DeadlineError",
+    "EndpointsUnavailableError",
     "ExtractionError",
     "ExtractkitError",
     "FatalError",

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -27,6 +35,8 @@ if TYPE_CHECKING:
     from .drivers.gate import Gate, ThreadGate
     from .drivers.jobs import ItemResult
     from .drivers.stream import Snapshot
+    from .endpoints.endpoint import Endpoint
+    from .engine import Engine
 
 T = TypeVar("T")
 
@@ -67,7 +77,7 @@ class _Base:
         *,
         model: str | None = None,
         mode: str | None = None,
-        endpoint: str | Profile | None = None,
+        endpoint: str | Profile | Endpoint | None = None,
         max_retries: int | None = None,
         transport_retries: int | None = None,
         prompt: str | Path | None = None,
@@ -82,6 +92,10 @@ class _Base:
         tracing: bool | None = None,
         moderation: str | None = None,
         moderation_model: str | None = None,
+        endpoint_name: str | None = None,
+        fallback: Sequence[str | Endpoint] | None = None,
+        routing: str | None = None,
+        escalate_with_errors: bool | None = None,
         **params: Any,
     ) -> None:
         settings = Settings.of(
@@ -89,6 +103,8 @@ class _Base:
             transport_retries=transport_retries, prompt=prompt, prompts_dir=prompts_dir,
             base_url=base_url, api_key=api_key, local=local, coerce=coerce, grounding=grounding,
             documents=documents, moderation=moderation, moderation_model=moderation_model,
+            endpoint_name=endpoint_name, fallback=fallback,
+            routing=routing, escalate_with_errors=escalate_with_errors,
             on_event=on_event, tracing=tracing, **params,
         )
         self._engine = Engine(settings, is_async=self._is_async)
@@ -105,9 +121,11 @@ class _Base:
         return clone
 
     def _prepare(
-        self, schema: Any, text: Input, variables: Mapping[str, Any], context: Any
+        self, schema: Any, text: Input, variables: Mapping[str, Any], context: Any,
+        engine: Engine | None = None,
     ) -> tuple[Plan, Extraction[Any]]:
-        engine = self._engine
+        """The extraction of one input, on ``engine`` (a fallback chain's endpoint) or ours."""
+        engine = engine or self._engine
         plan = engine.plan(schema)
         if isinstance(text, str):
             if not text.strip():
@@ -116,18 +134,17 @@ class _Base:
             template = engine.prompts.get(engine.settings.prompt or "user.j2")
             messages = engine.messages(plan, template, values)
         else:
-            return plan, self._conversation(plan, text, variables, context)
+            return plan, self._conversation(plan, text, variables, context, engine)
         documents = pick_documents(values, engine.settings.documents)
         return plan, engine.start(plan, messages, context=values if context is None else context,
                                   documents=documents)
 
     def _conversation(
         self, plan: Plan, messages: Sequence[Mapping[str, Any]], variables: Mapping[str, Any],
-        context: Any,
+        context: Any, engine: Engine,
     ) -> Extraction[Any]:
         """A chat history's extraction: checked, fitted to the context window, grounded in
         its turns (see :mod:`extractkit.conversation`)."""
-        engine = self._engine
         turns = check_messages(messages)
         full = engine.prompts.with_system(plan, turns)
         head = full[: len(full) - len(turns)]
@@ -147,6 +164,33 @@ class _Base:
 
 
         return plan_document(self._engine, schema, text, variables, context)
+
+    def _builder(
+        self, schema: Any, text: Input, variables: Mapping[str, Any], context: Any
+    ) -> Callable[[Engine], Extraction[Any]]:
+        """How a fallback chain builds this input's extraction for each endpoint."""
+        return lambda engine: self._prepare(schema, text, variables, context, engine)[1]
+
+    def _map_start(
+        self, schema: Any, variables: Mapping[str, Any], context: Any, cache: Any, batch_api: Any
+    ) -> tuple[Any, Callable[[Any], Any]]:
+        """The backend and the job start of ``map`` (a chain's run per input, with a chain)."""
+        chain = self._engine.chain
+        if chain is None:
+            def start(value: Any) -> Extraction[Any]:
+                text, own = _text_and_variables(value, variables)
+                return self._prepare(schema, text, own, context)[1]
+
+            return self._engine.backend, start
+        from .endpoints.chain import refuse_map_options
+
+        refuse_map_options(cache, batch_api)
+
+        def start_chain(value: Any) -> Any:
+            text, own = _text_and_variables(value, variables)
+            return chain.start(self._builder(schema, text, own, context))
+
+        return None, start_chain
 
     def render(
         self, schema: Any, text: Input | None = None, *,
@@ -209,6 +253,9 @@ class Extractor(_Base):
 
             return run_document(chunked)
         text = _text_of(text)
+        chain = self._engine.chain
+        if chain is not None:
+            return chain.start(self._builder(schema, text, variables, context)).run()
         _, extraction = self._prepare(schema, text, variables, context)
         return sync.run(self._engine.backend, extraction)
 
@@ -230,7 +277,11 @@ class Extractor(_Base):
         the last one (``done=True``) holds the validated value."""
         from .drivers.stream import stream_sync
 
-        _, extraction = self._prepare(schema, _input(text, messages), variables, context)
+        text = _input(text, messages)
+        chain = self._engine.chain
+        if chain is not None:
+            return chain.start(self._builder(schema, text, variables, context)).stream()
+        _, extraction = self._prepare(schema, text, variables, context)
         return stream_sync(self._engine.backend, extraction)
 
     def map(
@@ -270,12 +321,9 @@ class Extractor(_Base):
         """
         from .drivers.mapping import map_inputs
 
-        def start(value: Any) -> Extraction[Any]:
-            text, own = _text_and_variables(value, variables)
-            return self._prepare(schema, text, own, context)[1]
-
+        backend, start = self._map_start(schema, variables, context, cache, batch_api)
         return map_inputs(
-            self._engine.backend, inputs, start, concurrency=concurrency, ordered=ordered,
+            backend, inputs, start, concurrency=concurrency, ordered=ordered,
             cache=cache, gate=gate, batch_api=batch_api,
             spend=limit_for(self._engine, max_cost, max_tokens_total, spend),
         )
@@ -325,6 +373,9 @@ class AsyncExtractor(_Base):
 
             return await arun_document(chunked)
         text = _text_of(text)
+        chain = self._engine.chain
+        if chain is not None:
+            return await chain.start(self._builder(schema, text, variables, context)).arun()
         _, extraction = self._prepare(schema, text, variables, context)
         return await aio.run(self._engine.backend, extraction)
 
@@ -344,7 +395,11 @@ class AsyncExtractor(_Base):
     ) -> AsyncIterator[Snapshot[Any]]:
         from .drivers.stream import stream_async
 
-        _, extraction = self._prepare(schema, _input(text, messages), variables, context)
+        text = _input(text, messages)
+        chain = self._engine.chain
+        if chain is not None:
+            return chain.start(self._builder(schema, text, variables, context)).astream()
+        _, extraction = self._prepare(schema, text, variables, context)
         return stream_async(self._engine.backend, extraction)
 
     def map(
@@ -372,12 +427,9 @@ class AsyncExtractor(_Base):
         """
         from .drivers.mapping import amap_inputs
 
-        def start(value: Any) -> Extraction[Any]:
-            text, own = _text_and_variables(value, variables)
-            return self._prepare(schema, text, own, context)[1]
-
+        backend, start = self._map_start(schema, variables, context, cache, batch_api)
         return amap_inputs(
-            self._engine.backend, inputs, start, concurrency=concurrency, ordered=ordered,
+            backend, inputs, start, concurrency=concurrency, ordered=ordered,
             cache=cache, gate=gate, batch_api=batch_api,
             spend=limit_for(self._engine, max_cost, max_tokens_total, spend),
         )

@@ -88,6 +88,7 @@ class Extraction(Generic[T]):
         "_tail",
         "attempts",
         "dropped_turns",
+        "endpoint",
         "events",
         "moderator",
         "plan",
@@ -111,12 +112,15 @@ class Extraction(Generic[T]):
         events: Emitter | None = None,
         moderator: Moderator | None = None,
         dropped_turns: tuple[int, ...] = (),
+        endpoint: str | None = None,
     ) -> None:
         self.plan = plan
         #: the moderation step the drivers run around this extraction (``None``: off)
         self.moderator = moderator
         #: indexes of the conversation turns left out to fit the context window
         self.dropped_turns = dropped_turns
+        #: the name of the endpoint this extraction talks to (``None``: unnamed)
+        self.endpoint = endpoint
         self._coerce = coerce
         base: dict[str, Any] = {"model": model}
         if params:
@@ -149,6 +153,11 @@ class Extraction(Generic[T]):
         messages = self._messages + self._tail if self._tail else self._messages
         return {**self._base, "messages": messages}
 
+    def carry(self, messages: Sequence[dict[str, Any]]) -> None:
+        """Messages sent after the prompt until the first re-ask replaces them (a fallback
+        chain's escalation: the previous endpoint's invalid answer and its errors)."""
+        self._tail = list(messages)
+
     @property
     def reasks_left(self) -> int:
         return self._reasks_left
@@ -176,6 +185,7 @@ class Extraction(Generic[T]):
         if not choices:
             attempt = Attempt(None, errors=["(response): the endpoint returned no choices"],
                               usage=usage, response=response)
+            attempt.endpoint = self.endpoint
             self.attempts.append(attempt)
             if events is not None:
                 events.attempt_failed(attempt.errors, None, None)
@@ -186,6 +196,7 @@ class Extraction(Generic[T]):
             attempt = self.check_message(
                 choice.message, choice.finish_reason, usage if index == 0 else Usage(), response
             )
+            attempt.endpoint = self.endpoint
             self.attempts.append(attempt)
             if attempt.ok:
                 return Result(
@@ -197,6 +208,7 @@ class Extraction(Generic[T]):
                     transport_retries=self.transport_retries,
                     grounding=attempt.grounding,
                     dropped_turns=self.dropped_turns,
+                    endpoint=self.endpoint,
                 )
             if events is not None:
                 events.attempt_failed(attempt.errors, attempt.finish_reason, attempt.refusal)
