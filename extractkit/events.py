@@ -249,7 +249,7 @@ class Emitter:
     points where each thing happens.
     """
 
-    __slots__ = ("_ended", "_responses", "capture_content", "endpoint", "extraction_id", "hooks",
+    __slots__ = ("_ended", "_responses", "capture_content", "chained", "endpoint", "extraction_id", "hooks",
                  "model", "provider", "schema", "server_address", "server_port")
 
     def __init__(
@@ -273,6 +273,8 @@ class Emitter:
                                    for h in self.hooks)
         self._ended = False
         self._responses = 0
+        #: in a chain of endpoints: the chain, not the driver, says how it ends (:meth:`settle`)
+        self.chained = False
 
     @property
     def attempt(self) -> int:
@@ -338,15 +340,23 @@ class Emitter:
             self.server_address, self.server_port = server_of(base_url)
 
     def finished(self, result: Result[Any]) -> None:
-        if self._ended:
+        if self._ended or self.chained:
             return
         self._ended = True
         self.emit(Finished(**self._common(), result=result))
 
     def failed(self, error: BaseException) -> None:
         """Once per extraction, whichever driver layer sees the error first."""
-        if self._ended:
+        if self._ended or (self.chained and isinstance(error, Exception)):
             return
         self._ended = True
         self.emit(Failed(**self._common(), error=error, error_type=type(error).__name__,
                          message=redact(str(error))))
+
+    def settle(self, outcome: Result[Any] | BaseException) -> None:
+        """A chain of endpoints is done with this extraction: ``Finished`` or ``Failed``."""
+        self.chained = False
+        if isinstance(outcome, BaseException):
+            self.failed(outcome)
+        else:
+            self.finished(outcome)

@@ -202,6 +202,11 @@ class SpanHook:
     def _fell_back(self, event: FellBack) -> None:
         spans = self._spans(event)
         if spans is not None:
+            if spans.attempt is not None:  # the request the endpoint left behind failed
+                spans.attempt.set_status(self._trace.Status(self._trace.StatusCode.ERROR,
+                                                            event.reason))
+                spans.attempt.end()
+                spans.attempt = None
             spans.extraction.add_event("extractkit.fell_back", {
                 "extractkit.from_endpoint": event.from_endpoint or "",
                 "extractkit.to_endpoint": event.to_endpoint or "",

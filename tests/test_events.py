@@ -370,3 +370,51 @@ def test_a_result_the_moderation_rejects_ends_in_failed(server, client, how):
     with pytest.raises(ModerationError):
         ex.extract(Person, "FLAGME")  # the input: nothing is sent
     assert [type(e).__name__ for e in events] == ["Failed"]
+
+
+@pytest.mark.parametrize("how", ["sync", "stream"])
+def test_a_fallback_chain_is_one_extraction_with_fell_back_between_endpoints(how):
+    from extractkit.endpoints import Endpoint
+    from extractkit.events import FellBack
+    from tests.scripted_server import ScriptedServer
+
+    with ScriptedServer() as a, ScriptedServer() as b:
+        a.push(error(401, f"bad key {SECRET}"))
+        b.push((stream if how == "stream" else completion)('{"name": "Ada", "age": 36}'))
+        events: list[Event] = []
+        ex = Extractor(endpoint=Endpoint("cheap", base_url=a.base_url, model="small"),
+                       fallback=[Endpoint("strong", base_url=b.base_url, model="big")],
+                       on_event=events.append)
+        if how == "stream":
+            assert list(ex.stream(Person, "Ada is 36."))[-1].done
+        else:
+            assert ex.extract_result(Person, "Ada is 36.").endpoint == "strong"
+        assert [type(e).__name__ for e in events] == [
+            "RequestSent", "FellBack", "RequestSent", "ResponseReceived", "Finished"]
+        assert len({e.extraction_id for e in events}) == 1
+        assert [e.endpoint for e in events] == ["cheap", "cheap", "strong", "strong", "strong"]
+        moved = events[1]
+        assert isinstance(moved, FellBack) and (moved.from_endpoint, moved.to_endpoint) == (
+            "cheap", "strong")
+        assert SECRET not in moved.reason
+        assert events[2].model == "big" and events[2].server_port == b.port  # type: ignore[attr-defined]
+        finished = events[-1]
+        assert isinstance(finished, Finished) and finished.result.endpoint == "strong"
+
+
+def test_a_chain_that_runs_out_of_endpoints_fails_once():
+    from extractkit.endpoints import Endpoint
+    from tests.scripted_server import ScriptedServer
+
+    with ScriptedServer() as a, ScriptedServer() as b:
+        a.push(error(401))
+        b.push(error(401))
+        events: list[Event] = []
+        ex = Extractor(endpoint=Endpoint("a", base_url=a.base_url, model="m"),
+                       fallback=[Endpoint("b", base_url=b.base_url, model="m")],
+                       on_event=events.append)
+        with pytest.raises(openai.AuthenticationError) as caught:
+            ex.extract(Person, "Ada")
+        assert [type(e).__name__ for e in events] == [
+            "RequestSent", "FellBack", "RequestSent", "Failed"]
+        assert events[-1].error is caught.value  # type: ignore[attr-defined]

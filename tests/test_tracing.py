@@ -310,3 +310,23 @@ def test_extraction_spans_are_children_of_the_callers_span(server, client, expor
     assert len(tops) == (1 if how == "extract" else 3)
     assert all(t.parent is not None and t.parent.span_id == job.get_span_context().span_id
                for t in tops)
+
+
+def test_a_fallback_is_one_extraction_span(exporter, hook):
+    from extractkit.endpoints import Endpoint
+    from tests.scripted_server import ScriptedServer
+
+    with ScriptedServer() as a, ScriptedServer() as b:
+        a.push(error(404, "no such model"))
+        b.push(completion('{"name": "Ada", "age": 36}'))
+        ex = Extractor(endpoint=Endpoint("cheap", base_url=a.base_url, model="small"),
+                       fallback=[Endpoint("strong", base_url=b.base_url, model="big")],
+                       on_event=hook)
+        ex.extract(Person, "Ada is 36.")
+        port = b.port
+    top, chats = _by_name(exporter)
+    assert [c.name for c in chats] == ["chat small", "chat big"]
+    assert chats[0].status.status_code == StatusCode.ERROR
+    assert chats[1].attributes["server.port"] == port
+    assert [e.name for e in top.events] == ["extractkit.fell_back"]
+    assert top.status.status_code == StatusCode.UNSET and hook.open_extractions == 0
