@@ -210,6 +210,9 @@ def _parser() -> argparse.ArgumentParser:
                      "'extractkit[ray]'; see docs/distributed.md)")
     run.add_argument("--ray-actors", type=int, default=2, metavar="N",
                      help="with --ray: actors, each with its own extractor (default 2)")
+    run.add_argument("--trace", metavar="FILE", default=None,
+                     help="write OpenTelemetry spans (GenAI conventions) to FILE as JSON lines, "
+                          "appended ('-': stderr); needs extractkit[otel]")
     run.add_argument("--show-grounding", action="store_true",
                      help="print each value's span in the input (pointer, status, offsets, "
                      "quoted text) on stderr")
@@ -263,6 +266,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, name, None)
         if value is not None:
             out[name] = value
+    if getattr(args, "trace_hook", None) is not None:  # --trace FILE (cmd_run)
+        out["on_event"] = args.trace_hook
     out.update(_chain_settings(args))
     return {k: v for k, v in out.items() if v is not None}
 
@@ -516,6 +521,19 @@ def _with_document(record: dict[str, Any], result: Any, name: str, err: IO[str])
 
 
 def cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    if args.trace is None:
+        return _cmd_run(args, out, err)
+    if args.ray is not None:
+        raise UsageError("--trace and --ray exclude each other (trace the workers with "
+                         "their own OpenTelemetry setup)")
+    from .tracing import spans_to
+
+    with spans_to(args.trace, err) as hook:
+        args.trace_hook = hook
+        return _cmd_run(args, out, err)
+
+
+def _cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from . import cost_cli
 
     target = load_target(args.schema)

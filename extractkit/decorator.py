@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 from .drivers import aio, sync
 from .engine import Engine
 from .errors import ArgumentsError, ConfigurationError
+from .events import Hooks
 from .grounding.check import marked_documents, pick_documents
 from .loop import Extraction
 from .modes import Plan
@@ -488,6 +489,8 @@ def extract(
     grounding: str | None = None,
     documents: str | tuple[str, ...] | None = None,
     coerce: bool | None = None,
+    on_event: Hooks = None,
+    tracing: bool | None = None,
     moderation: str | None = None,
     moderation_model: str | None = None,
     endpoint_name: str | None = None,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .backends import resolve_backend
 from .errors import ConfigurationError
+from .events import Emitter, Hook
 from .grounding.check import grounding_check
 from .loop import Extraction
 from .moderation import Moderator, moderator_for
@@ -47,6 +48,7 @@ class Engine:
         self._lock = threading.Lock()
         self._plans: dict[Any, Plan] = {}
         self._feedback: dict[Plan, Callable[[list[str], Attempt], str]] = {}
+        self._hooks: tuple[Hook, ...] | None = None
         self._moderator: Any = _UNSET
         self._chain: Any = _UNBUILT
 
@@ -101,6 +103,28 @@ class Engine:
         if model is None:
             raise ConfigurationError(NO_MODEL)
         return model
+
+    @property
+    def hooks(self) -> tuple[Hook, ...]:
+        """``on_event`` hooks, plus the span hook when tracing is on (resolved once)."""
+        if self._hooks is None:
+            from .tracing import hooks_with_tracing
+
+            self._hooks = hooks_with_tracing(self.settings.on_event or (), self.settings.tracing)
+        return self._hooks
+
+    def emitter(self, plan: Plan) -> Emitter | None:
+        """The events of a new extraction of ``plan``; ``None`` when no hook is set."""
+        hooks = self.hooks
+        if not hooks:
+            return None
+        resolved = self.resolved
+        base_url = resolved.base_url
+        if base_url is None and resolved.client is not None:
+            base_url = str(getattr(resolved.client, "base_url", "") or "") or None
+        return Emitter(hooks, model=resolved.model, provider=self.profile.name,
+                       base_url=base_url, schema=plan.source.name,
+                       endpoint=resolved.endpoint_name)
 
     @property
     def prompts(self) -> Prompts:
@@ -169,6 +193,7 @@ class Engine:
             coerce=self.resolved.coerce,
             transport=TransportRetry.with_retries(self.resolved.transport_retries,
                                                 timeout=self.resolved.timeout),
+            events=self.emitter(plan) if self.hooks else None,
             moderator=self.moderator,
             dropped_turns=dropped_turns,
             endpoint=self.resolved.endpoint_name,

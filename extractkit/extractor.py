@@ -19,6 +19,7 @@ from .conversation import check_messages, fit_conversation
 from .drivers import aio, sync
 from .engine import Engine
 from .errors import InputError
+from .events import Hooks
 from .grounding.check import pick_documents
 from .loop import Extraction
 from .modes import Plan
@@ -87,6 +88,8 @@ class _Base:
         grounding: str | None = None,
         documents: str | Sequence[str] | None = None,
         coerce: bool | None = None,
+        on_event: Hooks = None,
+        tracing: bool | None = None,
         moderation: str | None = None,
         moderation_model: str | None = None,
         endpoint_name: str | None = None,
@@ -101,7 +104,8 @@ class _Base:
             base_url=base_url, api_key=api_key, local=local, coerce=coerce, grounding=grounding,
             documents=documents, moderation=moderation, moderation_model=moderation_model,
             endpoint_name=endpoint_name, fallback=fallback,
-            routing=routing, escalate_with_errors=escalate_with_errors, **params,
+            routing=routing, escalate_with_errors=escalate_with_errors,
+            on_event=on_event, tracing=tracing, **params,
         )
         self._engine = Engine(settings, is_async=self._is_async)
 

@@ -51,6 +51,7 @@ from .retry import TransportRetry
 from .schema import Invalid
 
 if TYPE_CHECKING:
+    from .events import Emitter
     from .grounding.check import GroundingCheck
     from .moderation import Moderator
 
@@ -88,6 +89,7 @@ class Extraction(Generic[T]):
         "attempts",
         "dropped_turns",
         "endpoint",
+        "events",
         "moderator",
         "plan",
         "transport",
@@ -107,6 +109,7 @@ class Extraction(Generic[T]):
         grounding: GroundingCheck | None = None,
         transport: TransportRetry | None = None,
         coerce: bool = True,
+        events: Emitter | None = None,
         moderator: Moderator | None = None,
         dropped_turns: tuple[int, ...] = (),
         endpoint: str | None = None,
@@ -140,6 +143,8 @@ class Extraction(Generic[T]):
         self.usage = Usage()
         #: the transport retry budget of this extraction (drivers ask it after a failure)
         self.transport = transport if transport is not None else TransportRetry()
+        #: the events of this extraction for ``on_event`` hooks; ``None`` when none is set
+        self.events = events
 
     # -- requests -------------------------------------------------------------
 
@@ -174,11 +179,16 @@ class Extraction(Generic[T]):
         usage = Usage.from_response(getattr(response, "usage", None))
         self.usage = self.usage + usage
         choices = list(getattr(response, "choices", None) or [])
+        events = self.events
+        if events is not None:
+            events.response_received(response, usage, self._content(choices, events))
         if not choices:
             attempt = Attempt(None, errors=["(response): the endpoint returned no choices"],
                               usage=usage, response=response)
             attempt.endpoint = self.endpoint
             self.attempts.append(attempt)
+            if events is not None:
+                events.attempt_failed(attempt.errors, None, None)
             return self._after_failure(attempt, choices=[], response=response)
         failures: list[tuple[Any, Attempt]] = []
         refusals: list[str] = []
@@ -200,6 +210,8 @@ class Extraction(Generic[T]):
                     dropped_turns=self.dropped_turns,
                     endpoint=self.endpoint,
                 )
+            if events is not None:
+                events.attempt_failed(attempt.errors, attempt.finish_reason, attempt.refusal)
             if attempt.refusal is not None:
                 refusals.append(attempt.refusal)
             failures.append((choice, attempt))
@@ -216,6 +228,15 @@ class Extraction(Generic[T]):
             ((c, a) for c, a in failures if a.refusal is None), failures[0]
         )
         return self._after_failure(attempt, choices=[choice], response=response)
+
+    def _content(self, choices: list[Any], events: Emitter) -> str | None:
+        """The first choice's answer text, for hooks that asked for content."""
+        if not events.capture_content or not choices:
+            return None
+        try:
+            return self.plan.read(choices[0].message)
+        except UnreadableAnswer:
+            return None
 
     def check_message(
         self, message: Any, finish_reason: str | None, usage: Usage, response: Any
@@ -330,6 +351,8 @@ class Extraction(Generic[T]):
                 attempts=self.attempts,
             )
         self._reasks_left -= 1
+        if self.events is not None:
+            self.events.reasked(attempt.errors, self._reasks_left)
         log.info("attempt %d invalid, re-asking: %s", len(self.attempts), "; ".join(attempt.errors[:3]))
         message = choices[0].message if choices else None
         feedback = self._feedback(attempt.errors, attempt)

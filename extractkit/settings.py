@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from .detect import resolve_auto
 from .errors import ConfigurationError
+from .events import Hook, hooks_of
 from .grounding.policy import DEFAULT_GROUNDING, GROUNDING_MODES
 from .profiles import Profile, get_profile, profile_for_base_url
 
@@ -131,6 +132,13 @@ class Settings:
     coerce: bool | None = None
     #: seconds for one whole extraction, retries and re-asks included (see module docstring)
     timeout: float | None = None
+    # -- observability (docs/observability.md) --
+    #: hooks called with every event of an extraction (extractkit.events); given as one
+    #: callable or a sequence, kept as a tuple
+    on_event: tuple[Hook, ...] | None = field(default=None, repr=False)
+    #: OpenTelemetry spans (extractkit.tracing): ``True`` on, ``False`` off, ``None``
+    #: on when a tracer provider is configured
+    tracing: bool | None = None
     # -- moderation (see extractkit.moderation) --
     #: ``"off"`` (default), ``"input"``, ``"output"`` or ``"both"``
     moderation: str | None = None
@@ -198,6 +206,7 @@ class Settings:
                     f"extractkit.Endpoint, got {type(endpoint).__name__}"
                 )
         _check_document_settings(values)
+        _check_observability(values)
         _check_moderation(values)
         if any(values.get(k) is not None for k in _ENDPOINT_SETTINGS):
             from .endpoints.chain import check_settings
@@ -423,6 +432,14 @@ def _check_grounding(values: dict[str, Any]) -> None:
             "documents must name one or more template variables, e.g. documents=('contract',)"
         )
     values["documents"] = names
+
+
+def _check_observability(values: dict[str, Any]) -> None:
+    if values.get("on_event") is not None:
+        values["on_event"] = hooks_of(values["on_event"])
+    tracing = values.get("tracing")
+    if tracing is not None and not isinstance(tracing, bool):
+        raise ConfigurationError(f"tracing must be True, False or None, got {tracing!r}")
 
 
 def _profile(

@@ -18,17 +18,25 @@ async def run(
 ) -> Result[Any]:
     """Drive ``extraction`` to a result (or its error); see :func:`.sync.run`."""
     self_cut = cuts_itself(backend)
-    if extraction.moderator is not None:
-        await ascreen_input(extraction)  # before any completion is paid for
     try:
+        if extraction.moderator is not None:
+            await ascreen_input(extraction)  # before any completion is paid for
         while True:
             response = await asend(backend.complete, extraction.request(), extraction.transport,
-                                   gate, self_cut=self_cut)
+                                   gate, extraction.events, self_cut=self_cut)
             result = receive(backend, extraction, response)
             if result is not None:
                 if extraction.moderator is not None:
                     await ascreen_output(extraction, result)
+                if extraction.events is not None:
+                    extraction.events.finished(result)
                 return result
     except DeadlineError as exc:
         exc.attempts = list(extraction.attempts)  # what was received before time ran out
+        if extraction.events is not None:
+            extraction.events.failed(exc)
+        raise
+    except BaseException as exc:
+        if extraction.events is not None:
+            extraction.events.failed(exc)
         raise

@@ -40,6 +40,7 @@ alive.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import queue
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
@@ -240,7 +241,10 @@ def map_jobs(
                 if job is None:
                     exhausted = True
                     break
-                future = pool.submit(_run_job, backend, job, gate)
+                # the caller's context variables go with the job (as asyncio tasks do):
+                # its OpenTelemetry span is the parent of the job's (extractkit.tracing)
+                future = pool.submit(contextvars.copy_context().run, _run_job, backend, job,
+                                     gate)
                 future.add_done_callback(finished.put)
                 futures.add(future)
                 window.start()

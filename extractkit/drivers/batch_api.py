@@ -150,6 +150,8 @@ class _Chunk:
                     "moderation= is not available with the Batch API (answers arrive hours "
                     "later, unscreened); run the batch online, or set moderation='off'")
             request = extraction.request()
+            if extraction.events is not None:  # in the batch file (or answered by the cache)
+                extraction.events.request_sent(request, 0)
             key = request_key(request, self.url) if self.cache is not None else None
             hit = self.cache.get(key) if self.cache is not None and key else None
             entry = _Pending(job, extraction, key)
@@ -230,6 +232,8 @@ class _Chunk:
             result = extraction.receive(response)
         except Exception as exc:
             self._settle(entry, response, fresh, ok=False)
+            if extraction.events is not None:
+                extraction.events.failed(exc)
             if not is_item_failure(exc):
                 raise
             return item_result(job, extraction, None, exc)
@@ -237,6 +241,8 @@ class _Chunk:
         if result is None:
             self.online.append(entry)
             return None
+        if extraction.events is not None:
+            extraction.events.finished(result)
         return item_result(job, extraction, result, None)
 
 

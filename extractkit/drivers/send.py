@@ -22,13 +22,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..backends.http_deadline import DEADLINE
 from ..errors import DeadlineError
 from ..retry import TransportRetry
 from .bounded import Overdue, call_within
 from .gate import Gate, ThreadGate
+
+if TYPE_CHECKING:
+    from ..events import Emitter
 
 
 def cuts_itself(backend: Any) -> bool:
@@ -41,15 +44,24 @@ class Sending:
     """The transport bookkeeping of one extraction's requests (no I/O).
 
     Call :meth:`took` with the gate's token before each try (when there is a
-    gate), then :meth:`succeeded` or :meth:`failed`.
+    gate), :meth:`trying` with the request, then :meth:`succeeded` or
+    :meth:`failed`. ``events`` (the extraction's, when hooks are set) hears
+    of every try and every transport retry (:mod:`extractkit.events`).
     """
 
-    __slots__ = ("_token", "gate", "retry")
+    __slots__ = ("_token", "events", "gate", "retry")
 
-    def __init__(self, retry: TransportRetry, gate: Gate | ThreadGate | None = None) -> None:
+    def __init__(self, retry: TransportRetry, gate: Gate | ThreadGate | None = None,
+                 events: Emitter | None = None) -> None:
         self.retry = retry
         self.gate = gate
+        self.events = events
         self._token: int | None = None
+
+    def trying(self, request: dict[str, Any]) -> None:
+        """``request`` is about to be sent (the one place ``RequestSent`` is emitted)."""
+        if self.events is not None:
+            self.events.request_sent(request, self.retry.failures)
 
     def took(self, token: int) -> None:
         self._token = token
@@ -67,12 +79,18 @@ class Sending:
             self._give_back(exc, None)
             raise
         self._give_back(exc, delay)
+        if delay is not None and self.events is not None:
+            self.events.transport_retried(self.retry.failures, exc, delay)
         return delay
 
     def cut(self) -> float | None:
         """A stream ended without a ``finish_reason``: like :meth:`failed` for a dropped connection."""
         self._give_back(None, None)
-        return self.retry.delay_for_cut()
+        delay = self.retry.delay_for_cut()
+        if delay is not None and self.events is not None:
+            self.events.transport_retried(self.retry.failures, "the stream ended before "
+                                          "the model finished (no finish_reason)", delay)
+        return delay
 
     def late(self) -> DeadlineError:
         """The try ran past the deadline: the slot goes back; the error to raise."""
@@ -124,15 +142,17 @@ def send(
     request: dict[str, Any],
     retry: TransportRetry,
     gate: ThreadGate | None = None,
+    events: Emitter | None = None,
     *,
     self_cut: bool = False,
 ) -> Any:
     """``call(request)`` with transport retries and backoff (blocking); ``self_cut``:
     the call ends at the deadline by itself (:func:`cuts_itself` of its backend)."""
-    sending = Sending(retry, gate)
+    sending = Sending(retry, gate, events)
     while True:
         if gate is not None:
             sending.took(gate.acquire())
+        sending.trying(request)
         try:
             left = retry.check_deadline()
             if self_cut:
@@ -160,14 +180,16 @@ async def asend(
     request: dict[str, Any],
     retry: TransportRetry,
     gate: Gate | None = None,
+    events: Emitter | None = None,
     *,
     self_cut: bool = False,
 ) -> Any:
     """The asyncio shell of :func:`send`."""
-    sending = Sending(retry, gate)
+    sending = Sending(retry, gate, events)
     while True:
         if gate is not None:
             sending.took(await gate.acquire())
+        sending.trying(request)
         try:
             left = retry.check_deadline()
             if self_cut:

@@ -462,7 +462,7 @@ class StreamSession:
 
     def __init__(self, extraction: Extraction[Any]) -> None:
         self.extraction = extraction
-        self._sending = Sending(extraction.transport)
+        self._sending = Sending(extraction.transport, events=extraction.events)
         self.attempt = 1
         self.restarts = 0
         plan = extraction.plan
@@ -474,7 +474,19 @@ class StreamSession:
         """Start a stream: fresh parser and accumulator; the request to send."""
         self._view.reset()
         self._acc = _Accumulator(self._tools)
-        return self.extraction.request()
+        request = self.extraction.request()
+        self._sending.trying(request)
+        return request
+
+    def ended(self, error: BaseException) -> None:
+        """The stream's driver ends with ``error`` (for ``on_event`` hooks)."""
+        if self.extraction.events is not None:
+            self.extraction.events.failed(error)
+
+    def finished(self, outcome: Snapshot[Any]) -> None:
+        """The stream's driver ends with its last snapshot (for ``on_event`` hooks)."""
+        if self.extraction.events is not None and outcome.result is not None:
+            self.extraction.events.finished(outcome.result)
 
     def feed(self, chunk: Any) -> Snapshot[Any] | None:
         text = self._acc.add(chunk)
@@ -649,55 +661,65 @@ def stream_sync(backend: Any, extraction: Extraction[Any]) -> Iterator[Snapshot[
     :class:`~extractkit.errors.IncompleteOutputError` for a stream cut too often).
     Closing the generator early closes the HTTP stream.
     """
-    if extraction.moderator is not None:
-        screen_input(extraction)
     session = StreamSession(extraction)
-    while True:
-        pull = _Pull(backend, session.begin(), session)
-        try:
-            while (chunk := pull.next()) is not _END:
-                snapshot = session.feed(chunk)
-                if snapshot is not None:
-                    yield snapshot
-        finally:
-            pull.close()
-        if pull.error is not None:
-            delay = session.failed_or_raise(pull.error)
-            time.sleep(delay)
-            continue
-        outcome = session.end()
-        if isinstance(outcome, Snapshot):
-            if extraction.moderator is not None and outcome.result is not None:
-                screen_output(extraction, outcome.result)
-            yield outcome
-            return
-        if isinstance(outcome, _Again):
-            time.sleep(outcome.delay)
+    try:
+        if extraction.moderator is not None:
+            screen_input(extraction)
+        while True:
+            pull = _Pull(backend, session.begin(), session)
+            try:
+                while (chunk := pull.next()) is not _END:
+                    snapshot = session.feed(chunk)
+                    if snapshot is not None:
+                        yield snapshot
+            finally:
+                pull.close()
+            if pull.error is not None:
+                delay = session.failed_or_raise(pull.error)
+                time.sleep(delay)
+                continue
+            outcome = session.end()
+            if isinstance(outcome, Snapshot):
+                if extraction.moderator is not None and outcome.result is not None:
+                    screen_output(extraction, outcome.result)
+                session.finished(outcome)
+                yield outcome
+                return
+            if isinstance(outcome, _Again):
+                time.sleep(outcome.delay)
+    except BaseException as exc:
+        session.ended(exc)
+        raise
 
 
 async def stream_async(backend: Any, extraction: Extraction[Any]) -> AsyncIterator[Snapshot[Any]]:
     """The async twin of :func:`stream_sync` (an async generator)."""
-    if extraction.moderator is not None:
-        await ascreen_input(extraction)
     session = StreamSession(extraction)
-    while True:
-        pull = _Pull(backend, session.begin(), session)
-        try:
-            while (chunk := await pull.anext()) is not _END:
-                snapshot = session.feed(chunk)
-                if snapshot is not None:
-                    yield snapshot
-        finally:
-            await pull.aclose()
-        if pull.error is not None:
-            delay = session.failed_or_raise(pull.error)
-            await asyncio.sleep(delay)
-            continue
-        outcome = session.end()
-        if isinstance(outcome, Snapshot):
-            if extraction.moderator is not None and outcome.result is not None:
-                await ascreen_output(extraction, outcome.result)
-            yield outcome
-            return
-        if isinstance(outcome, _Again):
-            await asyncio.sleep(outcome.delay)
+    try:
+        if extraction.moderator is not None:
+            await ascreen_input(extraction)
+        while True:
+            pull = _Pull(backend, session.begin(), session)
+            try:
+                while (chunk := await pull.anext()) is not _END:
+                    snapshot = session.feed(chunk)
+                    if snapshot is not None:
+                        yield snapshot
+            finally:
+                await pull.aclose()
+            if pull.error is not None:
+                delay = session.failed_or_raise(pull.error)
+                await asyncio.sleep(delay)
+                continue
+            outcome = session.end()
+            if isinstance(outcome, Snapshot):
+                if extraction.moderator is not None and outcome.result is not None:
+                    await ascreen_output(extraction, outcome.result)
+                session.finished(outcome)
+                yield outcome
+                return
+            if isinstance(outcome, _Again):
+                await asyncio.sleep(outcome.delay)
+    except BaseException as exc:
+        session.ended(exc)
+        raise

@@ -254,6 +254,9 @@ class ChainRun:
         self._carry: list[dict[str, Any]] = []
         self.fallbacks: list[Fallback] = []
         self.link: Link | None = None
+        #: the first endpoint's event emitter, shared by every endpoint tried (one
+        #: extraction id; FellBack between endpoints; one Finished or Failed)
+        self._events: Any = None
 
     @property
     def attempts(self) -> list[Any]:
@@ -290,6 +293,10 @@ class ChainRun:
             return None
         self._carry = self._escalation(error, nxt) if reason == "invalid" else []
         self.link = nxt
+        if self._events is not None:
+            self._events.fell_back(link.name, nxt.name, f"{reason}: {error}",
+                                   provider=nxt.engine.profile.name,
+                                   base_url=nxt.engine.resolved.base_url)
         return nxt
 
     def judge(self, error: BaseException) -> str | None:
@@ -306,6 +313,13 @@ class ChainRun:
         """Record ``link``'s extraction (with an escalation's messages carried over)."""
         if self._carry:
             extraction.carry(self._carry)
+        if extraction.events is not None:
+            if self._events is None:
+                self._events = extraction.events
+                self._events.chained = True
+                self._events.endpoint = link.name
+            else:
+                extraction.events = self._events
         self._tried.append((link, extraction))
         return extraction
 
@@ -319,6 +333,8 @@ class ChainRun:
         result.usage = self.usage
         result.transport_retries = sum(e.transport_retries for _, e in self._tried)
         result.endpoint = link.name
+        if self._events is not None:
+            self._events.settle(result)
         return result
 
     def failed(self, error: BaseException) -> BaseException:
@@ -334,6 +350,8 @@ class ChainRun:
             error.fallbacks = list(self.fallbacks)  # type: ignore[attr-defined]
         except AttributeError:  # pragma: no cover - an exception type with __slots__
             pass
+        if self._events is not None:
+            self._events.settle(error)
         return error
 
     def _next_allowed(self) -> Link | None:
