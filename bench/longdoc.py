@@ -84,10 +84,16 @@ _STATE_PREFIX = re.compile(r"^(the\s+)?(state|commonwealth|laws?)\s+of\s+(the\s+
 
 
 def norm_date(value: str) -> str | None:
+    """ISO form of the first full date (day, month and year) in ``value``; ``None`` when
+    it holds none (a fuzzy parse of "2. Subsequent Employer" would invent today's month)."""
     from dateutil import parser
 
+    match = _DATES.search(value)
+    if match is None:
+        return None
+    text = re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", match.group(0).replace("day of", ""))
     try:
-        return parser.parse(value, fuzzy=True, default=None).date().isoformat()  # type: ignore[arg-type]
+        return parser.parse(text).date().isoformat()
     except (ValueError, OverflowError, TypeError, AttributeError):
         return None
 
@@ -219,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--records", type=Path, default=Path("/tmp/longdoc-records.jsonl"))
     ap.add_argument("--chunk-tokens", type=int, default=1000,
                     help="chunk size of the chunked arms (the truncate arm gets what fits)")
+    ap.add_argument("--focus", type=int, default=0,
+                    help="the chunked arms ask each field of the document's start and its N "
+                         "most relevant chunks (0: every chunk); arm 'plain' never focuses")
     ap.add_argument("--max-retries", type=int, default=1,
                     help="re-asks per request, every arm alike (each costs a generation)")
     ap.add_argument("--grounding", choices=["off", "check", "require"], default="check",
@@ -233,8 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     common = {"local": True, "max_retries": args.max_retries, "grounding": args.grounding}
     extractors = {
         "truncate": Extractor(**common, chunking="off"),
-        "chunked": Extractor(**common, chunk_tokens=args.chunk_tokens),
-        "nocontext": Extractor(**common, chunk_tokens=args.chunk_tokens, document_context=False),
+        "chunked": Extractor(**common, chunk_tokens=args.chunk_tokens, focus=args.focus),
+        "nocontext": Extractor(**common, chunk_tokens=args.chunk_tokens, document_context=False,
+                               focus=args.focus),
+        "plain": Extractor(**common, chunk_tokens=args.chunk_tokens),
         "window": Extractor(**common),  # auto: chunked only when it does not fit
     }
     with gzip.open(args.data, "rt", encoding="utf-8") as fh:
