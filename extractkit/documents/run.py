@@ -133,9 +133,14 @@ class DocumentResult(Result[Any]):
     grounding: Grounding | None = None
     sources: dict[str, int] = field(default_factory=dict)
     passes: list[PassReport] = field(default_factory=list)
+    #: how many chunks the document was cut into (under ``focus``, some are never asked)
+    total_chunks: int = 0
+    #: under ``focus``: chunk index → the top-level fields pass 1 asked of it
+    asked: dict[int, list[str]] = field(default_factory=dict)
 
     @property
     def chunk_count(self) -> int:
+        """How many chunks were read (every chunk, unless ``focus`` left some out)."""
         return len({c.chunk for c in self.chunks})
 
     def record(self) -> dict[str, Any]:
@@ -143,12 +148,15 @@ class DocumentResult(Result[Any]):
         out: dict[str, Any] = {
             "document": {
                 "path": self.path, "pages": self.pages, "chunks": self.chunk_count,
+                "total_chunks": self.total_chunks,
                 "failed_chunks": [f.as_dict() for f in self.failed_chunks],
                 "sources": self.sources,
             },
             "conflicts": [c.as_dict() for c in self.conflicts],
             "passes": [p.as_dict() for p in self.passes],
         }
+        if self.asked:
+            out["document"]["asked"] = {str(k): v for k, v in self.asked.items()}
         if self.grounding is not None:
             out["grounding"] = self.grounding.as_dict()
         return out
@@ -349,11 +357,12 @@ class ChunkedRun:
                 self._ranker = Ranker([c.text for c in self.chunks])
                 self._asks = field_asks(self._ranker, self._queries, focus)
                 self._todo = list(self._asks)
+        self._asked_first = {i: list(f) for i, f in self._asks.items()}
 
     @property
     def asks(self) -> dict[int, list[str]]:
-        """Under ``focus``: chunk index → the fields asked of it (else empty)."""
-        return {i: list(f) for i, f in self._asks.items()}
+        """Under ``focus``: chunk index → the fields pass 1 asked of it (else empty)."""
+        return {i: list(f) for i, f in self._asked_first.items()}
 
     def _plan_for(self, chunk: int) -> Plan:
         fields = self._asks.get(chunk)
@@ -538,7 +547,8 @@ class ChunkedRun:
                                   if o.result is not None),
             path=self._path, pages=self._page_count, chunks=list(self._outcomes),
             failed_chunks=failed, conflicts=conflicts, grounding=merged.grounding,
-            sources=sources, passes=list(self._reports),
+            sources=sources, passes=list(self._reports), total_chunks=len(self.chunks),
+            asked=self.asks,
         )
 
 
