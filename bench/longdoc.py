@@ -104,7 +104,29 @@ def norm_term(value: str) -> str | None:
         return None
     number, unit = match.group(1).lower(), match.group(2).lower()
     n = int(number) if number.isdigit() else _NUMBERS.get(number)
-    return f"{n}_{unit}s" if n is not None else None
+    if n is None:
+        return None
+    return f"{n}_{unit}" if n == 1 else f"{n}_{unit}s"  # the dataset writes 1_year
+
+
+_US_STATES = (
+    "Alabama Alaska Arizona Arkansas California Colorado Connecticut Delaware Florida Georgia "
+    "Hawaii Idaho Illinois Indiana Iowa Kansas Kentucky Louisiana Maine Maryland Massachusetts "
+    "Michigan Minnesota Mississippi Missouri Montana Nebraska Nevada New_Hampshire New_Jersey "
+    "New_Mexico New_York North_Carolina North_Dakota Ohio Oklahoma Oregon Pennsylvania "
+    "Rhode_Island South_Carolina South_Dakota Tennessee Texas Utah Vermont Virginia Washington "
+    "West_Virginia Wisconsin Wyoming District_of_Columbia").split()
+_STATE = re.compile(r"\b(" + "|".join(sorted((s.replace("_", r"\s+") for s in _US_STATES),
+                                              key=len, reverse=True)) + r")\b", re.I)
+
+
+def norm_jurisdiction(value: str) -> str:
+    """The US state named in ``value`` (the dataset's jurisdictions are states or
+    countries: "the laws of the State of New York" is ``New_York``), else the name."""
+    match = _STATE.search(value)
+    if match:
+        return "_".join(match.group(1).split())
+    return norm_name(value)
 
 
 def norm_name(value: str) -> str:
@@ -119,7 +141,7 @@ def predicted_pairs(value: NDA | None) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     if value.effective_date and (d := norm_date(value.effective_date)):
         out.append(("effective_date", d))
-    if value.jurisdiction and (j := norm_name(value.jurisdiction)):
+    if value.jurisdiction and (j := norm_jurisdiction(value.jurisdiction)):
         out.append(("jurisdiction", j))
     for party in dict.fromkeys(norm_name(p).upper() for p in value.parties if p.strip()):
         out.append(("party", party))
