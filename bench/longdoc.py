@@ -9,11 +9,20 @@ load hits them alike:
 * ``truncate``: the same model on the first chunk only (what fits one prompt);
 * ``chunked``: every chunk through the loop, merged by schema, each chunk
   after the first given the document's start (``document_context``);
-* ``nocontext``: the same without the document's start (does context help?).
+* ``nocontext``: the same without the document's start (does context help?);
+* ``plain``: chunked without ``--focus`` (every chunk asked every field), to
+  see what focus adds.
+
+With ``--focus N`` the chunked arms ask each field of the document's start
+and of its N most relevant chunks (``focus=N``, evidence ranking), and merge
+scalars by evidence (policy ``best``).
 
 Scoring is the dataset's: ``key=value`` pairs, values in the dataset's normal
-forms (dates ``YYYY-MM-DD``, terms ``3_years``, names with ``_`` for spaces,
-``&`` as ``and``, no commas) and upper-cased, true positives the multiset
+forms (dates ``YYYY-MM-DD``, terms ``3_years`` / ``1_year``, names with ``_``
+for spaces, ``&`` as ``and``, no commas; a jurisdiction is the US state it
+names, so "the laws of the State of New York" is ``New_York``; a date or a
+term is the first full date / "N years" in the value, and a value holding
+none gives no prediction) and upper-cased, true positives the multiset
 intersection per document, micro-averaged. A key without gold that gets a
 value is a false positive. Also printed: per-field precision/recall, seconds
 and tokens per document, and the share of gold values whose text is present
@@ -30,8 +39,13 @@ The chunked arms use ``--chunk-tokens`` (default 1000: a 135M model reads
 short chunks better); the truncate arm gets the first chunk of the automatic
 plan, i.e. as much of the document's start as fits the 4,096-token window.
 
-    python bench/longdoc.py [--limit 20] [--offset 0] [--arms truncate,chunked,nocontext]
-                            [--chunk-tokens 1000] [--max-retries 1] [--records FILE]
+    python bench/longdoc.py [--limit 20] [--offset 0] [--arms truncate,chunked,nocontext,plain]
+                            [--chunk-tokens 1000] [--focus N] [--max-retries 1]
+                            [--max-tokens 256] [--grounding check] [--records FILE]
+
+Every arm has the same ``--max-tokens`` answer budget, and the embedded
+model's wall-clock limit is raised to 180 s (``EXTRACTKIT_LOCAL_TIMEOUT``,
+unless set) so a loaded machine does not cut the long truncate prompt short.
 """
 
 from __future__ import annotations
@@ -40,6 +54,7 @@ import argparse
 import gzip
 import itertools
 import json
+import os
 import re
 import sys
 import time
@@ -109,13 +124,7 @@ def norm_term(value: str) -> str | None:
     return f"{n}_{unit}" if n == 1 else f"{n}_{unit}s"  # the dataset writes 1_year
 
 
-_US_STATES = (
-    "Alabama Alaska Arizona Arkansas California Colorado Connecticut Delaware Florida Georgia "
-    "Hawaii Idaho Illinois Indiana Iowa Kansas Kentucky Louisiana Maine Maryland Massachusetts "
-    "Michigan Minnesota Mississippi Missouri Montana Nebraska Nevada New_Hampshire New_Jersey "
-    "New_Mexico New_York North_Carolina North_Dakota Ohio Oklahoma Oregon Pennsylvania "
-    "Rhode_Island South_Carolina South_Dakota Tennessee Texas Utah Vermont Virginia Washington "
-    "West_Virginia Wisconsin Wyoming District_of_Columbia").split()
+_US_STATES = ["Alabama", "Alaska", "Arizona", "Arkansas", "California", "Colorado", "Connecticut", "Delaware", "Florida", "Georgia", "Hawaii", "Idaho", "Illinois", "Indiana", "Iowa", "Kansas", "Kentucky", "Louisiana", "Maine", "Maryland", "Massachusetts", "Michigan", "Minnesota", "Mississippi", "Missouri", "Montana", "Nebraska", "Nevada", "New_Hampshire", "New_Jersey", "New_Mexico", "New_York", "North_Carolina", "North_Dakota", "Ohio", "Oklahoma", "Oregon", "Pennsylvania", "Rhode_Island", "South_Carolina", "South_Dakota", "Tennessee", "Texas", "Utah", "Vermont", "Virginia", "Washington", "West_Virginia", "Wisconsin", "Wyoming", "District_of_Columbia"]
 _STATE = re.compile(r"\b(" + "|".join(sorted((s.replace("_", r"\s+") for s in _US_STATES),
                                               key=len, reverse=True)) + r")\b", re.I)
 
@@ -225,6 +234,9 @@ def run_arm(arm: str, extractors: dict[str, Extractor], doc: dict[str, Any],
         tokens = result.usage.total_tokens
         if isinstance(result, DocumentResult):
             record["chunks"] = result.chunk_count
+            record["total_chunks"] = result.total_chunks
+            if result.asked:
+                record["asked"] = {str(k): v for k, v in result.asked.items()}
             record["failed_chunks"] = [f.as_dict() for f in result.failed_chunks]
             record["conflicts"] = len(result.conflicts)
         record["value"] = value.model_dump()
@@ -252,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
                          "most relevant chunks (0: every chunk); arm 'plain' never focuses")
     ap.add_argument("--max-retries", type=int, default=1,
                     help="re-asks per request, every arm alike (each costs a generation)")
+    ap.add_argument("--max-tokens", type=int, default=256,
+                    help="answer tokens per request, every arm alike (a degenerate generation "
+                         "stops there instead of at the derived budget)")
     ap.add_argument("--grounding", choices=["off", "check", "require"], default="check",
                     help="every arm alike; require = extractive decoding on the embedded model")
     ap.add_argument("--rescore", type=Path, nargs="+", metavar="RECORDS",
@@ -261,7 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.rescore:
         return rescore(args.rescore, args.data)
     arms = [a for a in args.arms.split(",") if a]
-    common = {"local": True, "max_retries": args.max_retries, "grounding": args.grounding}
+    # a loaded machine must not cut the long truncate prompt's evaluation short
+    os.environ.setdefault("EXTRACTKIT_LOCAL_TIMEOUT", "180")
+    common = {"local": True, "max_retries": args.max_retries, "grounding": args.grounding,
+              "max_tokens": args.max_tokens}
     extractors = {
         "truncate": Extractor(**common, chunking="off"),
         "chunked": Extractor(**common, chunk_tokens=args.chunk_tokens, focus=args.focus),
