@@ -427,3 +427,29 @@ def test_focus_validates_with_the_full_schema_and_later_passes_ask_every_chunk(s
 def test_focus_must_be_a_non_negative_integer():
     with pytest.raises(ConfigurationError, match="focus"):
         Extractor(client=object(), model="m", focus=-1)
+
+
+def test_cli_focus_records_what_each_chunk_was_asked(server, tmp_path, monkeypatch):
+    server.default = schema_reader
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    schema = tmp_path / "lawful.py"
+    schema.write_text(
+        "from pydantic import BaseModel, Field\n\nclass Lawful(BaseModel):\n"
+        "    parties: list[str] = []\n"
+        "    jurisdiction: str | None = Field(None, description='the state whose laws govern it')\n"
+        "    term_years: int | None = None\n")
+    doc = tmp_path / "nda.txt"
+    doc.write_text(FOCUSED)
+    short = tmp_path / "short.txt"
+    short.write_text("Party: Ann\n")
+    out = tmp_path / "out.jsonl"
+    code = main(["run", str(schema), str(doc), str(short), "--model", "m", "--chunk-tokens",
+                 "120", "--focus", "1", "-o", str(out)], out=io.StringIO(), err=io.StringIO())
+    assert code == 0
+    record = next(r for r in map(json.loads, out.read_text().splitlines())
+                  if r["input"].endswith("nda.txt"))
+    assert record["value"]["jurisdiction"] == "Oregon"
+    document = record["document"]
+    assert document["total_chunks"] > document["chunks"] == len(document["asked"])
+    assert document["asked"]["0"] == ["parties", "jurisdiction", "term_years"]
