@@ -281,9 +281,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rescore", type=Path, nargs="+", metavar="RECORDS",
                     help="score earlier --records files instead of running (documents every "
                          "arm has)")
+    ap.add_argument("--show", type=int, default=0, metavar="N",
+                    help="with --rescore: print predicted vs gold pairs of N documents per arm")
     args = ap.parse_args(argv)
     if args.rescore:
-        return rescore(args.rescore, args.data)
+        return rescore(args.rescore, args.data, show=args.show)
     arms = [a for a in args.arms.split(",") if a]
     # a loaded machine must not cut the long truncate prompt's evaluation short
     os.environ.setdefault("EXTRACTKIT_LOCAL_TIMEOUT", "180")
@@ -332,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def rescore(paths: list[Path], data: Path) -> int:
+def rescore(paths: list[Path], data: Path, *, show: int = 0) -> int:
     """Score records written by earlier runs, on the documents every arm finished."""
     records = [json.loads(line) for p in paths for line in p.read_text().splitlines() if line]
     by_arm: dict[str, dict[str, dict[str, Any]]] = {}
@@ -343,7 +345,12 @@ def rescore(paths: list[Path], data: Path) -> int:
         docs = {d["id"]: d for d in map(json.loads, fh) if d["id"] in ids}
     scores = {arm: Score() for arm in by_arm}
     present = total = 0
-    for ident in sorted(ids):
+    for n, ident in enumerate(sorted(ids)):
+        if n < show:
+            print(ident[:20])
+            for arm, rows in by_arm.items():
+                print(f"  {arm:10} predicted {rows[ident]['predicted']}")
+            print(f"  {'':10} gold      {by_arm[next(iter(by_arm))][ident]['gold']}")
         found, count = gold_in_text(docs[ident])
         present, total = present + found, total + count
         for arm, rows in by_arm.items():
