@@ -214,3 +214,15 @@ def test_scalar_policy_sets_the_default_of_unmarked_scalars_only():
     assert merge_parts(M.model_json_schema(), parts).value == {"a": "x", "b": "x"}
     with pytest.raises(ValueError, match="scalar_policy"):
         merge_parts(M.model_json_schema(), parts, scalar_policy="loudest")
+
+
+def test_best_policy_puts_a_value_found_in_the_text_before_one_that_is_not():
+    class M(BaseModel):
+        law: Annotated[str | None, Merge("best")] = None
+
+    echo = "the state whose laws govern the agreement is"  # a made-up echo of the query
+    merged = merge_parts(M.model_json_schema(), [
+        Part(0, {"law": echo}, {}, {}),
+        Part(1, {"law": "Oregon"}, {"/law": found("/law", "Oregon", 900, 1)}, {"/law": 0.5}),
+    ])
+    assert merged.value["law"] == "Oregon"

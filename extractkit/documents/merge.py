@@ -16,8 +16,9 @@ schema view (:mod:`extractkit.schema.view`):
 The per-field marker ``x-merge`` (:class:`extractkit.markers.Merge`) changes
 the policy of a field: ``first``, ``last``, ``longest``, ``most_frequent``,
 ``union`` (lists: de-duplicate by value wherever it was found; scalars:
-like ``first``), ``best`` (the grounded value whose surroundings speak most
-of the field: :attr:`Part.scores`, set by evidence ranking), or the name of a registered callable, called with the
+like ``first``), ``best`` (a scored value, i.e. one found in the text,
+before an unscored one; then the one whose surroundings speak most of the
+field: :attr:`Part.scores`, set by evidence ranking), or the name of a registered callable, called with the
 list of :class:`~.conflicts.Candidate` and returning the value.
 
 The result says which chunk each leaf came from (``sources``) and carries
@@ -230,8 +231,9 @@ class _Merger:
             chosen = preferred[-1]
         elif policy == "longest":
             chosen = max(preferred, key=lambda c: len(_text(c.value)))  # first of the longest
-        elif policy == "best":  # the strongest evidence; first among equals
-            chosen = max(preferred, key=lambda c: self._score(c) or 0.0)
+        elif policy == "best":  # found in the text first, then the strongest evidence
+            chosen = max(preferred, key=lambda c: (self._score(c) is not None,
+                                                   self._score(c) or 0.0))
         elif policy == "most_frequent":
             counts = Counter(normalized(c.value) for c in preferred)
             top = max(counts.values())

@@ -483,19 +483,21 @@ class ChunkedRun:
         return Part(_part_key(self._pass, chunk.index), value, shifted, self._scores(shifted))
 
     def _scores(self, grounding: Mapping[str, LeafGrounding]) -> dict[str, float]:
-        """Evidence of each top-level scalar value: how much the value and the text
-        around its spans speak of its field (read by the merge policy ``best``)."""
+        """Evidence of each top-level scalar value found in the text: how much the
+        document around its spans speaks of its field (read by the merge policy
+        ``best``). A value not found in the text gets no score: echoing the field's
+        description is no evidence."""
         if self._ranker is None:
             return {}
         out: dict[str, float] = {}
         for pointer, leaf in grounding.items():
             query = self._queries.get(pointer[1:])
-            if query is None:
+            if query is None or not leaf.spans:
                 continue
-            around = [self._text[max(0, s.start - EVIDENCE_CHARS): s.end + EVIDENCE_CHARS]
-                      for s in leaf.spans]
-            out[pointer] = max(self._ranker.passage_score(f"{text} {leaf.value}", query)
-                               for text in around or [""])
+            out[pointer] = max(
+                self._ranker.passage_score(
+                    self._text[max(0, s.start - EVIDENCE_CHARS): s.end + EVIDENCE_CHARS], query)
+                for s in leaf.spans)
         return out
 
     def _ground(self, value: Any, text: str) -> Grounding:
