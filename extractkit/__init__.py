@@ -25,6 +25,7 @@ from .errors import (
     InputError,
     RefusalError,
     SchemaError,
+    SpendLimitReached,
     TemplateError,
 )
 from .eval import EvalReport, evaluate
@@ -59,6 +60,7 @@ __all__ = [
     "Result",
     "SchemaError",
     "Snapshot",
+    "SpendLimitReached",
     "TemplateError",
     "ThreadGate",
     "Usage",

@@ -9,7 +9,7 @@
     extractkit review RESULTS.jsonl            the HTML review page of a run's records
 
 Exit codes: 0 all ok; 1 an extraction (or an input) failed; 2 usage or
-configuration error.
+configuration error; 3 ``run`` stopped at --max-cost/--max-tokens-total.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from .errors import (
     FatalError,
     InputError,
     SchemaError,
+    SpendLimitReached,
     TemplateError,
     is_endpoint_fatal,
 )
@@ -174,6 +175,9 @@ def _parser() -> argparse.ArgumentParser:
     from .review.cli import add_run_options
 
     add_run_options(run)  # --keep-text, --html: the review page (extractkit/review/cli.py)
+    from .cost_cli import add_cost_options
+
+    add_cost_options(run)  # --dry-run, --max-cost, --max-tokens-total (extractkit/cost_cli.py)
     add_var_option(run)  # --var KEY=VALUE (extractkit/template_vars.py)
 
     schema = sub.add_parser("schema", help="dry run: the request pieces a schema compiles to")
@@ -299,6 +303,14 @@ class Runner:
             elif self.variables and isinstance(value, str):
                 value = {**self.variables, first or "text": value}
             yield ident, value
+
+    @property
+    def engine(self) -> Any:
+        """The :class:`~extractkit.engine.Engine` behind the target."""
+        if self._fn is not None:
+            return self._fn._engine
+        assert self._extractor is not None
+        return self._extractor._engine
 
     @property
     def settings(self) -> Settings:
@@ -433,12 +445,27 @@ def _with_document(record: dict[str, Any], result: Any, name: str, err: IO[str])
 
 
 def cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    from . import cost_cli
+
     target = load_target(args.schema)
-    runner = Runner(target, _settings(args), parse_vars(args.variables))
+    settings = _settings(args)
+    if args.dry_run:  # no key needed: see cost_cli.dry_run_settings
+        settings = cost_cli.dry_run_settings(settings)
+    runner = Runner(target, settings, parse_vars(args.variables))
     docs = iter_inputs(args.inputs)
     head = list(itertools.islice(docs, 2))
     if not head:
         raise UsageError("no input documents found in " + ", ".join(args.inputs))
+    if args.json and not args.dry_run:
+        raise UsageError("--json goes with --dry-run (records are JSON Lines already)")
+    if args.dry_run:
+        return cost_cli.dry_run(args, runner, itertools.chain(head, docs), out, err)
+    limited = args.max_cost is not None or args.max_tokens_total is not None
+    if limited and (args.batch_api or args.ray is not None or args.stream):
+        raise UsageError("--max-cost/--max-tokens-total stop a run between inputs; they do "
+                         "not go with --batch-api (sent whole), --ray or --stream")
+    prices = PriceTable.load(args.price_table) if args.price_table else PriceTable()
+    args.spend = cost_cli.spend_limit(args, runner.settings, prices)  # unknown price: exit 2
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     if args.resume and not args.output:
@@ -545,8 +572,10 @@ def _run_batch(
     done = records.done(fingerprint)
     prices = PriceTable.load(args.price_table) if args.price_table else PriceTable()
     settings = runner.settings
+    spend = getattr(args, "spend", None)  # --max-cost / --max-tokens-total (cost_cli.py)
     total = count_inputs(args.inputs) if is_terminal(err) else None  # for done/total, ETA
     tally = Tally(prices, model=_model_name(settings), local=settings.uses_local(), total=total)
+    tally.spend = spend
     texts: dict[str, str] | None = {} if args.show_grounding else None
     paged: dict[str, Any] = {}  # documents with pages, until their record is written
     from .review.cli import RunPage
@@ -556,10 +585,14 @@ def _run_batch(
     cache = _cache(args) if args.ray is None else None
     progress = _BatchProgress(tally, err)
     options: dict[str, Any] = {"concurrency": args.concurrency, "cache": cache}
+    if spend is not None:
+        options["spend"] = spend
     if args.batch_api:
         options["batch_api"] = BatchAPI(poll_interval=args.poll_interval,
                                         on_status=progress.batch_status)
-    inputs = _documents_apart(inputs, runner, records, fingerprint, tally, err, paged, page)
+    held: list[SpendLimitReached] = []  # a limit met between two chunked documents
+    inputs = _documents_apart(inputs, runner, records, fingerprint, tally, err, paged, page,
+                              spend, held)
     ungrounded = [0, 0]  # values of grounded fields not found; inputs with any
     stopped: BaseException | None = None
     interrupted = False
@@ -584,6 +617,8 @@ def _run_batch(
                 _report_coercions(item.id, item.result, buffer)
                 progress.note(buffer.getvalue().rstrip("\n"))
             progress.update()
+    except SpendLimitReached as exc:
+        held.append(exc)  # every input started came out first
     except Exception as exc:
         if not (is_endpoint_fatal(exc) or _worker_stopped(exc)):
             raise
@@ -601,6 +636,14 @@ def _run_batch(
         print(f"extractkit: {tally.summary()}", file=err)
         return EXIT_INTERRUPTED
     page.finish(err)
+    if held:
+        resumable = " (rerun with --resume to do the rest)" if args.output else ""
+        stop = spend.reached() if spend is not None else held[0]  # in-flight inputs counted
+        print(f"extractkit: stopped: {stop}{resumable}", file=err)
+        print(f"extractkit: {tally.summary()}", file=err)
+        from .cost_cli import EXIT_LIMIT
+
+        return EXIT_LIMIT
     if stopped is not None:
         resumable = " (rerun with --resume to do the rest)" if args.output else ""
         print(f"extractkit: stopped: {_failure_text(stopped)}{resumable}", file=err)
@@ -668,11 +711,17 @@ def chunked_item(runner: Runner, ident: str, value: Any,
 def _documents_apart(
     inputs: Iterator[tuple[str, Any]], runner: Runner, records: RecordsFile | StdoutRecords, fingerprint: str,
     tally: Tally, err: IO[str], paged: dict[str, Any], page: Any,
+    spend: Any = None, held: list[SpendLimitReached] | None = None,
 ) -> Iterator[tuple[str, Any]]:
     """Inputs for the batch, but for documents too long for one prompt: those are read
     in chunks here (:func:`chunked_item`) and their records written.
-    A paged input (PDF, DOCX) is read as its ``Document``, so spans get pages."""
+    A paged input (PDF, DOCX) is read as its ``Document``, so spans get pages.
+    ``spend`` (a :class:`~extractkit.spend.SpendLimit`) counts those documents too,
+    and ends the inputs (its error in ``held``) before one it refuses."""
     for ident, value in inputs:
+        if spend is not None and held is not None and not spend.may_start(0):
+            held.append(spend.reached())  # the batch finishes what is in flight
+            return
         item = chunked_item(runner, ident, value, paged.get(ident))
         if item is None:
             yield ident, value
@@ -682,6 +731,8 @@ def _documents_apart(
             _with_document(record, item.result, ident, err)
         records.write(page.record(record, item))
         tally.add(item)
+        if spend is not None:
+            spend.add(item)
 
 
 def _model_name(settings: Settings) -> str | None:

@@ -50,6 +50,7 @@ from .profiles import Profile
 from .prompts import PromptTemplate
 from .results import Result
 from .settings import Settings
+from .spend import SpendLimit, limit_for
 
 if TYPE_CHECKING:
     from .cache import ResponseCache
@@ -266,6 +267,9 @@ class ExtractFunction(_Bound, Generic[P, R]):
         cache: ResponseCache | str | Path | None = None,
         gate: ThreadGate | None = None,
         batch_api: bool | BatchAPI = False,
+        max_cost: float | None = None,
+        max_tokens_total: int | None = None,
+        spend: SpendLimit | None = None,
     ) -> Iterator[ItemResult[R]]:
         """Call the function on many inputs, ``concurrency`` at a time.
 
@@ -282,6 +286,7 @@ class ExtractFunction(_Bound, Generic[P, R]):
         return map_inputs(
             self._engine.backend, inputs, start, concurrency=concurrency, ordered=ordered,
             cache=cache, gate=gate, batch_api=batch_api,
+            spend=limit_for(self._engine, max_cost, max_tokens_total, spend),
         )
 
 
@@ -332,6 +337,9 @@ class AsyncExtractFunction(_Bound, Generic[P, R]):
         cache: ResponseCache | str | Path | None = None,
         gate: Gate | None = None,
         batch_api: bool | BatchAPI = False,
+        max_cost: float | None = None,
+        max_tokens_total: int | None = None,
+        spend: SpendLimit | None = None,
     ) -> AsyncIterator[ItemResult[R]]:
         """``async for item in fn.map(inputs)``: see :meth:`ExtractFunction.map`
         (``batch_api=`` is refused: the Batch API needs the sync function)."""
@@ -343,6 +351,7 @@ class AsyncExtractFunction(_Bound, Generic[P, R]):
         return amap_inputs(
             self._engine.backend, inputs, start, concurrency=concurrency, ordered=ordered,
             cache=cache, gate=gate, batch_api=batch_api,
+            spend=limit_for(self._engine, max_cost, max_tokens_total, spend),
         )
 
 

@@ -167,6 +167,26 @@ class ContentFilterError(RefusalError):
     """
 
 
+class SpendLimitReached(ExtractkitError):
+    """A batch stopped before an input that would have passed ``max_cost`` or
+    ``max_tokens_total`` (see :mod:`extractkit.spend`).
+
+    Raised from the batch's iterator after every input already started has
+    come out, so nothing already paid for is lost; the inputs not started
+    have no item. ``spent_cost`` (dollars) and
+    ``spent_tokens`` are what the batch spent, in-flight inputs included
+    (``spent_cost`` counts priced models only: 0 on the embedded model).
+    """
+
+    def __init__(self, message: str, *, spent_cost: float, spent_tokens: int,
+                 max_cost: float | None, max_tokens_total: int | None) -> None:
+        super().__init__(message)
+        self.spent_cost = spent_cost
+        self.spent_tokens = spent_tokens
+        self.max_cost = max_cost
+        self.max_tokens_total = max_tokens_total
+
+
 def is_item_failure(exc: BaseException) -> bool:
     """Whether ``exc`` is one input's failure (reported on its item) rather than
     a fatal error or a bug (which end a batch).
@@ -210,6 +230,7 @@ __all__ = [
     "InputError",
     "RefusalError",
     "SchemaError",
+    "SpendLimitReached",
     "TemplateError",
     "is_endpoint_fatal",
     "is_item_failure",

@@ -16,6 +16,7 @@ from .modes import Plan
 from .profiles import Profile
 from .results import Result
 from .settings import Settings
+from .spend import SpendLimit, limit_for
 
 if TYPE_CHECKING:
     from .cache import ResponseCache
@@ -184,6 +185,9 @@ class Extractor(_Base):
         cache: ResponseCache | str | Path | None = None,
         gate: ThreadGate | None = None,
         batch_api: bool | BatchAPI = False,
+        max_cost: float | None = None,
+        max_tokens_total: int | None = None,
+        spend: SpendLimit | None = None,
         context: Any = None,
         **variables: Any,
     ) -> Iterator[ItemResult[Any]]:
@@ -198,7 +202,12 @@ class Extractor(_Base):
         several batches. ``cache`` is a response-cache path
         (or :class:`~extractkit.cache.ResponseCache`); ``batch_api=True`` (or
         a :class:`~extractkit.BatchAPI`) goes through the provider's
-        Batch API. See :mod:`extractkit.drivers.batch`.
+        Batch API. ``max_cost`` (dollars) and ``max_tokens_total`` (over
+        ``Settings.max_cost``/``max_tokens_total``) stop the batch before an
+        input that would pass them, raising
+        :class:`~extractkit.errors.SpendLimitReached` after the last item;
+        ``spend`` is a :class:`~extractkit.spend.SpendLimit` shared between
+        batches (see :mod:`extractkit.spend`). See :mod:`extractkit.drivers.batch`.
         """
         from .drivers.mapping import map_inputs
 
@@ -209,6 +218,7 @@ class Extractor(_Base):
         return map_inputs(
             self._engine.backend, inputs, start, concurrency=concurrency, ordered=ordered,
             cache=cache, gate=gate, batch_api=batch_api,
+            spend=limit_for(self._engine, max_cost, max_tokens_total, spend),
         )
 
 
@@ -270,6 +280,9 @@ class AsyncExtractor(_Base):
         cache: ResponseCache | str | Path | None = None,
         gate: Gate | None = None,
         batch_api: bool | BatchAPI = False,
+        max_cost: float | None = None,
+        max_tokens_total: int | None = None,
+        spend: SpendLimit | None = None,
         context: Any = None,
         **variables: Any,
     ) -> AsyncIterator[ItemResult[Any]]:
@@ -289,6 +302,7 @@ class AsyncExtractor(_Base):
         return amap_inputs(
             self._engine.backend, inputs, start, concurrency=concurrency, ordered=ordered,
             cache=cache, gate=gate, batch_api=batch_api,
+            spend=limit_for(self._engine, max_cost, max_tokens_total, spend),
         )
 
 

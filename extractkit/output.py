@@ -95,13 +95,7 @@ class RecordsFile:
 
     def done(self, fingerprint: str) -> set[str]:
         """Inputs whose newest record is a success made with ``fingerprint``."""
-        if not self.resume:
-            return set()
-        latest: dict[str, dict[str, Any]] = {}
-        for record in _records(self.path):
-            latest[str(record.get("input"))] = record
-        return {key for key, record in latest.items()
-                if record.get("ok") and record.get("fingerprint") == fingerprint}
+        return done_inputs(self.path, fingerprint) if self.resume else set()
 
     def write(self, record: dict[str, Any]) -> None:
         assert self._fd is not None, "records file is closed"
@@ -178,6 +172,19 @@ def _trim_torn_tail(fd: int) -> None:
             return
         pos = start
     os.ftruncate(fd, 0)
+
+
+def done_inputs(path: str | Path, fingerprint: str) -> set[str]:
+    """Inputs of the records file ``path`` whose newest record is a success made
+    with ``fingerprint`` (read only: ``--dry-run --resume``); none if it does not exist."""
+    path = Path(path)
+    if not path.is_file():
+        return set()
+    latest: dict[str, dict[str, Any]] = {}
+    for record in _records(path):
+        latest[str(record.get("input"))] = record
+    return {key for key, record in latest.items()
+            if record.get("ok") and record.get("fingerprint") == fingerprint}
 
 
 def _records(path: Path) -> Iterator[dict[str, Any]]:

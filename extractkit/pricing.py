@@ -37,9 +37,11 @@ class Price:
     output: float
 
     def cost(self, usage: Usage) -> float:
-        return (
-            usage.prompt_tokens * self.input + usage.completion_tokens * self.output
-        ) / PER_TOKENS
+        return self.tokens_cost(usage.prompt_tokens, usage.completion_tokens)
+
+    def tokens_cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """Dollars for this many prompt and completion tokens."""
+        return (prompt_tokens * self.input + completion_tokens * self.output) / PER_TOKENS
 
 
 FREE = Price(0.0, 0.0)
@@ -90,6 +92,15 @@ class PriceTable:
         price = self.price_for(model)
         return None if price is None else price.cost(usage)
 
+    def answered_cost(
+        self, answered: str | None, requested: str | None, usage: Usage, *, local: bool = False
+    ) -> float | None:
+        """Dollars for ``usage`` by the model that ``answered`` (the name in the
+        response), else by the ``requested`` one (an endpoint may answer with a
+        dated name the table lacks); ``None`` if neither has a price."""
+        cost = self.cost(answered, usage, local=local)
+        return self.cost(requested, usage) if cost is None else cost
+
 
 def _parse_prices(data: Any, name: str) -> dict[str, Price]:
     if not isinstance(data, dict):
@@ -104,3 +115,23 @@ def _parse_prices(data: Any, name: str) -> dict[str, Price]:
                 "(dollars per million tokens)"
             ) from None
     return prices
+
+
+def price_table(prices: Any = None) -> PriceTable:
+    """The table that ``prices=`` (a setting) names: ``None`` → the built-in one; a
+    :class:`PriceTable` as it is; a path → :meth:`PriceTable.load`; a mapping of model
+    → :class:`Price` (or ``{"input": $, "output": $}``) → the built-in table with those on top."""
+    if prices is None:
+        return PriceTable()
+    if isinstance(prices, PriceTable):
+        return prices
+    if isinstance(prices, (str, Path)):
+        return PriceTable.load(prices)
+    if isinstance(prices, Mapping):
+        given = {k: v for k, v in prices.items() if isinstance(v, Price)}
+        rest = {k: v for k, v in prices.items() if not isinstance(v, Price)}
+        return PriceTable({**DEFAULT_PRICES, **_parse_prices(rest, "prices="), **given})
+    raise ConfigurationError(
+        "prices must be a PriceTable, a path to a JSON price table or a mapping of model "
+        f"names to prices, got {type(prices).__name__}"
+    )

@@ -123,6 +123,13 @@ class Settings:
     coerce: bool | None = None
     #: seconds for one whole extraction, retries and re-asks included (see module docstring)
     timeout: float | None = None
+    # -- spending limits of a batch (extractkit.spend) and prices (extractkit.pricing) --
+    #: US dollars a ``map`` batch may spend; it stops before an input that would pass it
+    max_cost: float | None = None
+    #: prompt + completion tokens a ``map`` batch may spend (same rule as ``max_cost``)
+    max_tokens_total: int | None = None
+    #: the price table: a ``PriceTable``, a JSON file's path, or model → ``Price`` mapping
+    prices: Any = None
 
     @classmethod
     def of(cls, **kwargs: Any) -> Settings:
@@ -162,6 +169,9 @@ class Settings:
                 f"got {type(endpoint).__name__}"
             )
         _check_document_settings(values)
+        from .spend import check_limits
+
+        check_limits(values.get("max_cost"), values.get("max_tokens_total"))
         return cls(params=params, **values)
 
     def over(self, base: Settings) -> Settings:

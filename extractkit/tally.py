@@ -39,6 +39,8 @@ class Tally:
         self.cost = 0.0
         self.unpriced: set[str] = set()
         self.started = time.monotonic()
+        #: the run's :class:`~extractkit.spend.SpendLimit`, shown in the progress line
+        self.spend: Any = None
 
     def add(self, item: ItemResult[Any]) -> None:
         if item.ok:
@@ -49,9 +51,7 @@ class Tally:
             self.cached += 1
             return
         self.usage = self.usage + item.usage
-        cost = self.prices.cost(item.model, item.usage, local=self.local)
-        if cost is None:  # the endpoint's name for the model may not be in the table
-            cost = self.prices.cost(self.model, item.usage)
+        cost = self.prices.answered_cost(item.model, self.model, item.usage, local=self.local)
         if cost is not None:
             self.cost += cost
         elif item.usage.total_tokens:
@@ -94,7 +94,14 @@ class Tally:
         if eta is not None:
             parts.append(f"ETA {_duration(eta)}")
         cost = self.cost_text()
-        parts += [f"{self.usage.total_tokens:,} tokens", cost if cost == "local" else f"~{cost}"]
+        tokens = f"{self.usage.total_tokens:,}"
+        cost = cost if cost == "local" else f"~{cost}"
+        limit = self.spend
+        if limit is not None and limit.max_tokens_total is not None:
+            tokens += f" of max {limit.max_tokens_total:,}"
+        if limit is not None and limit.max_cost is not None:
+            cost += f" of max ${limit.max_cost:.4f}"
+        parts += [f"{tokens} tokens", cost]
         return ", ".join(parts)
 
     def summary(self) -> str:

@@ -43,7 +43,8 @@ Environment while a file runs: a reader's fresh machine
 
 Shell
     * In ``console`` blocks, lines starting with ``$ extractkit schema`` or
-      ``$ extractkit prompt`` run through :func:`extractkit.cli.main` in the
+      ``$ extractkit prompt`` (and ``$ extractkit run`` lines with
+      ``--dry-run``, which send nothing) run through :func:`extractkit.cli.main` in the
       environment above and must exit with 0, or with ``N`` when the line
       ends with the comment ``# exits N``. The lines shown after such a
       command (up to the next ``$`` line) must appear, in order, among the
@@ -84,6 +85,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC_FILES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")], key=lambda p: str(p))
 DOC_FILES = [p for p in DOC_FILES if p.is_file()]
 RUNNABLE_COMMANDS = ("schema", "prompt")
+#: ``run`` lines with this flag run too: they send nothing (docs/cost.md)
+RUNNABLE_FLAG = "--dry-run"
 
 _FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)$")
 
@@ -216,7 +219,8 @@ _EXITS = re.compile(r"#\s*exits\s+(\d+)\s*$")
 
 
 def shell_commands(markdown: str) -> list[Command]:
-    """``$ extractkit schema|prompt ...`` lines of ``console`` blocks, with the output shown."""
+    """``$ extractkit schema|prompt ...`` (and ``run ... --dry-run``) lines of ``console``
+    blocks, with the output shown."""
     found: list[Command] = []
     for block in fenced_blocks(markdown):
         if block.language != "console":
@@ -226,7 +230,9 @@ def shell_commands(markdown: str) -> list[Command]:
             if line.startswith("$ "):
                 current = None
                 argv = shlex.split(line[2:], comments=True)
-                if argv[:1] == ["extractkit"] and argv[1:2] and argv[1] in RUNNABLE_COMMANDS:
+                if argv[:1] == ["extractkit"] and argv[1:2] and (
+                        argv[1] in RUNNABLE_COMMANDS
+                        or (argv[1] == "run" and RUNNABLE_FLAG in argv)):
                     exits = _EXITS.search(line)
                     code = int(exits.group(1)) if exits else 0
                     current = Command(argv[1:], [], block.line + offset, code)
@@ -376,6 +382,13 @@ def test_shell_command_parsing_and_output_matching() -> None:
     assert _appears_in_order(command.shown, ["last", '{"a": 1}']) == "  last"
     assert _appears_in_order(['{"a": ..., "c": 3}'], ['{"a": 1, "b": 2, "c": 3}']) is None
     assert _appears_in_order(['{"a": ..., "c": 3}'], ['{"a": 1, "c": 4}']) == '{"a": ..., "c": 3}'
+
+
+def test_run_lines_run_only_as_dry_runs() -> None:
+    text = ("```console\n$ extractkit run s.py in.txt\n"
+            "$ extractkit run s.py in.txt --dry-run\nshown\n```\n")
+    (command,) = shell_commands(text)
+    assert command.argv == ["run", "s.py", "in.txt", "--dry-run"] and command.shown == ["shown"]
 
 
 def test_heading_slugs_follow_github_rules() -> None:

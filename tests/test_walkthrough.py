@@ -155,6 +155,9 @@ def test_documented_command_runs_as_written(
     argv = shlex.split(command, comments=True)
     if expected:
         assert "Traceback" not in done.stderr and "error" in done.stdout + done.stderr
+    elif argv[1] == "run" and "--dry-run" in argv:  # docs/cost.md: nothing sent, no key
+        assert "extractkit: dry run, nothing sent" in done.stdout
+        assert "estimated cost: $" in done.stdout, done.stdout
     elif argv[1] == "run" and "--output" in argv:
         records = [json.loads(line) for line in (work / "results.jsonl").read_text().splitlines()]
         assert records and all(r["ok"] for r in records), records

@@ -26,6 +26,11 @@ A :class:`~extractkit.errors.FatalError` (bad template, schema or settings:
 every item would fail the same way) ends the whole batch, raised from the
 iterator, and so does any other exception -- a bug, with its traceback.
 
+A ``spend=`` :class:`~extractkit.spend.SpendLimit` is asked before each
+input starts: when it refuses and nothing is in flight, the batch ends with
+:class:`~extractkit.errors.SpendLimitReached`, raised after the last item
+(see :mod:`extractkit.spend`).
+
 The thread pool's workers are daemon threads (:class:`~.workers.DaemonPool`):
 when the consumer stops (Ctrl-C, an exception, closing the iterator) nothing
 still hanging on a request or sleeping on a ``Retry-After`` keeps the process
@@ -39,7 +44,7 @@ import inspect
 import queue
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import is_item_failure
 from ..loop import Extraction
@@ -47,6 +52,9 @@ from . import aio, sync
 from .gate import DEFAULT_CONCURRENCY, Gate, ThreadGate, is_rate_limit
 from .jobs import ItemResult, Job, ajobs_from, call_args, item_result, jobs_from
 from .workers import DaemonPool
+
+if TYPE_CHECKING:
+    from ..spend import SpendLimit
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -73,9 +81,10 @@ _ORDERED_WINDOWS = 4
 class _Window:
     """Which jobs may start and which results may come out (no I/O)."""
 
-    def __init__(self, size: int, ordered: bool) -> None:
+    def __init__(self, size: int, ordered: bool, spend: Any = None) -> None:
         self.size = size
         self.ordered = ordered
+        self.spend = spend
         self.in_flight = 0
         self.started = 0
         self._head = 0
@@ -84,7 +93,13 @@ class _Window:
     def has_room(self) -> bool:
         if self.in_flight >= self.size:
             return False
-        return not self.ordered or self.started - self._head < self.size * _ORDERED_WINDOWS
+        if self.ordered and self.started - self._head >= self.size * _ORDERED_WINDOWS:
+            return False
+        return self.spend is None or self.spend.may_start(self.in_flight)
+
+    def stopped_by_spend(self, exhausted: bool) -> bool:
+        """Nothing in flight, inputs left, and the limit refuses the next one."""
+        return not exhausted and self.spend is not None and not self.spend.may_start(0)
 
     def start(self) -> None:
         self.in_flight += 1
@@ -92,6 +107,8 @@ class _Window:
 
     def finish(self, item: ItemResult[Any]) -> list[ItemResult[Any]]:
         self.in_flight -= 1
+        if self.spend is not None:
+            self.spend.add(item)
         if not self.ordered:
             return [item]
         self._held[item.index] = item
@@ -134,10 +151,11 @@ async def amap_jobs(
     concurrency: int = DEFAULT_CONCURRENCY,
     ordered: bool = False,
     gate: Gate | None = None,
+    spend: SpendLimit | None = None,
 ) -> AsyncIterator[ItemResult[Any]]:
     """Run ``jobs`` on asyncio over the async ``backend``; results as they complete."""
     gate = gate if gate is not None else Gate(concurrency)
-    window = _Window(concurrency, ordered)
+    window = _Window(concurrency, ordered, spend)
     source = aiter(jobs) if isinstance(jobs, AsyncIterable) else iter(jobs)
     finished: asyncio.Queue[asyncio.Task[ItemResult[Any]]] = asyncio.Queue()
     tasks: set[asyncio.Task[ItemResult[Any]]] = set()
@@ -154,6 +172,9 @@ async def amap_jobs(
                 tasks.add(task)
                 window.start()
             if window.in_flight == 0:
+                if window.stopped_by_spend(exhausted) and await _next_job(source) is not None:
+                    assert spend is not None
+                    raise spend.reached()
                 return
             done = await finished.get()
             tasks.discard(done)
@@ -195,10 +216,11 @@ def map_jobs(
     concurrency: int = DEFAULT_CONCURRENCY,
     ordered: bool = False,
     gate: ThreadGate | None = None,
+    spend: SpendLimit | None = None,
 ) -> Iterator[ItemResult[Any]]:
     """Run ``jobs`` on a thread pool over the blocking ``backend``; results as they complete."""
     gate = gate if gate is not None else ThreadGate(concurrency)
-    window = _Window(concurrency, ordered)
+    window = _Window(concurrency, ordered, spend)
     source = iter(jobs)
     finished: queue.SimpleQueue[Future[ItemResult[Any]]] = queue.SimpleQueue()
     futures: set[Future[ItemResult[Any]]] = set()
@@ -217,6 +239,9 @@ def map_jobs(
                 futures.add(future)
                 window.start()
             if window.in_flight == 0:
+                if window.stopped_by_spend(exhausted) and next(source, None) is not None:
+                    assert spend is not None
+                    raise spend.reached()
                 return
             done = finished.get()
             futures.discard(done)

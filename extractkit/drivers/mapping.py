@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..cache import ResponseCache, cached
 from ..errors import ConfigurationError
@@ -19,6 +19,9 @@ from .batch import amap_jobs, map_jobs
 from .batch_api import BatchAPI, run_jobs
 from .gate import DEFAULT_CONCURRENCY, Gate, ThreadGate
 from .jobs import ItemResult, ajobs_from, call_args, jobs_from
+
+if TYPE_CHECKING:
+    from ..spend import SpendLimit
 
 __all__ = ["amap_inputs", "call_args", "map_inputs"]
 
@@ -33,13 +36,19 @@ def map_inputs(
     cache: ResponseCache | str | Path | None = None,
     gate: ThreadGate | None = None,
     batch_api: bool | BatchAPI = False,
+    spend: SpendLimit | None = None,
 ) -> Iterator[ItemResult[Any]]:
     """What the sync ``map`` methods do: inputs → jobs → :func:`map_jobs` (or the Batch API)."""
     if cache is not None:
         backend = cached(backend, cache)
     jobs = jobs_from(inputs, start)
     if not batch_api:
-        return map_jobs(backend, jobs, concurrency=concurrency, ordered=ordered, gate=gate)
+        return map_jobs(backend, jobs, concurrency=concurrency, ordered=ordered, gate=gate,
+                        spend=spend)
+    if spend is not None:
+        raise ConfigurationError(
+            "max_cost/max_tokens_total cannot stop a Batch API job, which is sent whole: "
+            "estimate it first (extractkit run --dry-run) or run online")
     if ordered:
         raise ConfigurationError("ordered=True is not available with the Batch API")
     options = batch_api if isinstance(batch_api, BatchAPI) else BatchAPI()
@@ -56,6 +65,7 @@ def amap_inputs(
     cache: ResponseCache | str | Path | None = None,
     gate: Gate | None = None,
     batch_api: bool | BatchAPI = False,
+    spend: SpendLimit | None = None,
 ) -> AsyncIterator[ItemResult[Any]]:
     """What the async ``map`` methods do: inputs → jobs → :func:`amap_jobs`.
 
@@ -70,4 +80,5 @@ def amap_inputs(
     if cache is not None:
         backend = cached(backend, cache)
     jobs = ajobs_from(inputs, start)
-    return amap_jobs(backend, jobs, concurrency=concurrency, ordered=ordered, gate=gate)
+    return amap_jobs(backend, jobs, concurrency=concurrency, ordered=ordered, gate=gate,
+                     spend=spend)
