@@ -9,20 +9,24 @@ from __future__ import annotations
 
 from .batch_api import BatchAPI
 from .cache import ResponseCache
+from .conversation import Message, Messages
 from .decorator import AsyncExtractFunction, ExtractFunction, extract
 from .drivers.gate import Gate, ThreadGate
 from .drivers.jobs import ItemResult
 from .drivers.stream import Snapshot
+from .endpoints import Endpoint
 from .errors import (
     ArgumentsError,
     ConfigurationError,
     ContentFilterError,
     DeadlineError,
+    EndpointsUnavailableError,
     ExtractionError,
     ExtractkitError,
     FatalError,
     IncompleteOutputError,
     InputError,
+    ModerationError,
     RefusalError,
     SchemaError,
     SpendLimitReached,
@@ -44,6 +48,8 @@ __all__ = [
     "ConfigurationError",
     "ContentFilterError",
     "DeadlineError",
+    "Endpoint",
+    "EndpointsUnavailableError",
     "EvalReport",
     "ExtractFunction",
     "ExtractionError",
@@ -54,6 +60,9 @@ __all__ = [
     "IncompleteOutputError",
     "InputError",
     "ItemResult",
+    "Message",
+    "Messages",
+    "ModerationError",
     "Profile",
     "RefusalError",
     "ResponseCache",

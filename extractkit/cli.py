@@ -29,6 +29,7 @@ from pydantic_core import to_jsonable_python
 from .batch_api import BatchAPI
 from .cache import ResponseCache, request_key
 from .decorator import ExtractFunction
+from .detect import reporting
 from .drivers.batch import ItemResult
 from .errors import (
     ConfigurationError,
@@ -59,7 +60,7 @@ from .profiles import MODES, profile_names
 from .progress import is_terminal, spinner
 from .redact import redact
 from .results import Result, Usage
-from .settings import DEFAULT_TIMEOUT, Settings
+from .settings import DEFAULT_TIMEOUT, MODERATION_MODES, Settings
 from .tally import Tally
 from .template_vars import add_var_option, merged, parse_vars, text_parameter
 
@@ -106,6 +107,46 @@ def extraction_options(p: argparse.ArgumentParser) -> None:
                    help="trace values to the input: off; check (default: spans in the "
                    "records, ungrounded values reported); require (an ungrounded value is "
                    "an error and is re-asked)")
+    # -- moderation (extractkit.moderation) --
+    p.add_argument("--moderation", choices=list(MODERATION_MODES), default=None,
+                   help="screen the input and/or the extracted strings with the endpoint's "
+                   "moderation API first; flagged content fails that input (default off)")
+    p.add_argument("--moderation-model", default=None, metavar="MODEL",
+                   help="the moderation model (default omni-moderation-latest)")
+
+
+def endpoint_chain_options(p: argparse.ArgumentParser) -> None:
+    """Named endpoints of the config file, fallback and routing (docs/endpoints.md)."""
+    from .endpoints.routing import ROUTINGS
+
+    p.add_argument("--config", metavar="FILE",
+                   help="the endpoints config file (default: ./extractkit.toml, or "
+                   "[tool.extractkit] in ./pyproject.toml)")
+    p.add_argument("--endpoint-name", metavar="NAME",
+                   help="an endpoint of the config file, by name")
+    p.add_argument("--fallback", action="append", metavar="NAME",
+                   help="an endpoint of the config file tried when the ones before fail "
+                   "(repeatable; in order)")
+    p.add_argument("--routing", choices=list(ROUTINGS),
+                   help="which endpoint goes first: order (default), cheapest, weighted")
+    p.add_argument("--escalate-with-errors", action="store_true", default=None,
+                   help="the next endpoint also sees the last invalid answer and its errors")
+
+
+def _chain_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """``--config`` (else the file found in the working directory), ``--endpoint-name``..."""
+    from .endpoints.config import find_config
+
+    if not hasattr(args, "endpoint_name"):
+        return {}
+    config = args.config or find_config()
+    return {
+        "config": str(config) if config is not None else None,
+        "endpoint_name": args.endpoint_name,
+        "fallback": tuple(args.fallback) if args.fallback else None,
+        "routing": args.routing,
+        "escalate_with_errors": args.escalate_with_errors,
+    }
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -122,8 +163,9 @@ def _parser() -> argparse.ArgumentParser:
     def endpoint_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", help="model name (default: $EXTRACTKIT_MODEL)")
         p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)")
-        p.add_argument("--endpoint", choices=profile_names(),
-                       help="endpoint profile (what the endpoint accepts)")
+        p.add_argument("--endpoint", choices=["auto", *profile_names()],
+                       help="endpoint profile (what the endpoint accepts); auto: ask the "
+                       "server once (docs/endpoints-profiles.md)")
         p.add_argument("--mode", default="auto", choices=["auto", *MODES])
         p.add_argument("--prompt", metavar="TEMPLATE",
                        help="user-message template: a file, or a name in --prompts-dir")
@@ -131,6 +173,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="directory whose templates override the defaults")
         p.add_argument("--local", action="store_true",
                        help="use the embedded local model even if an endpoint is configured")
+        endpoint_chain_options(p)  # --endpoint-name, --fallback... (extractkit/endpoints)
 
     run = sub.add_parser("run", help="extract from one or more inputs")
     run.add_argument("schema", metavar="SCHEMA", help="file.py[:Name] or file.json")
@@ -140,7 +183,8 @@ def _parser() -> argparse.ArgumentParser:
     extraction_options(run)
     run.add_argument("--output", "-o", metavar="FILE", help="write results here, not stdout")
     run.add_argument("--verbose", "-v", action="store_true",
-                     help="show every attempt of a failed extraction on stderr")
+                     help="show every attempt of a failed extraction on stderr, and the "
+                     "endpoint profile detected for --endpoint auto")
     run.add_argument("--stream", action="store_true",
                      help="print partial values as JSON Lines while the model writes")
     run.add_argument("--concurrency", type=int, default=1, metavar="N",
@@ -218,14 +262,26 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         out["prompt"] = Path(args.prompt) if Path(args.prompt).is_file() else args.prompt
     for name in ("max_retries", "transport_retries", "timeout", "temperature", "max_tokens",
                  "coerce", "grounding", "chunking", "chunk_tokens", "overlap_tokens", "passes",
-                 "context_window", "focus"):
+                 "context_window", "focus", "moderation", "moderation_model"):
         value = getattr(args, name, None)
         if value is not None:
             out[name] = value
     if hasattr(args, "timeout") and "timeout" not in out:
         # given explicitly, so every call is also cut at the deadline mid-flight
         out["timeout"] = DEFAULT_TIMEOUT
+    out.update(_chain_settings(args))
     return {k: v for k, v in out.items() if v is not None}
+
+
+def _conversation_arguments(value: dict[str, Any], parameter: str | None,
+                            name: str) -> dict[str, Any]:
+    """A ``messages`` line's arguments for an ``@extract`` function: the conversation goes
+    to its parameter typed ``Messages``."""
+    if parameter is None:
+        raise ConfigurationError(f"{name} has no parameter typed extractkit.Messages, so it "
+                                 "cannot take a JSON Lines line with \"messages\"")
+    rest = {k: v for k, v in value.items() if k != "messages"}
+    return {**rest, parameter: value["messages"]}
 
 
 class Runner:
@@ -269,17 +325,31 @@ class Runner:
         assert self._extractor is not None
         return self._extractor._chunked(self.target.schema, document, variables, None)
 
-    def render(self, text: str, own: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _call(self, text: str | list[dict[str, Any]],
+              variables: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """An ``@extract`` function's arguments for a text (its first parameter) or a
+        conversation (its ``Messages`` parameter)."""
+        assert self._fn is not None
+        if isinstance(text, list):
+            return (), _conversation_arguments({**variables, "messages": text},
+                                               self._fn.conversation_parameter, self.target.name)
+        return (text,), variables
+
+    def render(self, text: str | list[dict[str, Any]],
+               own: dict[str, Any] | None = None) -> dict[str, Any]:
         variables = merged(self.variables, own or {})
         if self._fn is not None:
-            return self._fn.render(text, **variables)
+            args, kwargs = self._call(text, variables)
+            return self._fn.render(*args, **kwargs)
         assert self._extractor is not None
         return self._extractor.render(self.target.schema, text, **variables)
 
-    def stream(self, text: str, own: dict[str, Any] | None = None) -> Iterator[Any]:
+    def stream(self, text: str | list[dict[str, Any]],
+               own: dict[str, Any] | None = None) -> Iterator[Any]:
         variables = merged(self.variables, own or {})
         if self._fn is not None:
-            return self._fn.stream(text, **variables)
+            args, kwargs = self._call(text, variables)
+            return self._fn.stream(*args, **kwargs)
         assert self._extractor is not None
         return self._extractor.stream(self.target.schema, text, **variables)
 
@@ -294,7 +364,10 @@ class Runner:
     def _as_arguments(self, inputs: Iterator[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
         """``@extract`` inputs: the text is the first parameter, the variables keywords."""
         first = text_parameter(self._fn)
+        chat = self._fn.conversation_parameter if self._fn is not None else None
         for ident, value in inputs:
+            if isinstance(value, dict) and "messages" in value and "text" not in value:
+                value = _conversation_arguments(value, chat, self.target.name)
             if isinstance(value, dict) and "text" not in value:
                 value = merged(self.variables, value)  # the function's arguments by name
             elif isinstance(value, dict):
@@ -365,7 +438,7 @@ def _cache(args: argparse.Namespace) -> ResponseCache | None:
 
 
 def _one_result(runner: Runner, doc: InputDoc, cache: ResponseCache | None) -> Result[Any]:
-    if cache is None:
+    if cache is None and doc.messages is None:
         assert doc.text is not None
         return runner.result(doc.text, dict(doc.variables), doc.document)
     # the batch driver is what applies a cache: run it over the one input
@@ -402,7 +475,11 @@ def _record(doc: InputDoc, runner: Runner, verbose: bool, err: IO[str],
     }
     if result.grounding is not None:
         record["grounding"] = _paged(result.grounding, doc.document).as_dict()
-    return _with_document(record, result, doc.id, err)
+    if result.dropped_turns:
+        record["dropped_turns"] = list(result.dropped_turns)
+    if result.dropped_turns:
+        record["dropped_turns"] = list(result.dropped_turns)
+    return _with_document(_with_endpoint(record, result), result, doc.id, err)
 
 
 def _paged(grounding: Grounding, document: Any) -> Grounding:
@@ -533,7 +610,8 @@ def _run_stream(
         assert doc.text is not None
         last_at, last_attempt = float("-inf"), 0
         try:
-            for snapshot in runner.stream(doc.text, dict(doc.variables)):
+            chat = list(doc.messages) if doc.messages is not None else None
+            for snapshot in runner.stream(chat or doc.text, dict(doc.variables)):
                 now = time.monotonic()
                 new_attempt = snapshot.attempt != last_attempt
                 if not snapshot.done and not new_attempt and now - last_at < interval:
@@ -758,7 +836,10 @@ def _inputs_to_do(
 
 
 def _payload(doc: InputDoc) -> Any:
-    """What the batch driver gets for one input: its text, or its text and variables."""
+    """What the batch driver gets for one input: its text, or its text and variables
+    (a chat history: ``{"messages": [...], **variables}``)."""
+    if doc.messages is not None:
+        return {**doc.variables, "messages": list(doc.messages)}
     if doc.variables:
         return {**doc.variables, "text": doc.text}
     return doc.text
@@ -779,8 +860,24 @@ def _item_record(item: ItemResult[Any], fingerprint: str,
         record["value"] = _jsonable(item.value)
         if item.result is not None and item.result.grounding is not None:
             record["grounding"] = _paged(item.result.grounding, document).as_dict()
+        if item.result is not None and item.result.dropped_turns:
+            record["dropped_turns"] = list(item.result.dropped_turns)
     record["usage"] = item.usage.as_dict()
     record["fingerprint"] = fingerprint
+    return _with_endpoint(record, item.result if item.error is None else item.error)
+
+
+def _with_endpoint(record: dict[str, Any], outcome: Any) -> dict[str, Any]:
+    """``endpoint``: who answered (a fallback chain's or a named endpoint); with a
+    name, ``attempts``: each answer's endpoint, model, usage and cost."""
+    record["endpoint"] = getattr(outcome, "endpoint", None)
+    attempts = getattr(outcome, "attempts", None)
+    if record["endpoint"] is not None and attempts:
+        record["attempts"] = [
+            {"endpoint": a.endpoint, "model": getattr(a.response, "model", None),
+             "usage": a.usage.as_dict(), "cost": a.cost}
+            for a in attempts
+        ]
     return record
 
 
@@ -892,7 +989,8 @@ def cmd_prompt(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     if doc.error is not None:
         raise doc.error
     assert doc.text is not None
-    request = runner.render(doc.text, dict(doc.variables))
+    chat = list(doc.messages) if doc.messages is not None else None
+    request = runner.render(chat or doc.text, dict(doc.variables))
     if args.json:
         out.write(json.dumps(request, indent=2, ensure_ascii=False, default=str) + "\n")
         return EXIT_OK
@@ -923,7 +1021,8 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None,
     commands = {"run": cmd_run, "schema": cmd_schema, "prompt": cmd_prompt}
     try:
         handler = commands.get(args.command) or args.handler  # eval, review: their own modules
-        return handler(args, out, err)
+        with reporting(err, verbose=bool(getattr(args, "verbose", False))):  # --endpoint auto
+            return int(handler(args, out, err))
     except InputError as exc:
         print(f"extractkit: {user_facing(str(exc))}", file=err)
         return EXIT_FAILED

@@ -118,6 +118,9 @@ def _requests(runner: Any, doc: InputDoc) -> Iterator[dict[str, Any]]:
     """The first request of an input, or of each chunk of a document read in chunks."""
     assert doc.text is not None
     own = dict(doc.variables)
+    if doc.messages is not None:  # a conversation: fitted to the window, never chunked
+        yield runner.render(list(doc.messages), own)
+        return
     chunked = runner.chunked(doc.document or doc.text, own)
     if chunked is None:
         yield runner.render(doc.text, own)

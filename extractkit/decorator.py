@@ -36,6 +36,7 @@ from collections.abc import (
     Iterable,
     Iterator,
     Mapping,
+    Sequence,
 )
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
@@ -58,7 +59,9 @@ if TYPE_CHECKING:
     from .drivers.gate import Gate, ThreadGate
     from .drivers.jobs import ItemResult
     from .drivers.stream import Snapshot
+    from .endpoints.endpoint import Endpoint
 
+_UNSET: Any = object()
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -90,6 +93,7 @@ class _Bound:
         self._template: PromptTemplate | None = None
         self._plan: Plan | None = None
         self._documents: tuple[tuple[str, ...], bool] | None = None
+        self._conversation: Any = _UNSET
         if settings.prompt is None and not (fn.__doc__ and fn.__doc__.strip()):
             raise ConfigurationError(
                 f"@extract function {fn.__qualname__} has no docstring and no prompt=; "
@@ -179,13 +183,55 @@ class _Bound:
                 self._documents = (default, False)
         return self._documents
 
-    def _start(self, variables: dict[str, Any]) -> Extraction[Any]:
-        plan = self.plan
-        messages = self._engine.messages(plan, self.template, variables)
+    @property
+    def conversation_parameter(self) -> str | None:
+        """The parameter typed :data:`~extractkit.Messages` (a chat history), if any."""
+        if self._conversation is _UNSET:
+            from .conversation import is_messages_type
+
+            try:
+                hints = typing.get_type_hints(self._fn, localns=self._localns)
+            except Exception:
+                hints = {}
+            self._conversation = next(
+                (name for name in self._signature.parameters
+                 if name in hints and is_messages_type(hints[name])), None)
+        return self._conversation  # type: ignore[no-any-return]
+
+    def _start(self, variables: dict[str, Any], engine: Engine | None = None) -> Extraction[Any]:
+        """The extraction of one call, on ``engine`` (a fallback chain's endpoint) or ours."""
+        plan = self.plan if engine is None else engine.plan(self.schema)
+        engine = engine or self._engine
+        messages = engine.messages(plan, self.template, variables)
+        if self.conversation_parameter is not None:
+            return self._start_conversation(plan, messages, variables, engine)
         names, explicit = self._document_names()
         documents = (pick_documents(variables, names) if explicit
                      else pick_documents(variables, None, names))
-        return self._engine.start(plan, messages, context=variables, documents=documents)
+        return engine.start(plan, messages, context=variables, documents=documents)
+
+    def _chain_run(self, variables: dict[str, Any]) -> Any:
+        """A fallback chain's run of one call (``None``: a single endpoint)."""
+        chain = self._engine.chain
+        if chain is None:
+            return None
+        return chain.start(functools.partial(_start_on, self, variables))
+
+    def _start_conversation(self, plan: Plan, messages: list[dict[str, Any]],
+                            variables: dict[str, Any], engine: Engine) -> Extraction[Any]:
+        """The system prompt, the conversation (fitted to the context window), then the
+        rendered docstring as the last user message (see :mod:`extractkit.conversation`)."""
+        from .conversation import check_messages, fit_conversation
+
+        name = self.conversation_parameter
+        assert name is not None
+        turns = check_messages(variables.get(name), where=name)
+        fitted = fit_conversation(engine, plan, messages[:1], turns, messages[1:])
+        names, explicit = self._document_names()
+        documents = (pick_documents(variables, names) if explicit
+                     else pick_documents(variables, None, names) or fitted.document)
+        return engine.start(plan, fitted.messages, context=variables, documents=documents,
+                            dropped_turns=fitted.dropped)
 
     def _chunked(self, variables: dict[str, Any]) -> Any:
         """The chunked run when the document argument is too long for one prompt.
@@ -198,6 +244,8 @@ class _Bound:
 
         from .documents import Document
 
+        if self.conversation_parameter is not None:
+            return None  # a conversation is fitted to the window turn by turn, not chunked
         name = next((k for k, v in variables.items() if isinstance(v, (Document, os.PathLike))),
                     "text" if isinstance(variables.get("text"), str) else None)
         if name is None:
@@ -212,6 +260,15 @@ class _Bound:
 
             variables[name] = as_document(variables[name]).text
         return run
+
+    def _map_backend(self, cache: Any, batch_api: Any) -> Any:
+        """``map``'s backend; ``None`` with a fallback chain (each endpoint has its own)."""
+        if self._engine.chain is None:
+            return self._engine.backend
+        from .endpoints.chain import refuse_map_options
+
+        refuse_map_options(cache, batch_api)
+        return None
 
     def _with(self, **settings: Any) -> Any:
         merged = Settings.of(**settings).over(self._settings)
@@ -237,6 +294,9 @@ class ExtractFunction(_Bound, Generic[P, R]):
             from .documents.run import run_document
 
             return run_document(chunked)
+        chained = self._chain_run(variables)
+        if chained is not None:
+            return chained.run()  # type: ignore[no-any-return]
         return sync.run(self._engine.backend, self._start(variables))
 
     def render(self, *args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
@@ -247,6 +307,10 @@ class ExtractFunction(_Bound, Generic[P, R]):
         """Partial values of the return type while the model writes; the last is validated."""
         from .drivers.stream import stream_sync
 
+        if self._engine.chain is not None:
+            variables = self._variables(args, kwargs)
+            variables = self._add_extras(variables, self._fn(*args, **kwargs))
+            return self._chain_run(variables).stream()  # type: ignore[no-any-return]
         return stream_sync(self._engine.backend, self._prepare(args, kwargs))
 
     def with_options(self, **settings: Any) -> ExtractFunction[P, R]:
@@ -280,11 +344,17 @@ class ExtractFunction(_Bound, Generic[P, R]):
         """
         from .drivers.mapping import call_args, map_inputs
 
-        def start(value: Any) -> Extraction[Any]:
+        backend = self._map_backend(cache, batch_api)
+
+        def start(value: Any) -> Any:
+            if backend is None:
+                args, kwargs = call_args(value)
+                variables = self._variables(args, kwargs)
+                return self._chain_run(self._add_extras(variables, self._fn(*args, **kwargs)))
             return self._prepare(*call_args(value))
 
         return map_inputs(
-            self._engine.backend, inputs, start, concurrency=concurrency, ordered=ordered,
+            backend, inputs, start, concurrency=concurrency, ordered=ordered,
             cache=cache, gate=gate, batch_api=batch_api,
             spend=limit_for(self._engine, max_cost, max_tokens_total, spend),
         )
@@ -306,6 +376,9 @@ class AsyncExtractFunction(_Bound, Generic[P, R]):
             from .documents.run import arun_document
 
             return await arun_document(chunked)
+        chained = self._chain_run(variables)
+        if chained is not None:
+            return await chained.arun()  # type: ignore[no-any-return]
         return await aio.run(self._engine.backend, self._start(variables))
 
     async def render(self, *args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
@@ -316,6 +389,12 @@ class AsyncExtractFunction(_Bound, Generic[P, R]):
     async def stream(self, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[Snapshot[R]]:
         from .drivers.stream import stream_async
 
+        if self._engine.chain is not None:
+            variables = self._variables(args, kwargs)
+            variables = self._add_extras(variables, await self._fn(*args, **kwargs))
+            async for value in self._chain_run(variables).astream():
+                yield value
+            return
         extraction = await self._prepare(args, kwargs)
         async for value in stream_async(self._engine.backend, extraction):
             yield value
@@ -345,11 +424,20 @@ class AsyncExtractFunction(_Bound, Generic[P, R]):
         (``batch_api=`` is refused: the Batch API needs the sync function)."""
         from .drivers.mapping import amap_inputs, call_args
 
-        def start(value: Any) -> Awaitable[Extraction[Any]]:
+        backend = self._map_backend(cache, batch_api)
+
+        async def start_chain(value: Any) -> Any:
+            args, kwargs = call_args(value)
+            variables = self._variables(args, kwargs)
+            return self._chain_run(self._add_extras(variables, await self._fn(*args, **kwargs)))
+
+        def start(value: Any) -> Awaitable[Any]:
+            if backend is None:
+                return start_chain(value)
             return self._prepare(*call_args(value))
 
         return amap_inputs(
-            self._engine.backend, inputs, start, concurrency=concurrency, ordered=ordered,
+            backend, inputs, start, concurrency=concurrency, ordered=ordered,
             cache=cache, gate=gate, batch_api=batch_api,
             spend=limit_for(self._engine, max_cost, max_tokens_total, spend),
         )
@@ -388,7 +476,7 @@ def extract(
     client: Any = None,
     model: str | None = None,
     mode: str | None = None,
-    endpoint: str | Profile | None = None,
+    endpoint: str | Profile | Endpoint | None = None,
     max_retries: int | None = None,
     transport_retries: int | None = None,
     prompt: str | Path | None = None,
@@ -400,6 +488,12 @@ def extract(
     grounding: str | None = None,
     documents: str | tuple[str, ...] | None = None,
     coerce: bool | None = None,
+    moderation: str | None = None,
+    moderation_model: str | None = None,
+    endpoint_name: str | None = None,
+    fallback: Sequence[str | Endpoint] | None = None,
+    routing: str | None = None,
+    escalate_with_errors: bool | None = None,
     **params: Any,
 ) -> _Decorator: ...
 def extract(fn: Callable[..., Any] | None = None, /, *, schema: Any = None, **settings: Any) -> Any:
@@ -414,3 +508,7 @@ def extract(fn: Callable[..., Any] | None = None, /, *, schema: Any = None, **se
     if fn is not None:
         return decorator._wrap(fn, sys._getframe(1).f_locals)
     return decorator
+
+
+def _start_on(bound: _Bound, variables: dict[str, Any], engine: Engine) -> Extraction[Any]:
+    return bound._start(variables, engine)

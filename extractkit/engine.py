@@ -13,18 +13,25 @@ import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .backends import resolve_backend
 from .errors import ConfigurationError
 from .grounding.check import grounding_check
 from .loop import Extraction
+from .moderation import Moderator, moderator_for
 from .modes import Plan, build_plan
 from .profiles import Profile
 from .prompts import Prompts, PromptTemplate, get_prompts
 from .results import Attempt
 from .retry import TransportRetry
 from .settings import NO_MODEL, Resolved, Settings
+
+_UNSET: Any = object()
+if TYPE_CHECKING:
+    from .endpoints.chain import Chain
+
+_UNBUILT: Any = object()
 
 
 class Engine:
@@ -40,6 +47,8 @@ class Engine:
         self._lock = threading.Lock()
         self._plans: dict[Any, Plan] = {}
         self._feedback: dict[Plan, Callable[[list[str], Attempt], str]] = {}
+        self._moderator: Any = _UNSET
+        self._chain: Any = _UNBUILT
 
     # -- lazily resolved pieces -------------------------------------------
 
@@ -59,8 +68,31 @@ class Engine:
         return self._backend
 
     @property
+    def moderator(self) -> Moderator | None:
+        """The moderation step of every extraction (``None``: ``moderation="off"``)."""
+        if self._moderator is _UNSET:
+            resolved = self.resolved
+            self._moderator = None if resolved.moderation == "off" else moderator_for(
+                self.backend, mode=resolved.moderation, model=resolved.moderation_model,
+                retries=resolved.transport_retries)
+        return self._moderator  # type: ignore[no-any-return]
+
+    @property
+    def chain(self) -> Chain | None:
+        """The fallback chain (:mod:`extractkit.endpoints.chain`), built once; ``None``
+        for a single endpoint, which takes the plain path."""
+        if self._chain is _UNBUILT:
+            with self._lock:
+                if self._chain is _UNBUILT:
+                    from .endpoints.chain import build_chain
+
+                    self._chain = build_chain(self)
+        return self._chain  # type: ignore[no-any-return]
+
+    @property
     def profile(self) -> Profile:
-        """The endpoint profile, known without loading a model or opening a connection."""
+        """The endpoint profile, known without loading a model (``endpoint="auto"`` asks
+        the server once per base URL: :mod:`extractkit.detect`)."""
         return self.resolved.profile
 
     @property
@@ -118,6 +150,7 @@ class Engine:
         *,
         context: Any = None,
         documents: Mapping[str, Any] | None = None,
+        dropped_turns: tuple[int, ...] = (),
     ) -> Extraction[Any]:
         """An extraction of ``plan``; ``documents`` (name → text) are what its values
         are grounded in (see :mod:`extractkit.grounding`)."""
@@ -137,5 +170,8 @@ class Engine:
             transport=TransportRetry.with_retries(self.resolved.transport_retries,
                                                 timeout=self.resolved.timeout,
                                                 hard=self.resolved.hard_deadline),
+            moderator=self.moderator,
+            dropped_turns=dropped_turns,
+            endpoint=self.resolved.endpoint_name,
         )
 

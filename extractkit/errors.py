@@ -167,6 +167,44 @@ class ContentFilterError(RefusalError):
     """
 
 
+class ModerationError(ExtractionError):
+    """The endpoint's moderation API flagged the content (``moderation=``).
+
+    ``stage`` is ``"input"`` (raised before any completion was requested) or
+    ``"output"`` (the extracted value was not returned). ``categories`` names
+    the flagged categories, ``scores`` holds their scores (the highest over
+    the flagged texts), and ``flagged`` says where: ``messages[i]`` of the
+    request for the input, the JSON pointer of each flagged string of the value
+    for the output. Re-asking would meet the same verdict, so it is never
+    retried; in a batch it is that item's failure. The flagged text itself is
+    not in the message.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        stage: str,
+        categories: tuple[str, ...],
+        scores: dict[str, float],
+        flagged: tuple[str, ...] = (),
+        attempts: list[Attempt] | None = None,
+        response: Any = None,
+    ) -> None:
+        super().__init__(message, attempts=attempts)
+        self.stage = stage
+        self.categories = categories
+        self.scores = scores
+        self.flagged = flagged
+        self.response = response
+
+
+class EndpointsUnavailableError(ExtractkitError):
+    """Every endpoint of a fallback chain is cooling down (its circuit breaker is
+    open after repeated failures): the input failed without a request. In a batch
+    it is that item's failure; rerun (``--resume``) once the endpoints are back."""
+
+
 class SpendLimitReached(ExtractkitError):
     """A batch stopped before an input that would have passed ``max_cost`` or
     ``max_tokens_total`` (see :mod:`extractkit.spend`).
@@ -223,11 +261,13 @@ __all__ = [
     "ConfigurationError",
     "ContentFilterError",
     "DeadlineError",
+    "EndpointsUnavailableError",
     "ExtractionError",
     "ExtractkitError",
     "FatalError",
     "IncompleteOutputError",
     "InputError",
+    "ModerationError",
     "RefusalError",
     "SchemaError",
     "SpendLimitReached",

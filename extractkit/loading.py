@@ -4,7 +4,8 @@
 ``file.py:Name`` picks one) or ``file.json`` (a JSON Schema document).
 ``INPUT`` is a file, a directory (its files, recursively, hidden ones
 skipped, in sorted order) or ``-`` for standard input. A ``.jsonl`` file
-holds one input per line, ``{"id": ..., "text": ...}``. Other files are read
+holds one input per line, ``{"id": ..., "text": ...}`` or a chat history
+``{"id": ..., "messages": [...]}``. Other files are read
 with :func:`extractkit.documents.load_document` (PDF, HTML, DOCX, Markdown,
 text), so each input carries its :class:`~extractkit.documents.Document`
 (text and page map).
@@ -154,7 +155,7 @@ class InputDoc:
     """One input document: its id (path or ``-``), text and document, or the error reading it.
 
     ``variables`` are its own template variables: the fields of a JSON Lines
-    line other than ``id`` and ``text``.
+    line other than ``id`` and ``text`` (or ``messages``).
     """
 
     id: str
@@ -162,6 +163,8 @@ class InputDoc:
     error: InputError | None = None
     document: Document | None = None
     variables: Mapping[str, Any] = field(default_factory=dict)
+    #: a JSON Lines line's ``messages`` (a chat history); ``text`` is then its turns' text
+    messages: tuple[dict[str, Any], ...] | None = None
 
 
 def read_text(path: Path) -> str:
@@ -264,8 +267,11 @@ def _jsonl_doc(line: bytes, where: str) -> InputDoc:
         return InputDoc(where, error=InputError(f"{where}: not UTF-8 text", path=where))
     except ValueError as exc:
         return InputDoc(where, error=InputError(f"{where}: not a JSON line: {exc}", path=where))
+    if isinstance(record, dict) and "messages" in record and "text" not in record:
+        return _conversation_doc(record, where)
     if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-        message = f'{where}: a JSON Lines input needs {{"id": ..., "text": "..."}} on each line'
+        message = (f'{where}: a JSON Lines input needs {{"id": ..., "text": "..."}} (or '
+                   '{"id": ..., "messages": [...]}) on each line')
         return InputDoc(where, error=InputError(message, path=where))
     ident = str(record["id"]) if record.get("id") is not None else where
     if not record["text"].strip():
@@ -273,3 +279,17 @@ def _jsonl_doc(line: bytes, where: str) -> InputDoc:
     variables = {k: v for k, v in record.items() if k not in ("id", "text")}
     document = Document.from_text(record["text"])
     return InputDoc(ident, record["text"], document=document, variables=variables)
+
+
+def _conversation_doc(record: dict[str, Any], where: str) -> InputDoc:
+    """A line ``{"id": ..., "messages": [...]}``: a chat history (its text is the turns')."""
+    from .conversation import check_messages, conversation_text
+
+    ident = str(record["id"]) if record.get("id") is not None else where
+    try:
+        messages = check_messages(record["messages"], where=f"{where}: messages")
+    except InputError as exc:
+        return InputDoc(ident, error=exc)
+    variables = {k: v for k, v in record.items() if k not in ("id", "messages")}
+    return InputDoc(ident, conversation_text(messages), variables=variables,
+                    messages=tuple(messages))

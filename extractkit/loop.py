@@ -52,6 +52,7 @@ from .schema import Invalid
 
 if TYPE_CHECKING:
     from .grounding.check import GroundingCheck
+    from .moderation import Moderator
 
 T = TypeVar("T")
 log = logging.getLogger("extractkit")
@@ -85,6 +86,9 @@ class Extraction(Generic[T]):
         "_reasks_left",
         "_tail",
         "attempts",
+        "dropped_turns",
+        "endpoint",
+        "moderator",
         "plan",
         "transport",
         "usage",
@@ -103,8 +107,17 @@ class Extraction(Generic[T]):
         grounding: GroundingCheck | None = None,
         transport: TransportRetry | None = None,
         coerce: bool = True,
+        moderator: Moderator | None = None,
+        dropped_turns: tuple[int, ...] = (),
+        endpoint: str | None = None,
     ) -> None:
         self.plan = plan
+        #: the moderation step the drivers run around this extraction (``None``: off)
+        self.moderator = moderator
+        #: indexes of the conversation turns left out to fit the context window
+        self.dropped_turns = dropped_turns
+        #: the name of the endpoint this extraction talks to (``None``: unnamed)
+        self.endpoint = endpoint
         self._coerce = coerce
         base: dict[str, Any] = {"model": model}
         if params:
@@ -135,6 +148,11 @@ class Extraction(Generic[T]):
         messages = self._messages + self._tail if self._tail else self._messages
         return {**self._base, "messages": messages}
 
+    def carry(self, messages: Sequence[dict[str, Any]]) -> None:
+        """Messages sent after the prompt until the first re-ask replaces them (a fallback
+        chain's escalation: the previous endpoint's invalid answer and its errors)."""
+        self._tail = list(messages)
+
     @property
     def reasks_left(self) -> int:
         return self._reasks_left
@@ -159,6 +177,7 @@ class Extraction(Generic[T]):
         if not choices:
             attempt = Attempt(None, errors=["(response): the endpoint returned no choices"],
                               usage=usage, response=response)
+            attempt.endpoint = self.endpoint
             self.attempts.append(attempt)
             return self._after_failure(attempt, choices=[], response=response)
         failures: list[tuple[Any, Attempt]] = []
@@ -167,6 +186,7 @@ class Extraction(Generic[T]):
             attempt = self.check_message(
                 choice.message, choice.finish_reason, usage if index == 0 else Usage(), response
             )
+            attempt.endpoint = self.endpoint
             self.attempts.append(attempt)
             if attempt.ok:
                 return Result(
@@ -177,6 +197,8 @@ class Extraction(Generic[T]):
                     finish_reason=choice.finish_reason,
                     transport_retries=self.transport_retries,
                     grounding=attempt.grounding,
+                    dropped_turns=self.dropped_turns,
+                    endpoint=self.endpoint,
                 )
             if attempt.refusal is not None:
                 refusals.append(attempt.refusal)

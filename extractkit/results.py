@@ -61,6 +61,8 @@ class Attempt:
 
     __slots__ = (
         "_data",
+        "cost",
+        "endpoint",
         "errors",
         "finish_reason",
         "grounding",
@@ -95,6 +97,10 @@ class Attempt:
         self.refusal: str | None = None
         self.message: Any = None
         self.grounding: Grounding | None = None
+        #: the name of the endpoint that answered (see :mod:`extractkit.endpoints`)
+        self.endpoint: str | None = None
+        #: dollars this answer cost, when known (set by a fallback chain)
+        self.cost: float | None = None
 
     @property
     def data(self) -> Any:
@@ -126,6 +132,7 @@ class Attempt:
             "usage": self.usage.as_dict(),
             "finish_reason": self.finish_reason,
             "refusal": self.refusal,
+            "endpoint": self.endpoint,
         }
 
     def __repr__(self) -> str:
@@ -146,6 +153,12 @@ class Result(Generic[T]):
     #: where each value stands in the documents (see :mod:`extractkit.grounding`);
     #: ``None`` with ``grounding="off"`` or when there was no document
     grounding: Grounding | None = None
+    #: indexes (into the given ``messages``) of the conversation turns left out to
+    #: fit the context window, oldest first (see :mod:`extractkit.conversation`)
+    dropped_turns: tuple[int, ...] = ()
+    #: the name of the endpoint that answered (``None``: an unnamed single endpoint);
+    #: see :mod:`extractkit.endpoints`
+    endpoint: str | None = None
 
     @property
     def coercions(self) -> tuple[str, ...]:

@@ -5,7 +5,9 @@ Environment variables read:
 ``EXTRACTKIT_MODEL``
     model name when none is given.
 ``EXTRACTKIT_ENDPOINT``
-    endpoint profile (``openai``, ``llamacpp``, ``vllm``, ``ollama``, ``generic``).
+    endpoint profile (``openai``, ``llamacpp``, ``vllm``, ``ollama``, ``generic``...,
+    see ``extractkit/provider_profiles.toml``), or ``auto``: ask the server
+    (:mod:`extractkit.detect`).
 ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``
     a remote endpoint; when neither is set (and no client is given) the
     embedded local model is used.
@@ -42,11 +44,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .detect import resolve_auto
 from .errors import ConfigurationError
 from .grounding.policy import DEFAULT_GROUNDING, GROUNDING_MODES
 from .profiles import Profile, get_profile, profile_for_base_url
+
+if TYPE_CHECKING:
+    from .endpoints.breaker import BreakerPolicy
+    from .endpoints.endpoint import Endpoint
 
 #: Request parameters passed through to ``chat.completions.create`` unchanged.
 GENERATION_PARAMS = frozenset(
@@ -80,6 +87,8 @@ DEFAULT_TRANSPORT_RETRIES = 5
 #: seconds for one whole extraction (retries and re-asks included)
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_MODE = "auto"
+DEFAULT_MODERATION_MODEL = "omni-moderation-latest"
+MODERATION_MODES = ("off", "input", "output", "both")
 LOCAL_MODEL_NAME = "smollm2-135m-instruct"
 NO_MODEL = "no model given: pass model=... (or --model) or set EXTRACTKIT_MODEL"
 
@@ -91,8 +100,9 @@ class Settings:
     client: Any = None
     model: str | None = None
     mode: str | None = None
-    #: an endpoint profile: a registered name or a :class:`Profile` (registered or not)
-    endpoint: str | Profile | None = None
+    #: an endpoint profile (a registered name or a :class:`Profile`, registered or not),
+    #: or an :class:`~extractkit.endpoints.Endpoint` (URL, model, key variable, profile...)
+    endpoint: str | Profile | Endpoint | None = None
     base_url: str | None = None
     api_key: str | None = field(default=None, repr=False)
     max_retries: int | None = None
@@ -123,6 +133,24 @@ class Settings:
     coerce: bool | None = None
     #: seconds for one whole extraction, retries and re-asks included (see module docstring)
     timeout: float | None = None
+    # -- moderation (see extractkit.moderation) --
+    #: ``"off"`` (default), ``"input"``, ``"output"`` or ``"both"``
+    moderation: str | None = None
+    #: the model of ``moderations.create`` (default ``omni-moderation-latest``)
+    moderation_model: str | None = None
+    # -- named endpoints, fallback and routing (see extractkit.endpoints) --
+    #: an endpoint of the config file, by name (``--endpoint-name``)
+    endpoint_name: str | None = None
+    #: the config file (``--config``); default: ./extractkit.toml or ./pyproject.toml
+    config: str | Path | None = None
+    #: endpoints (names or :class:`~extractkit.endpoints.Endpoint`) tried in order when one fails
+    fallback: tuple[str | Endpoint, ...] | None = None
+    #: ``"order"`` (default), ``"cheapest"`` or ``"weighted"``
+    routing: str | None = None
+    #: the next endpoint of a chain also sees the last invalid answer and its errors
+    escalate_with_errors: bool | None = None
+    #: when an endpoint's circuit breaker opens (consecutive failures, cool-down)
+    breaker: BreakerPolicy | None = None
     # -- spending limits of a batch (extractkit.spend) and prices (extractkit.pricing) --
     #: US dollars a ``map`` batch may spend; it stops before an input that would pass it
     max_cost: float | None = None
@@ -164,11 +192,19 @@ class Settings:
                 f"timeout must be a positive number of seconds (math.inf for none), got {timeout!r}")
         endpoint = values.get("endpoint")
         if endpoint is not None and not isinstance(endpoint, (str, Profile)):
-            raise ConfigurationError(
-                "endpoint must be a profile name or an extractkit.Profile, "
-                f"got {type(endpoint).__name__}"
-            )
+            from .endpoints.endpoint import Endpoint
+
+            if not isinstance(endpoint, Endpoint):
+                raise ConfigurationError(
+                    "endpoint must be a profile name, an extractkit.Profile or an "
+                    f"extractkit.Endpoint, got {type(endpoint).__name__}"
+                )
         _check_document_settings(values)
+        _check_moderation(values)
+        if any(values.get(k) is not None for k in _ENDPOINT_SETTINGS):
+            from .endpoints.chain import check_settings
+
+            check_settings(values)
         from .spend import check_limits
 
         check_limits(values.get("max_cost"), values.get("max_tokens_total"))
@@ -218,10 +254,16 @@ class Settings:
 
     @property
     def resolved_endpoint(self) -> str | Profile | None:
-        return self.endpoint or os.environ.get("EXTRACTKIT_ENDPOINT") or None
+        """The endpoint *profile* (an :class:`Endpoint` object's own profile)."""
+        endpoint = self.endpoint
+        if endpoint is not None and not isinstance(endpoint, (str, Profile)):
+            endpoint = endpoint.profile
+        return endpoint or os.environ.get("EXTRACTKIT_ENDPOINT") or None
 
     def uses_local(self) -> bool:
         """Local model unless a client, a base URL or an API key points elsewhere."""
+        if self._names_endpoint():
+            return self._applied().uses_local()
         if self.local:
             return True
         if self.client is not None or self.local is False:
@@ -234,6 +276,8 @@ class Settings:
         )
 
     def resolved_model(self) -> str:
+        if self._names_endpoint():
+            return self._applied().resolved_model()
         model = self._model_or_none(self.uses_local())
         if model is None:
             raise ConfigurationError(NO_MODEL)
@@ -248,12 +292,63 @@ class Settings:
             return default
         return LOCAL_MODEL_NAME if local else None
 
+    def configured(self) -> Settings:
+        """These settings with the config file applied: ``endpoint_name`` (or the file's
+        ``default``) becomes ``endpoint``, fallback names become
+        :class:`~extractkit.endpoints.Endpoint` objects, the file's chain defaults fill
+        in what is not set. Without a config file, a name, or a fallback: ``self``."""
+        if self.config is None and self.endpoint_name is None and not self.fallback:
+            return self
+        from .endpoints.chain import apply_config
+
+        return apply_config(self)
+
+    def _names_endpoint(self) -> bool:
+        return (self.config is not None or self.endpoint_name is not None
+                or not (self.endpoint is None or isinstance(self.endpoint, (str, Profile))))
+
+    def _applied(self) -> Settings:
+        """:meth:`configured`, then the :class:`Endpoint`'s own values under these."""
+        settings = self.configured()
+        endpoint = settings.endpoint
+        if endpoint is None or isinstance(endpoint, (str, Profile)):
+            return settings
+        return settings._over_endpoint(endpoint)
+
     def resolve(self) -> Resolved:
         """These settings with the environment and defaults applied (see :class:`Resolved`)."""
+        settings = self.configured()
+        from_endpoint = settings.endpoint
+        if from_endpoint is None or isinstance(from_endpoint, (str, Profile)):
+            return settings._resolve()
+        return replace(settings._over_endpoint(from_endpoint)._resolve(),
+                       endpoint_name=from_endpoint.name)
+
+    def _over_endpoint(self, endpoint: Endpoint) -> Settings:
+        """An :class:`Endpoint`'s values under these settings (set values win); its key
+        is read from the environment variable it names."""
+        key = None
+        if endpoint.api_key_env is not None:
+            key = os.environ.get(endpoint.api_key_env) or None
+            if key is None:
+                raise ConfigurationError(
+                    f"endpoint {endpoint.name!r}: the environment variable "
+                    f"{endpoint.api_key_env} (its API key, api_key_env) is not set")
+        local = endpoint.local
+        own = Settings(
+            base_url=endpoint.base_url, model=endpoint.model, api_key=key,
+            endpoint=None if local else endpoint.profile,
+            local=True if local else (False if endpoint.base_url or key else None),
+            context_window=endpoint.context_window,
+        )
+        return replace(self, endpoint=None).over(own)
+
+    def _resolve(self) -> Resolved:
         client = self.client
         # local=True (--local) wins over the environment: $EXTRACTKIT_ENDPOINT and
         # $OPENAI_BASE_URL are ignored; only an explicit endpoint= conflicts with it
         endpoint = self.endpoint if self.local else self.resolved_endpoint
+        assert endpoint is None or isinstance(endpoint, (str, Profile))  # applied by resolve()
         local = self.uses_local()
         if local and self.local and endpoint not in (None, "local") and not (
             isinstance(endpoint, Profile) and endpoint.name == "local"
@@ -275,13 +370,20 @@ class Settings:
         api_key = None if client is not None else (
             self.api_key or os.environ.get("OPENAI_API_KEY") or None
         )
+        profile = _profile(client, endpoint, local=local, base_url=base_url,
+                           api_key=api_key, timeout=self.resolved_timeout)
+        moderation = self.moderation or "off"
+        if moderation != "off":
+            from .moderation import check_endpoint
+
+            check_endpoint(profile, local=local)
         return Resolved(
             client=client,
             local=local,
             local_by_default=local and not self.local,
             base_url=base_url,
             api_key=api_key,
-            profile=_profile(client, endpoint, local=local, base_url=base_url),
+            profile=profile,
             model=self._model_or_none(local),
             mode=self.resolved_mode,
             max_retries=self.resolved_max_retries,
@@ -289,6 +391,8 @@ class Settings:
             coerce=self.resolved_coerce,
             timeout=self.resolved_timeout,
             hard_deadline=self.timeout is not None,
+            moderation=moderation,
+            moderation_model=self.moderation_model or DEFAULT_MODERATION_MODEL,
         )
 
     @property
@@ -325,18 +429,26 @@ def _check_grounding(values: dict[str, Any]) -> None:
 
 
 def _profile(
-    client: Any, endpoint: str | Profile | None, *, local: bool, base_url: str | None
+    client: Any, endpoint: str | Profile | None, *, local: bool, base_url: str | None,
+    api_key: str | None = None, timeout: float | None = None,
 ) -> Profile:
-    """The one rule for which profile describes the endpoint (no model loaded, no I/O)."""
+    """The one rule for which profile describes the endpoint (no model loaded).
+
+    ``endpoint="auto"`` asks the server (:mod:`extractkit.detect`: once per base URL,
+    cached; the only I/O here). With no ``endpoint=``: no URL means OpenAI, a host
+    named in the profiles data file gets its profile, any other host ``generic``.
+    """
     if client is not None:
-        if endpoint is not None:
-            return get_profile(endpoint)
         own = getattr(client, "profile", None)  # a backend object says what it is
-        if isinstance(own, (str, Profile)):
+        if endpoint in (None, "auto") and isinstance(own, (str, Profile)):
             return get_profile(own)
-        return profile_for_base_url(str(getattr(client, "base_url", "") or "") or None)
-    if local:
+        base_url = str(getattr(client, "base_url", "") or "") or None
+        key = getattr(client, "api_key", None)
+        api_key = key if isinstance(key, str) else None
+    elif local:
         return get_profile("local")
+    if endpoint == "auto":
+        return get_profile(resolve_auto(base_url, api_key, timeout=timeout))
     if endpoint is not None:
         return get_profile(endpoint)
     return profile_for_base_url(base_url)
@@ -372,6 +484,16 @@ class Resolved:
     #: worker-thread hand-off, about 8 % of a fast call); else it is checked between
     #: calls and bounds every read
     hard_deadline: bool = False
+    #: what goes through the endpoint's moderation API first (extractkit.moderation)
+    moderation: str = "off"
+    moderation_model: str = DEFAULT_MODERATION_MODEL
+    #: the name of the :class:`~extractkit.endpoints.Endpoint` answering (``None``: unnamed)
+    endpoint_name: str | None = None
+
+
+#: settings checked by :func:`extractkit.endpoints.chain.check_settings`
+_ENDPOINT_SETTINGS = ("endpoint_name", "config", "fallback", "routing", "escalate_with_errors",
+                      "breaker")
 
 
 CHUNKING_MODES = ("auto", "on", "off")
@@ -389,3 +511,14 @@ def _check_document_settings(values: Mapping[str, Any]) -> None:
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)
                                   or value < low):
             raise ConfigurationError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _check_moderation(values: Mapping[str, Any]) -> None:
+    mode = values.get("moderation")
+    if mode is not None and mode not in MODERATION_MODES:
+        raise ConfigurationError(
+            f"moderation must be one of {', '.join(MODERATION_MODES)}, got {mode!r}"
+        )
+    model = values.get("moderation_model")
+    if model is not None and not (isinstance(model, str) and model.strip()):
+        raise ConfigurationError(f"moderation_model must be a model name, got {model!r}")

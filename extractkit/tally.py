@@ -51,7 +51,9 @@ class Tally:
             self.cached += 1
             return
         self.usage = self.usage + item.usage
-        cost = self.prices.answered_cost(item.model, self.model, item.usage, local=self.local)
+        cost = _priced_attempts(item)
+        if cost is None:
+            cost = self.prices.answered_cost(item.model, self.model, item.usage, local=self.local)
         if cost is not None:
             self.cost += cost
         elif item.usage.total_tokens:
@@ -130,3 +132,12 @@ def _duration(seconds: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60} min"
 
 
+def _priced_attempts(item: ItemResult[Any]) -> float | None:
+    """A fallback chain prices each attempt by its own endpoint: their sum, when every
+    attempt has a cost (else ``None``: the price table decides)."""
+    outcome: Any = item.result if item.result is not None else item.error
+    attempts = getattr(outcome, "attempts", None)
+    if not attempts or getattr(outcome, "endpoint", None) is None:
+        return None
+    costs = [attempt.cost for attempt in attempts]
+    return None if any(c is None for c in costs) else float(sum(costs))

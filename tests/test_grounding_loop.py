@@ -140,9 +140,17 @@ def test_bad_grounding_settings_are_clear_errors(client):
         Extractor(client, model="m", grounding="strict")
     with pytest.raises(ConfigurationError, match="'appendix' is missing"):
         Extractor(client, model="m", documents=("appendix",)).render(Contact, TEXT)
+    # a conversation is its own document (its turns' text), so this one is grounded...
+    Extractor(client, model="m", grounding="require").render(
+        Contact, [{"role": "user", "content": TEXT}])
+
+    # ...but a function with no text argument has nothing to ground in
+    @extract(client=client, model="m", grounding="require")
+    def contact(number: int) -> Contact:
+        """Make up contact number {{ number }}."""
+
     with pytest.raises(ConfigurationError, match="needs a document"):
-        Extractor(client, model="m", grounding="require").render(
-            Contact, [{"role": "user", "content": TEXT}])
+        contact.render(3)
 
 
 def test_extractive_decoding_requests_carry_the_documents():

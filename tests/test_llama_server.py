@@ -106,3 +106,31 @@ def test_json_schema_mode_is_refused_before_sending(llama_client):
     ex = Extractor(llama_client, model="smollm2", endpoint="llamacpp", mode="json_schema")
     with pytest.raises(ConfigurationError, match="json_schema"):
         ex.extract(Person, "x")
+
+
+def test_auto_detects_the_llama_cpp_server_and_extracts(llama_client, caplog):
+    import logging
+
+    from extractkit.detect import default_detector, detect_endpoint
+
+    default_detector().forget()
+    with caplog.at_level(logging.INFO, logger="extractkit.detect"):
+        ex = Extractor(llama_client, model="smollm2", endpoint="auto", temperature=0,
+                       max_tokens=120, max_retries=2)
+        result = ex.extract_result(Person, "John Smith is 42 years old.")
+    assert isinstance(result.value, Person) and "John" in result.value.name
+    assert "profile 'llamacpp'" in caplog.text and "llama.cpp" in caplog.text
+    found = detect_endpoint(str(llama_client.base_url))
+    assert (found.profile, found.detected, found.source) == ("llamacpp", True, "memory")
+
+
+def test_extractkit_endpoint_auto_detects_it_without_endpoint_given(llama_client, monkeypatch):
+    from extractkit.detect import default_detector
+
+    default_detector().forget()
+    monkeypatch.setenv("EXTRACTKIT_ENDPOINT", "auto")
+    # no endpoint=: 127.0.0.1 is named by no profile; without the variable it would get
+    # the generic profile, whose json_schema request this server answers with a 500
+    ex = Extractor(llama_client, model="smollm2", temperature=0, max_tokens=120)
+    assert ex.render(Person, "Mary Jones is 31.")["response_format"]["type"] == "json_object"
+    assert isinstance(ex.extract(Person, "Mary Jones is 31."), Person)

@@ -130,7 +130,10 @@ async def _arun_job(backend: Any, job: Job, gate: Gate) -> ItemResult[Any]:
         started = job.start()
         extraction = await started if inspect.isawaitable(started) else started
         assert extraction is not None
-        result = await aio.run(backend, extraction, gate=gate)
+        if isinstance(extraction, Extraction):
+            result = await aio.run(backend, extraction, gate=gate)
+        else:  # a fallback chain's run (extractkit.endpoints.chain.ChainRun)
+            result = await extraction.arun(gate)
     except Exception as exc:
         if not is_item_failure(exc):
             raise
@@ -201,7 +204,10 @@ def _run_job(backend: Any, job: Job, gate: ThreadGate) -> ItemResult[Any]:
     try:
         extraction = job.start()  # type: ignore[assignment]
         assert extraction is not None
-        result = sync.run(backend, extraction, gate=gate)
+        if isinstance(extraction, Extraction):
+            result = sync.run(backend, extraction, gate=gate)
+        else:  # a fallback chain's run (extractkit.endpoints.chain.ChainRun)
+            result = extraction.run(gate)
     except Exception as exc:
         if not is_item_failure(exc):
             raise

@@ -145,6 +145,10 @@ class _Chunk:
                 yield item_result(job, None, None, exc)
                 continue
             assert isinstance(extraction, Extraction)
+            if extraction.moderator is not None:
+                raise ConfigurationError(
+                    "moderation= is not available with the Batch API (answers arrive hours "
+                    "later, unscreened); run the batch online, or set moderation='off'")
             request = extraction.request()
             key = request_key(request, self.url) if self.cache is not None else None
             hit = self.cache.get(key) if self.cache is not None and key else None

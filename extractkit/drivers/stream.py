@@ -53,6 +53,7 @@ from pydantic import TypeAdapter, ValidationError
 from ..errors import DeadlineError, IncompleteOutputError
 from ..jsontext import OPENER, fence_body
 from ..loop import Extraction
+from ..moderation import ascreen_input, ascreen_output, screen_input, screen_output
 from ..modes import Plan, UnreadableAnswer
 from ..partial import ANY, JsonStream, Shape, Unwrap, ValidatedList, build, shape_for
 from ..results import Result, Usage
@@ -630,6 +631,8 @@ def stream_sync(backend: Any, extraction: Extraction[Any]) -> Iterator[Snapshot[
     :class:`~extractkit.errors.IncompleteOutputError` for a stream cut too often).
     Closing the generator early closes the HTTP stream.
     """
+    if extraction.moderator is not None:
+        screen_input(extraction)
     session = StreamSession(extraction)
     while True:
         pull = _Pull(backend, session.begin(), session)
@@ -646,6 +649,8 @@ def stream_sync(backend: Any, extraction: Extraction[Any]) -> Iterator[Snapshot[
             continue
         outcome = session.end()
         if isinstance(outcome, Snapshot):
+            if extraction.moderator is not None and outcome.result is not None:
+                screen_output(extraction, outcome.result)
             yield outcome
             return
         if isinstance(outcome, _Again):
@@ -654,6 +659,8 @@ def stream_sync(backend: Any, extraction: Extraction[Any]) -> Iterator[Snapshot[
 
 async def stream_async(backend: Any, extraction: Extraction[Any]) -> AsyncIterator[Snapshot[Any]]:
     """The async twin of :func:`stream_sync` (an async generator)."""
+    if extraction.moderator is not None:
+        await ascreen_input(extraction)
     session = StreamSession(extraction)
     while True:
         pull = _Pull(backend, session.begin(), session)
@@ -670,6 +677,8 @@ async def stream_async(backend: Any, extraction: Extraction[Any]) -> AsyncIterat
             continue
         outcome = session.end()
         if isinstance(outcome, Snapshot):
+            if extraction.moderator is not None and outcome.result is not None:
+                await ascreen_output(extraction, outcome.result)
             yield outcome
             return
         if isinstance(outcome, _Again):

@@ -108,8 +108,8 @@ def grounding_check(mode: str, source: SchemaSource,
         if mode == "require":
             raise ConfigurationError(
                 "grounding='require' needs a document to check values against: pass the "
-                "text (not a message list), or name the variables that hold documents "
-                "with documents=(...)"
+                "text (or messages=[...]: the conversation is the document), or name the "
+                "variables that hold documents with documents=(...)"
             )
         return None
     return GroundingCheck(mode, source, documents)

@@ -533,6 +533,8 @@ class RemoteResult:
 
     grounding: Any = None
     coercions: tuple[str, ...] = ()
+    #: conversations' dropped turns are not carried through the rows (yet): always empty
+    dropped_turns: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """OpenAI strict-mode size limits, checked on a finished wire schema.
 
-From the Structured Outputs guide: at most :data:`MAX_PROPERTIES` object
+The numbers are data: ``[strict_limits]`` in ``extractkit/provider_profiles.toml``
+(with the link to their source). From the Structured Outputs guide: at most :data:`MAX_PROPERTIES` object
 properties in total, :data:`MAX_DEPTH` levels of object nesting,
 :data:`MAX_ENUM_VALUES` enum values in total (:data:`LARGE_ENUM_CHARS`
 characters for one string enum of more than :data:`LARGE_ENUM` values) and
@@ -14,13 +15,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import SchemaError
+from ..profiles import CATALOGUE
 
-MAX_DEPTH = 10
-MAX_PROPERTIES = 5000
-MAX_ENUM_VALUES = 1000
-MAX_STRING_CHARS = 120_000
-LARGE_ENUM = 250
-LARGE_ENUM_CHARS = 15_000
+_LIMITS = CATALOGUE.strict_limits
+MAX_DEPTH: int = _LIMITS["max_depth"]
+MAX_PROPERTIES: int = _LIMITS["max_properties"]
+MAX_ENUM_VALUES: int = _LIMITS["max_enum_values"]
+MAX_STRING_CHARS: int = _LIMITS["max_string_chars"]
+LARGE_ENUM: int = _LIMITS["large_enum"]
+LARGE_ENUM_CHARS: int = _LIMITS["large_enum_chars"]
 
 
 class TooLarge(SchemaError):
