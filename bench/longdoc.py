@@ -9,11 +9,20 @@ load hits them alike:
 * ``truncate``: the same model on the first chunk only (what fits one prompt);
 * ``chunked``: every chunk through the loop, merged by schema, each chunk
   after the first given the document's start (``document_context``);
-* ``nocontext``: the same without the document's start (does context help?).
+* ``nocontext``: the same without the document's start (does context help?);
+* ``plain``: chunked without ``--focus`` (every chunk asked every field), to
+  see what focus adds.
+
+With ``--focus N`` the chunked arms ask each field of the document's start
+and of its N most relevant chunks (``focus=N``, evidence ranking), and merge
+scalars by evidence (policy ``best``).
 
 Scoring is the dataset's: ``key=value`` pairs, values in the dataset's normal
-forms (dates ``YYYY-MM-DD``, terms ``3_years``, names with ``_`` for spaces,
-``&`` as ``and``, no commas) and upper-cased, true positives the multiset
+forms (dates ``YYYY-MM-DD``, terms ``3_years`` / ``1_year``, names with ``_``
+for spaces, ``&`` as ``and``, no commas; a jurisdiction is the US state it
+names, so "the laws of the State of New York" is ``New_York``; a date or a
+term is the first full date / "N years" in the value, and a value holding
+none gives no prediction) and upper-cased, true positives the multiset
 intersection per document, micro-averaged. A key without gold that gets a
 value is a false positive. Also printed: per-field precision/recall, seconds
 and tokens per document, and the share of gold values whose text is present
@@ -30,8 +39,13 @@ The chunked arms use ``--chunk-tokens`` (default 1000: a 135M model reads
 short chunks better); the truncate arm gets the first chunk of the automatic
 plan, i.e. as much of the document's start as fits the 4,096-token window.
 
-    python bench/longdoc.py [--limit 20] [--offset 0] [--arms truncate,chunked,nocontext]
-                            [--chunk-tokens 1000] [--max-retries 1] [--records FILE]
+    python bench/longdoc.py [--limit 20] [--offset 0] [--arms truncate,chunked,nocontext,plain]
+                            [--chunk-tokens 1000] [--focus N] [--max-retries 1]
+                            [--max-tokens 256] [--grounding check] [--records FILE]
+
+Every arm has the same ``--max-tokens`` answer budget, and the embedded
+model's wall-clock limit is raised to 180 s (``EXTRACTKIT_LOCAL_TIMEOUT``,
+unless set) so a loaded machine does not cut the long truncate prompt short.
 """
 
 from __future__ import annotations
@@ -40,6 +54,7 @@ import argparse
 import gzip
 import itertools
 import json
+import os
 import re
 import sys
 import time
@@ -84,10 +99,16 @@ _STATE_PREFIX = re.compile(r"^(the\s+)?(state|commonwealth|laws?)\s+of\s+(the\s+
 
 
 def norm_date(value: str) -> str | None:
+    """ISO form of the first full date (day, month and year) in ``value``; ``None`` when
+    it holds none (a fuzzy parse of "2. Subsequent Employer" would invent today's month)."""
     from dateutil import parser
 
+    match = _DATES.search(value)
+    if match is None:
+        return None
+    text = re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", match.group(0).replace("day of", ""))
     try:
-        return parser.parse(value, fuzzy=True, default=None).date().isoformat()  # type: ignore[arg-type]
+        return parser.parse(text).date().isoformat()
     except (ValueError, OverflowError, TypeError, AttributeError):
         return None
 
@@ -98,7 +119,32 @@ def norm_term(value: str) -> str | None:
         return None
     number, unit = match.group(1).lower(), match.group(2).lower()
     n = int(number) if number.isdigit() else _NUMBERS.get(number)
-    return f"{n}_{unit}s" if n is not None else None
+    if n is None:
+        return None
+    return f"{n}_{unit}" if n == 1 else f"{n}_{unit}s"  # the dataset writes 1_year
+
+
+_US_STATES = [
+    "Alabama", "Alaska", "Arizona", "Arkansas", "California", "Colorado", "Connecticut",
+    "Delaware", "Florida", "Georgia", "Hawaii", "Idaho", "Illinois", "Indiana", "Iowa",
+    "Kansas", "Kentucky", "Louisiana", "Maine", "Maryland", "Massachusetts", "Michigan",
+    "Minnesota", "Mississippi", "Missouri", "Montana", "Nebraska", "Nevada", "New_Hampshire",
+    "New_Jersey", "New_Mexico", "New_York", "North_Carolina", "North_Dakota", "Ohio",
+    "Oklahoma", "Oregon", "Pennsylvania", "Rhode_Island", "South_Carolina", "South_Dakota",
+    "Tennessee", "Texas", "Utah", "Vermont", "Virginia", "Washington", "West_Virginia",
+    "Wisconsin", "Wyoming", "District_of_Columbia",
+]
+_STATE = re.compile(r"\b(" + "|".join(sorted((s.replace("_", r"\s+") for s in _US_STATES),
+                                              key=len, reverse=True)) + r")\b", re.I)
+
+
+def norm_jurisdiction(value: str) -> str:
+    """The US state named in ``value`` (the dataset's jurisdictions are states or
+    countries: "the laws of the State of New York" is ``New_York``), else the name."""
+    match = _STATE.search(value)
+    if match:
+        return "_".join(match.group(1).split())
+    return norm_name(value)
 
 
 def norm_name(value: str) -> str:
@@ -113,7 +159,7 @@ def predicted_pairs(value: NDA | None) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     if value.effective_date and (d := norm_date(value.effective_date)):
         out.append(("effective_date", d))
-    if value.jurisdiction and (j := norm_name(value.jurisdiction)):
+    if value.jurisdiction and (j := norm_jurisdiction(value.jurisdiction)):
         out.append(("jurisdiction", j))
     for party in dict.fromkeys(norm_name(p).upper() for p in value.parties if p.strip()):
         out.append(("party", party))
@@ -197,6 +243,9 @@ def run_arm(arm: str, extractors: dict[str, Extractor], doc: dict[str, Any],
         tokens = result.usage.total_tokens
         if isinstance(result, DocumentResult):
             record["chunks"] = result.chunk_count
+            record["total_chunks"] = result.total_chunks
+            if result.asked:
+                record["asked"] = {str(k): v for k, v in result.asked.items()}
             record["failed_chunks"] = [f.as_dict() for f in result.failed_chunks]
             record["conflicts"] = len(result.conflicts)
         record["value"] = value.model_dump()
@@ -219,22 +268,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--records", type=Path, default=Path("/tmp/longdoc-records.jsonl"))
     ap.add_argument("--chunk-tokens", type=int, default=1000,
                     help="chunk size of the chunked arms (the truncate arm gets what fits)")
+    ap.add_argument("--focus", type=int, default=0,
+                    help="the chunked arms ask each field of the document's start and its N "
+                         "most relevant chunks (0: every chunk); arm 'plain' never focuses")
     ap.add_argument("--max-retries", type=int, default=1,
                     help="re-asks per request, every arm alike (each costs a generation)")
+    ap.add_argument("--max-tokens", type=int, default=256,
+                    help="answer tokens per request, every arm alike (a degenerate generation "
+                         "stops there instead of at the derived budget)")
     ap.add_argument("--grounding", choices=["off", "check", "require"], default="check",
                     help="every arm alike; require = extractive decoding on the embedded model")
     ap.add_argument("--rescore", type=Path, nargs="+", metavar="RECORDS",
                     help="score earlier --records files instead of running (documents every "
                          "arm has)")
+    ap.add_argument("--show", type=int, default=0, metavar="N",
+                    help="with --rescore: print predicted vs gold pairs of N documents per arm")
     args = ap.parse_args(argv)
     if args.rescore:
-        return rescore(args.rescore, args.data)
+        return rescore(args.rescore, args.data, show=args.show)
     arms = [a for a in args.arms.split(",") if a]
-    common = {"local": True, "max_retries": args.max_retries, "grounding": args.grounding}
+    # a loaded machine must not cut the long truncate prompt's evaluation short
+    os.environ.setdefault("EXTRACTKIT_LOCAL_TIMEOUT", "180")
+    common = {"local": True, "max_retries": args.max_retries, "grounding": args.grounding,
+              "max_tokens": args.max_tokens}
     extractors = {
         "truncate": Extractor(**common, chunking="off"),
-        "chunked": Extractor(**common, chunk_tokens=args.chunk_tokens),
-        "nocontext": Extractor(**common, chunk_tokens=args.chunk_tokens, document_context=False),
+        "chunked": Extractor(**common, chunk_tokens=args.chunk_tokens, focus=args.focus),
+        "nocontext": Extractor(**common, chunk_tokens=args.chunk_tokens, document_context=False,
+                               focus=args.focus),
+        "plain": Extractor(**common, chunk_tokens=args.chunk_tokens),
         "window": Extractor(**common),  # auto: chunked only when it does not fit
     }
     with gzip.open(args.data, "rt", encoding="utf-8") as fh:
@@ -272,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def rescore(paths: list[Path], data: Path) -> int:
+def rescore(paths: list[Path], data: Path, *, show: int = 0) -> int:
     """Score records written by earlier runs, on the documents every arm finished."""
     records = [json.loads(line) for p in paths for line in p.read_text().splitlines() if line]
     by_arm: dict[str, dict[str, dict[str, Any]]] = {}
@@ -283,7 +345,12 @@ def rescore(paths: list[Path], data: Path) -> int:
         docs = {d["id"]: d for d in map(json.loads, fh) if d["id"] in ids}
     scores = {arm: Score() for arm in by_arm}
     present = total = 0
-    for ident in sorted(ids):
+    for n, ident in enumerate(sorted(ids)):
+        if n < show:
+            print(ident[:20])
+            for arm, rows in by_arm.items():
+                print(f"  {arm:10} predicted {rows[ident]['predicted']}")
+            print(f"  {'':10} gold      {by_arm[next(iter(by_arm))][ident]['gold']}")
         found, count = gold_in_text(docs[ident])
         present, total = present + found, total + count
         for arm, rows in by_arm.items():

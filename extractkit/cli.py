@@ -97,6 +97,9 @@ def extraction_options(p: argparse.ArgumentParser) -> None:
                    help="tokens shared by neighbouring chunks (default: 64)")
     p.add_argument("--passes", type=int, default=None, metavar="N",
                    help="passes over a chunked document; pass k > 1 asks for what is missing")
+    p.add_argument("--focus", type=int, default=None, metavar="N",
+                   help="ask each field of a chunked document only of its start and the N "
+                        "chunks most relevant to the field (default: every chunk)")
     p.add_argument("--context-window", type=int, default=None, metavar="N",
                    help="the endpoint's context window in tokens (default: its profile's)")
     # -- grounding (extractkit.grounding) --
@@ -262,7 +265,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         out["prompt"] = Path(args.prompt) if Path(args.prompt).is_file() else args.prompt
     for name in ("max_retries", "transport_retries", "timeout", "temperature", "max_tokens",
                  "coerce", "grounding", "chunking", "chunk_tokens", "overlap_tokens", "passes",
-                 "context_window", "moderation", "moderation_model"):
+                 "context_window", "focus", "moderation", "moderation_model"):
         value = getattr(args, name, None)
         if value is not None:
             out[name] = value

@@ -12,8 +12,9 @@ keyword            values                                      read by
                    ``false`` (never checked: summaries,
                    normalized values)
 ``x-merge``        ``"first"``, ``"last"``, ``"longest"``,     merging chunked documents
-                   ``"most_frequent"``, ``"union"``, or the
-                   name of a registered callable
+                   ``"most_frequent"``, ``"union"``, ``"best"``
+                   (the best evidence), or the name of a
+                   registered callable
 ``x-match``        ``"exact"``, ``"normalized"``,              eval
                    ``"numeric"``, ``"date"``, ``"enum"``,
                    ``"fuzzy"``, a registered callable's name,
@@ -44,7 +45,7 @@ GROUNDING_KEY = "x-grounding"
 MERGE_KEY = "x-merge"
 MATCH_KEY = "x-match"
 
-MERGE_POLICIES = ("first", "last", "longest", "most_frequent", "union")
+MERGE_POLICIES = ("first", "last", "longest", "most_frequent", "union", "best")
 MATCHERS = ("exact", "normalized", "numeric", "date", "enum", "fuzzy")
 
 _lock = threading.Lock()

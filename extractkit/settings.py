@@ -123,6 +123,9 @@ class Settings:
     context_window: int | None = None
     #: give each chunk after the first a short excerpt of the document's start
     document_context: bool | None = None
+    #: ask each top-level field only of the document's start and its N most relevant
+    #: chunks (evidence ranking, extractkit.documents.evidence); 0 or None: every chunk
+    focus: int | None = None
     # -- grounding (see extractkit.grounding) --
     #: ``"off"``, ``"check"`` (default) or ``"require"``
     grounding: str | None = None
@@ -516,7 +519,7 @@ def _check_document_settings(values: Mapping[str, Any]) -> None:
             f"chunking must be one of {', '.join(CHUNKING_MODES)}, got {chunking!r}"
         )
     for name, low in (("chunk_tokens", 1), ("overlap_tokens", 0), ("passes", 1),
-                      ("context_window", 1)):
+                      ("context_window", 1), ("focus", 0)):
         value = values.get(name)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)
                                   or value < low):

@@ -179,3 +179,50 @@ def test_merge_is_linear_in_the_number_of_items():
     merged = merge_parts(SCHEMA, parts)
     assert len(merged.value["tags"]) == 20_000
     assert merged.sources["/tags/19999"] == 199
+
+
+def test_best_policy_takes_the_grounded_value_with_the_strongest_evidence():
+    class M(BaseModel):
+        law: Annotated[str | None, Merge("best")] = None
+
+    merged = merge_parts(M.model_json_schema(), [
+        Part(0, {"law": "Severability"}, {"/law": found("/law", "Severability", 10, 0)},
+             {"/law": 0.0}),
+        Part(1, {"law": "Texas"}, {"/law": missing("/law", "Texas")}, {}),
+        Part(2, {"law": "Oregon"}, {"/law": found("/law", "Oregon", 900, 2)}, {"/law": 4.5}),
+        Part(3, {"law": "Ohio"}, {"/law": found("/law", "Ohio", 1500, 3)}, {"/law": 4.5}),
+    ])
+    assert merged.value["law"] == "Oregon"  # first among the best; the ungrounded one never
+    assert merged.sources["/law"] == 2
+    [conflict] = merged.conflicts
+    assert conflict.policy == "best"
+    assert [(c.value, c.score) for c in conflict.candidates] == [
+        ("Severability", 0.0), ("Texas", None), ("Oregon", 4.5), ("Ohio", 4.5)]
+    assert conflict.as_dict()["candidates"][2]["score"] == 4.5
+    assert "score" not in conflict.as_dict()["candidates"][1]
+
+
+def test_scalar_policy_sets_the_default_of_unmarked_scalars_only():
+    class M(BaseModel):
+        a: str | None = None
+        b: Annotated[str | None, Merge("first")] = None
+
+    parts = [Part(0, {"a": "x", "b": "x"}, {}, {"/a": 1.0, "/b": 1.0}),
+             Part(1, {"a": "y", "b": "y"}, {}, {"/a": 3.0, "/b": 3.0})]
+    merged = merge_parts(M.model_json_schema(), parts, scalar_policy="best")
+    assert merged.value == {"a": "y", "b": "x"}
+    assert merge_parts(M.model_json_schema(), parts).value == {"a": "x", "b": "x"}
+    with pytest.raises(ValueError, match="scalar_policy"):
+        merge_parts(M.model_json_schema(), parts, scalar_policy="loudest")
+
+
+def test_best_policy_puts_a_value_found_in_the_text_before_one_that_is_not():
+    class M(BaseModel):
+        law: Annotated[str | None, Merge("best")] = None
+
+    echo = "the state whose laws govern the agreement is"  # a made-up echo of the query
+    merged = merge_parts(M.model_json_schema(), [
+        Part(0, {"law": echo}, {}, {}),
+        Part(1, {"law": "Oregon"}, {"/law": found("/law", "Oregon", 900, 1)}, {"/law": 0.5}),
+    ])
+    assert merged.value["law"] == "Oregon"

@@ -18,6 +18,7 @@ from extractkit.documents.run import DocumentResult
 from extractkit.errors import ConfigurationError, ExtractionError
 from extractkit.results import Result
 from tests.document_reader import filler, reader_reply, user_text
+from tests.scripted_server import completion
 
 
 class Contract(BaseModel):
@@ -343,3 +344,112 @@ def test_grounding_require_holds_every_chunk_to_its_own_text(reader, client):
     for leaf in result.grounding.values():
         for span in leaf.spans:
             assert LONG[span.start:span.end].casefold() == str(leaf.value).casefold()
+
+
+# -- focus: each field asked of the document's start and its most relevant chunks ---------
+
+
+class Lawful(BaseModel):
+    parties: list[str] = []
+    jurisdiction: str | None = Field(None, description="the state whose laws govern it")
+    term_years: int | None = Field(None, description="how many years the agreement lasts")
+
+
+def _asked(body) -> list[str]:
+    fmt = body.get("response_format") or {}
+    return list(((fmt.get("json_schema") or {}).get("schema") or {}).get("properties", {}))
+
+
+def schema_reader(body):
+    """The reader, answering only the fields the request's schema asks for."""
+    payload = reader_reply(body).json()
+    answer = json.loads(payload["choices"][0]["message"]["content"])
+    asked = _asked(body)
+    return completion(json.dumps({k: v for k, v in answer.items() if k in asked}),
+                      usage=(payload["usage"]["prompt_tokens"],
+                             payload["usage"]["completion_tokens"]))
+
+
+# a decoy "Governing law" heading early (a table of contents), the real clause late
+FOCUSED = ("Party: Nike Inc.\nParty: Acme Corp\n\nContents\nGoverning law: Ohio\n\n"
+           + filler(600) + "\n\nThis agreement is governed by the laws of the state named "
+           "here.\nGoverning law: Oregon\n\n" + filler(600)
+           + "\n\nThe agreement lasts for the years below.\nTerm: 3 years\n\n" + filler(300))
+
+
+def test_focus_asks_each_field_of_the_start_and_its_best_chunks(server, client):
+    server.default = schema_reader
+    ex = extractor(client, chunk_tokens=120, focus=1)
+    result = ex.extract_result(Lawful, FOCUSED)
+    assert isinstance(result, DocumentResult)
+    bodies = server.bodies()
+    asked = [_asked(b) for b in bodies]
+    assert result.total_chunks > result.chunk_count == len(bodies) >= 3  # most never sent
+    # requests run concurrently: compare what was asked as a multiset
+    assert sorted(asked) == sorted(result.asked.values())
+    assert result.record()["document"]["total_chunks"] == result.total_chunks
+    assert result.asked[0] == ["parties", "jurisdiction", "term_years"]  # the start: all
+    later = [f for i, f in result.asked.items() if i > 0]
+    assert ["jurisdiction"] in later and any("term_years" in f for f in later)
+    assert result.value == Lawful(parties=["Nike Inc.", "Acme Corp"], jurisdiction="Oregon",
+                                  term_years=3)
+    # the start's decoy lost to the clause that speaks of governing law, and the
+    # conflict says why
+    [conflict] = result.conflicts
+    assert conflict.pointer == "/jurisdiction" and conflict.policy == "best"
+    scores = {c.value: c.score for c in conflict.candidates}
+    assert scores["Oregon"] > scores["Ohio"]
+    assert result.record()["conflicts"][0]["candidates"][0]["score"] is not None
+
+
+def test_without_focus_every_chunk_is_asked_everything_and_the_first_wins(server, client):
+    server.default = schema_reader
+    result = extractor(client, chunk_tokens=120).extract_result(Lawful, FOCUSED)
+    assert result.chunk_count == result.total_chunks == len(server.bodies())
+    assert result.asked == {} and "asked" not in result.record()["document"]
+    assert {tuple(_asked(b)) for b in server.bodies()} == {("parties", "jurisdiction",
+                                                             "term_years")}
+    assert result.value.jurisdiction == "Ohio"
+
+
+def test_focus_validates_with_the_full_schema_and_later_passes_ask_every_chunk(server, client):
+    server.default = schema_reader
+    text = ("Party: Nike Inc.\n\n" + filler(600) + "\n\nGoverned by the laws below.\n"
+            "Governing law: Oregon\n\n" + filler(600) + "\n\nTerm (small print): 4 years\n")
+    result = extractor(client, chunk_tokens=120, focus=1, passes=2).extract_result(Lawful, text)
+    assert result.value == Lawful(parties=["Nike Inc."], jurisdiction="Oregon", term_years=4)
+    [_, second] = result.passes
+    assert second.asked == ("term_years",) and second.filled == ("term_years",)
+    later = [b for b in server.bodies() if "still missing" in user_text(b)]
+    assert len(later) == result.chunk_count
+
+
+def test_focus_must_be_a_non_negative_integer():
+    with pytest.raises(ConfigurationError, match="focus"):
+        Extractor(client=object(), model="m", focus=-1)
+
+
+def test_cli_focus_records_what_each_chunk_was_asked(server, tmp_path, monkeypatch):
+    server.default = schema_reader
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    schema = tmp_path / "lawful.py"
+    schema.write_text(
+        "from pydantic import BaseModel, Field\n\nclass Lawful(BaseModel):\n"
+        "    parties: list[str] = []\n"
+        "    jurisdiction: str | None = Field(None, description='the state whose laws govern it')\n"
+        "    term_years: int | None = None\n")
+    doc = tmp_path / "nda.txt"
+    doc.write_text(FOCUSED)
+    short = tmp_path / "short.txt"
+    short.write_text("Party: Ann\n")
+    out = tmp_path / "out.jsonl"
+    code = main(["run", str(schema), str(doc), str(short), "--model", "m", "--chunk-tokens",
+                 "120", "--focus", "1", "-o", str(out)], out=io.StringIO(), err=io.StringIO())
+    assert code == 0
+    record = next(r for r in map(json.loads, out.read_text().splitlines())
+                  if r["input"].endswith("nda.txt"))
+    assert record["value"]["jurisdiction"] == "Oregon"
+    document = record["document"]
+    assert document["total_chunks"] > document["chunks"] == len(document["asked"])
+    assert document["asked"]["0"] == ["parties", "jurisdiction", "term_years"]

@@ -31,10 +31,16 @@ class Candidate:
     #: ``True``/``False`` when the value was aligned to the text, ``None`` when
     #: the field is not grounded
     grounded: bool | None = None
+    #: how strongly the text around the value speaks of the field (evidence
+    #: ranking, :mod:`.evidence`), ``None`` when it was not scored
+    score: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "chunk": self.chunk,
-                "spans": [s.as_dict() for s in self.spans], "grounded": self.grounded}
+        out = {"value": self.value, "chunk": self.chunk,
+               "spans": [s.as_dict() for s in self.spans], "grounded": self.grounded}
+        if self.score is not None:
+            out["score"] = round(self.score, 3)
+        return out
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ schema view (:mod:`extractkit.schema.view`):
 The per-field marker ``x-merge`` (:class:`extractkit.markers.Merge`) changes
 the policy of a field: ``first``, ``last``, ``longest``, ``most_frequent``,
 ``union`` (lists: de-duplicate by value wherever it was found; scalars:
-like ``first``), or the name of a registered callable, called with the
+like ``first``), ``best`` (a scored value, i.e. one found in the text,
+before an unscored one; then the one whose surroundings speak most of the
+field: :attr:`Part.scores`, set by evidence ranking), or the name of a registered callable, called with the
 list of :class:`~.conflicts.Candidate` and returning the value.
 
 The result says which chunk each leaf came from (``sources``) and carries
@@ -55,6 +57,8 @@ class Part:
     chunk: int
     value: Any
     grounding: Mapping[str, LeafGrounding] = field(default_factory=dict)
+    #: pointer into ``value`` → evidence score of that value (policy ``best``)
+    scores: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -94,17 +98,22 @@ def is_empty(value: Any) -> bool:
 
 
 def merge_parts(
-    schema: Node | SchemaView | Mapping[str, Any] | bool, parts: Sequence[Part]
+    schema: Node | SchemaView | Mapping[str, Any] | bool, parts: Sequence[Part],
+    *, scalar_policy: str = "first",
 ) -> Merged:
     """Merge the chunk values ``parts`` (in document order) by ``schema`` (a JSON
-    Schema, its view, or a node of a view)."""
+    Schema, its view, or a node of a view). ``scalar_policy`` is the policy of
+    scalars without an ``x-merge`` marker (``"best"`` when the parts carry
+    evidence scores)."""
     if isinstance(schema, Node):
         root = schema
     elif isinstance(schema, SchemaView):
         root = schema.root
     else:
         root = schema_view(dict(schema) if isinstance(schema, Mapping) else schema).root
-    merger = _Merger(parts)
+    if scalar_policy not in MERGE_POLICIES:
+        raise ValueError(f"scalar_policy must be one of {', '.join(MERGE_POLICIES)}")
+    merger = _Merger(parts, scalar_policy)
     cands = [_Cand(p.value, p.chunk, "") for p in parts]
     value = merger.merge(root, cands, "")
     if value is _ABSENT:
@@ -113,8 +122,10 @@ def merge_parts(
 
 
 class _Merger:
-    def __init__(self, parts: Sequence[Part]) -> None:
+    def __init__(self, parts: Sequence[Part], scalar_policy: str = "first") -> None:
         self._grounding = {p.chunk: p.grounding for p in parts}
+        self._scores = {p.chunk: p.scores for p in parts}
+        self._scalar_policy = scalar_policy
         self.conflicts: list[Conflict] = []
         self._origins: dict[str, tuple[int, str]] = {}
 
@@ -126,6 +137,9 @@ class _Merger:
     def _spans(self, cand: _Cand) -> tuple[Span, ...]:
         leaf = self._leaf(cand)
         return leaf.spans if leaf is not None else ()
+
+    def _score(self, cand: _Cand) -> float | None:
+        return self._scores.get(cand.chunk, {}).get(cand.src)
 
     def _grounded(self, cand: _Cand) -> bool | None:
         leaf = self._leaf(cand)
@@ -179,7 +193,7 @@ class _Merger:
             return self._object(node, full, out)
         if all(isinstance(c.value, (list, tuple)) for c in full) and policy in (None, "union"):
             return self._list(full, out, by_value=policy == "union")
-        return self._whole(policy or "first", full, out)
+        return self._whole(policy or self._scalar_policy, full, out)
 
     def _object(self, node: Node | None, cands: list[_Cand], out: str) -> dict[str, Any]:
         keys: dict[str, None] = dict.fromkeys(node.properties) if node is not None else {}
@@ -220,6 +234,9 @@ class _Merger:
             chosen = preferred[-1]
         elif policy == "longest":
             chosen = max(preferred, key=lambda c: len(_text(c.value)))  # first of the longest
+        elif policy == "best":  # found in the text first, then the strongest evidence
+            chosen = max(preferred, key=lambda c: (self._score(c) is not None,
+                                                   self._score(c) or 0.0))
         elif policy == "most_frequent":
             counts = Counter(normalized(c.value) for c in preferred)
             top = max(counts.values())
@@ -246,7 +263,7 @@ class _Merger:
         return value
 
     def _candidate(self, c: _Cand) -> Candidate:
-        return Candidate(c.value, c.chunk, self._spans(c), self._grounded(c))
+        return Candidate(c.value, c.chunk, self._spans(c), self._grounded(c), self._score(c))
 
     def _note_conflict(self, policy: str, cands: list[_Cand], chosen: Any, out: str) -> None:
         if len({normalized(c.value) for c in cands}) > 1:

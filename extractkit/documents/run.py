@@ -42,6 +42,7 @@ from ..schema.source import WRAP_KEY
 from ..schema.view import SchemaView, schema_view
 from .chunk import chunk_text
 from .conflicts import Conflict
+from .evidence import Ranker, field_asks, field_queries
 from .merge import Part, is_empty, merge_parts
 from .tokens import exceeds, token_counter
 
@@ -59,6 +60,8 @@ CONTEXT_TOKENS = 200
 FOUND_CHARS = 1200
 #: chunk size when neither the window nor ``chunk_tokens`` says
 FALLBACK_CHUNK_TOKENS = 3000
+#: characters either side of a value read to score its evidence (policy ``best``)
+EVIDENCE_CHARS = 160
 
 
 # -- what comes out ------------------------------------------------------------
@@ -130,9 +133,14 @@ class DocumentResult(Result[Any]):
     grounding: Grounding | None = None
     sources: dict[str, int] = field(default_factory=dict)
     passes: list[PassReport] = field(default_factory=list)
+    #: how many chunks the document was cut into (under ``focus``, some are never asked)
+    total_chunks: int = 0
+    #: under ``focus``: chunk index → the top-level fields pass 1 asked of it
+    asked: dict[int, list[str]] = field(default_factory=dict)
 
     @property
     def chunk_count(self) -> int:
+        """How many chunks were read (every chunk, unless ``focus`` left some out)."""
         return len({c.chunk for c in self.chunks})
 
     def record(self) -> dict[str, Any]:
@@ -140,12 +148,15 @@ class DocumentResult(Result[Any]):
         out: dict[str, Any] = {
             "document": {
                 "path": self.path, "pages": self.pages, "chunks": self.chunk_count,
+                "total_chunks": self.total_chunks,
                 "failed_chunks": [f.as_dict() for f in self.failed_chunks],
                 "sources": self.sources,
             },
             "conflicts": [c.as_dict() for c in self.conflicts],
             "passes": [p.as_dict() for p in self.passes],
         }
+        if self.asked:
+            out["document"]["asked"] = {str(k): v for k, v in self.asked.items()}
         if self.grounding is not None:
             out["grounding"] = self.grounding.as_dict()
         return out
@@ -267,7 +278,7 @@ def plan_document(
     return ChunkedRun(engine, plan, template, chunks, dict(variables), context,
                       text=text, path=path, page_of=page_of, pages=page_count,
                       document_context=excerpt, passes=settings.resolved_passes,
-                      text_variable=text_variable)
+                      text_variable=text_variable, focus=settings.focus or 0)
 
 
 def _document_context(text: str, title: str | None, count: Callable[[str], int]) -> str:
@@ -301,6 +312,7 @@ class ChunkedRun:
         document_context: str = "",
         passes: int = 1,
         text_variable: str = "text",
+        focus: int = 0,
     ) -> None:
         self._engine = engine
         self._plan = plan
@@ -333,6 +345,39 @@ class ChunkedRun:
         self._pass_usage = Usage()
         self._merged: Any = None
         self.done = False
+        # focus: each top-level field is asked of the document's start and of its
+        # ``focus`` most relevant chunks, with a plan of just those fields
+        self._asks: dict[int, list[str]] = {}
+        self._queries: dict[str, list[str]] = {}
+        self._ranker: Ranker | None = None
+        self._subplans: dict[tuple[str, ...], Plan] = {}
+        if focus and self._root.unwrap().kind == "object" and len(self.chunks) > 1:
+            self._queries = field_queries(self._root)
+            if self._queries:
+                self._ranker = Ranker([c.text for c in self.chunks])
+                self._asks = field_asks(self._ranker, self._queries, focus)
+                self._todo = list(self._asks)
+        self._asked_first = {i: list(f) for i, f in self._asks.items()}
+
+    @property
+    def asks(self) -> dict[int, list[str]]:
+        """Under ``focus``: chunk index → the fields pass 1 asked of it (else empty)."""
+        return {i: list(f) for i, f in self._asked_first.items()}
+
+    def _plan_for(self, chunk: int) -> Plan:
+        fields = self._asks.get(chunk)
+        if not fields or self._pass > 1 or len(fields) == len(self._queries):
+            return self._plan
+        key = tuple(fields)
+        plan = self._subplans.get(key)
+        if plan is None:
+            schema = dict(self._plan.compiled.source.json_schema)
+            props = schema.get("properties") or {}
+            schema["properties"] = {k: props[k] for k in fields}
+            if "required" in schema:
+                schema["required"] = [k for k in schema["required"] if k in fields]
+            plan = self._subplans[key] = self._engine.plan(schema)
+        return plan
 
     # -- jobs ---------------------------------------------------------------------
 
@@ -350,11 +395,12 @@ class ChunkedRun:
             if self._pass > 1:
                 values["missing"] = list(self._asked)
                 values["found"] = self._found
-            messages = self._engine.messages(self._plan, self._template, values)
+            plan = self._plan_for(chunk.index)
+            messages = self._engine.messages(plan, self._template, values)
             context = values if self._context is None else self._context
             # the chunk is what its values are grounded in (and, under require on the
             # embedded model, what extractive decoding copies from)
-            return self._engine.start(self._plan, messages, context=context,
+            return self._engine.start(plan, messages, context=context,
                                       documents={"text": chunk.text})
 
         return start
@@ -384,7 +430,8 @@ class ChunkedRun:
 
     def _end_pass(self) -> None:
         before = self._missing(self._merged) if self._pass > 1 else self._asked
-        self._merged = merge_parts(self._root, sorted(self._parts, key=_part_order))
+        self._merged = merge_parts(self._root, sorted(self._parts, key=_part_order),
+                                   scalar_policy="best" if self._ranker else "first")
         missing = self._missing(self._merged)
         asked = self._asked if self._pass > 1 else ("*",)
         filled = tuple(f for f in before if f not in missing) if self._pass > 1 else ()
@@ -400,6 +447,7 @@ class ChunkedRun:
         self._todo = [c.index for c in self.chunks]
         self._retrying = False
         self._pass_usage = Usage()
+        self._asks = {}  # a later pass asks every chunk for what is missing
 
     def _missing(self, merged: Any) -> tuple[str, ...]:
         value = merged.value if merged is not None else None
@@ -432,7 +480,25 @@ class ChunkedRun:
             )
             shifted[pointer] = LeafGrounding(pointer, leaf.value, leaf.status, leaf.score,
                                              spans, leaf.required)
-        return Part(_part_key(self._pass, chunk.index), value, shifted)
+        return Part(_part_key(self._pass, chunk.index), value, shifted, self._scores(shifted))
+
+    def _scores(self, grounding: Mapping[str, LeafGrounding]) -> dict[str, float]:
+        """Evidence of each top-level scalar value found in the text: how much the
+        document around its spans speaks of its field (read by the merge policy
+        ``best``). A value not found in the text gets no score: echoing the field's
+        description is no evidence."""
+        if self._ranker is None:
+            return {}
+        out: dict[str, float] = {}
+        for pointer, leaf in grounding.items():
+            query = self._queries.get(pointer[1:])
+            if query is None or not leaf.spans:
+                continue
+            out[pointer] = max(
+                self._ranker.passage_score(
+                    self._text[max(0, s.start - EVIDENCE_CHARS): s.end + EVIDENCE_CHARS], query)
+                for s in leaf.spans)
+        return out
 
     def _ground(self, value: Any, text: str) -> Grounding:
         if not self._wrapped:
@@ -483,7 +549,8 @@ class ChunkedRun:
                                   if o.result is not None),
             path=self._path, pages=self._page_count, chunks=list(self._outcomes),
             failed_chunks=failed, conflicts=conflicts, grounding=merged.grounding,
-            sources=sources, passes=list(self._reports),
+            sources=sources, passes=list(self._reports), total_chunks=len(self.chunks),
+            asked=self.asks,
         )
 
 
