@@ -453,3 +453,32 @@ def test_cli_focus_records_what_each_chunk_was_asked(server, tmp_path, monkeypat
     document = record["document"]
     assert document["total_chunks"] > document["chunks"] == len(document["asked"])
     assert document["asked"]["0"] == ["parties", "jurisdiction", "term_years"]
+
+
+def test_chunks_fail_over_along_a_fallback_chain(server, monkeypatch):
+    """A chunked document with a fallback chain: every chunk is one input of the chain,
+    so a primary that refuses the key hands each chunk to the next endpoint, whose
+    request is compiled for its own profile; the merged result says who answered."""
+    from extractkit import Endpoint
+    from tests.scripted_server import ScriptedServer, error
+
+    monkeypatch.setenv("PRIMARY_KEY", "sk-primary")
+    monkeypatch.setenv("BACKUP_KEY", "sk-backup")
+    server.default = lambda body: error(401, "bad key")
+    with ScriptedServer(default=reader_reply) as backup:
+        ex = Extractor(
+            endpoint=Endpoint("primary", base_url=server.base_url, model="m",
+                              api_key_env="PRIMARY_KEY", profile="openai"),
+            fallback=[Endpoint("backup", base_url=backup.base_url, model="m",
+                               api_key_env="BACKUP_KEY", profile="llamacpp")],
+            chunk_tokens=300, transport_retries=0)
+        result = ex.extract_result(Contract, LONG)
+        assert isinstance(result, DocumentResult)
+        assert result.value == Contract(parties=["Nike Inc.", "Acme Corp", "Zeta LLC"],
+                                        jurisdiction="Delaware", term_years=3)
+        assert result.failed_chunks == []
+        bodies = backup.bodies()
+        assert result.chunk_count == len(bodies) > 3
+        assert all(b["response_format"]["type"] == "json_object" for b in bodies)  # llamacpp
+        assert {o.result.endpoint for o in result.chunks if o.result} == {"backup"}
+        assert result.endpoint == "backup"

@@ -23,6 +23,7 @@ the validator of record before it is returned.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -276,7 +277,7 @@ def plan_document(
         return None
     excerpt = _document_context(text, title, count) if use_context and len(chunks) > 1 else ""
     return ChunkedRun(engine, plan, template, chunks, dict(variables), context,
-                      text=text, path=path, page_of=page_of, pages=page_count,
+                      schema=schema, text=text, path=path, page_of=page_of, pages=page_count,
                       document_context=excerpt, passes=settings.resolved_passes,
                       text_variable=text_variable, focus=settings.focus or 0)
 
@@ -305,6 +306,7 @@ class ChunkedRun:
         variables: dict[str, Any],
         context: Any,
         *,
+        schema: Any = None,
         text: str,
         path: str | None = None,
         page_of: Callable[[int], int | None] | None = None,
@@ -316,6 +318,9 @@ class ChunkedRun:
     ) -> None:
         self._engine = engine
         self._plan = plan
+        #: the declaration ``plan`` was compiled from: a fallback chain's endpoints
+        #: compile it for their own profiles
+        self._schema = plan.compiled.source.json_schema if schema is None else schema
         self._template = template
         self.chunks = list(chunks)
         self._variables = variables
@@ -351,6 +356,7 @@ class ChunkedRun:
         self._queries: dict[str, list[str]] = {}
         self._ranker: Ranker | None = None
         self._subplans: dict[tuple[str, ...], Plan] = {}
+        self._subschemas: dict[tuple[str, ...], dict[str, Any]] = {}
         if focus and self._root.unwrap().kind == "object" and len(self.chunks) > 1:
             self._queries = field_queries(self._root)
             if self._queries:
@@ -364,19 +370,26 @@ class ChunkedRun:
         """Under ``focus``: chunk index → the fields pass 1 asked of it (else empty)."""
         return {i: list(f) for i, f in self._asked_first.items()}
 
-    def _plan_for(self, chunk: int) -> Plan:
+    def _plan_for(self, chunk: int, engine: Engine) -> Plan:
+        """The plan chunk ``chunk`` is asked with, compiled for ``engine``'s profile: the
+        whole schema, or under ``focus`` a schema of just the fields routed to it."""
         fields = self._asks.get(chunk)
         if not fields or self._pass > 1 or len(fields) == len(self._queries):
-            return self._plan
+            return self._plan if engine is self._engine else engine.plan(self._schema)
         key = tuple(fields)
-        plan = self._subplans.get(key)
-        if plan is None:
+        schema = self._subschemas.get(key)
+        if schema is None:
             schema = dict(self._plan.compiled.source.json_schema)
             props = schema.get("properties") or {}
             schema["properties"] = {k: props[k] for k in fields}
             if "required" in schema:
                 schema["required"] = [k for k in schema["required"] if k in fields]
-            plan = self._subplans[key] = self._engine.plan(schema)
+            self._subschemas[key] = schema
+        if engine is not self._engine:
+            return engine.plan(schema)
+        plan = self._subplans.get(key)
+        if plan is None:
+            plan = self._subplans[key] = engine.plan(schema)
         return plan
 
     # -- jobs ---------------------------------------------------------------------
@@ -385,8 +398,8 @@ class ChunkedRun:
         """The jobs of the current round."""
         return [Job(f"chunk-{i}", i, self._starter(self.chunks[i])) for i in self._todo]
 
-    def _starter(self, chunk: Any) -> Callable[[], Extraction[Any]]:
-        def start() -> Extraction[Any]:
+    def _starter(self, chunk: Any) -> Callable[[], Any]:
+        def start() -> Any:
             values: dict[str, Any] = {**self._variables, self._text_variable: chunk.text}
             if self.document_context and chunk.index > 0:
                 values["document_context"] = self.document_context
@@ -395,15 +408,22 @@ class ChunkedRun:
             if self._pass > 1:
                 values["missing"] = list(self._asked)
                 values["found"] = self._found
-            plan = self._plan_for(chunk.index)
-            messages = self._engine.messages(plan, self._template, values)
-            context = values if self._context is None else self._context
-            # the chunk is what its values are grounded in (and, under require on the
-            # embedded model, what extractive decoding copies from)
-            return self._engine.start(plan, messages, context=context,
-                                      documents={"text": chunk.text})
+            chain = self._engine.chain
+            if chain is None:
+                return self._start_on(self._engine, chunk, values)
+            # a fallback chain: each chunk fails over / escalates like any input
+            return chain.start(functools.partial(self._start_on, chunk=chunk, values=values))
 
         return start
+
+    def _start_on(self, engine: Engine, chunk: Any, values: dict[str, Any]) -> Extraction[Any]:
+        """Chunk ``chunk``'s extraction on ``engine`` (ours, or a chain endpoint's)."""
+        plan = self._plan_for(chunk.index, engine)
+        messages = engine.messages(plan, self._template, values)
+        context = values if self._context is None else self._context
+        # the chunk is what its values are grounded in (and, under require on the
+        # embedded model, what extractive decoding copies from)
+        return engine.start(plan, messages, context=context, documents={"text": chunk.text})
 
     # -- results ------------------------------------------------------------------
 
@@ -542,6 +562,10 @@ class ChunkedRun:
         chunk_of = {k: _chunk_of_key(k) for k in {p.chunk for p in self._parts}}
         sources = {p: chunk_of[c] for p, c in merged.sources.items()}
         conflicts = [_unkey_conflict(c) for c in merged.conflicts]
+        # with a fallback chain, each chunk says who answered it; the document names
+        # them all (in the order they first answered)
+        answered = dict.fromkeys(o.result.endpoint for o in self._outcomes
+                                 if o.result is not None and o.result.endpoint)
         return DocumentResult(
             value=value, attempts=attempts, usage=usage, model=last.model,
             finish_reason=last.finish_reason,
@@ -550,7 +574,7 @@ class ChunkedRun:
             path=self._path, pages=self._page_count, chunks=list(self._outcomes),
             failed_chunks=failed, conflicts=conflicts, grounding=merged.grounding,
             sources=sources, passes=list(self._reports), total_chunks=len(self.chunks),
-            asked=self.asks,
+            asked=self.asks, endpoint=", ".join(answered) or None,
         )
 
 
