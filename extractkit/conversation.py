@@ -43,8 +43,6 @@ ROLES = ("system", "developer", "user", "assistant", "tool")
 _KEPT_ROLES = frozenset({"system", "developer"})
 #: tokens a chat template adds around each message (role markers), counted per turn
 MESSAGE_OVERHEAD_TOKENS = 4
-#: the answer's reserve when no max_tokens is set (as for long documents)
-DEFAULT_ANSWER_TOKENS = 512
 #: the grounding document's name
 DOCUMENT_NAME = "conversation"
 
@@ -217,12 +215,12 @@ def _tokens(message: Mapping[str, Any], count: Callable[[str], int]) -> int:
 def prompt_budget(window: int | None, params: Mapping[str, Any], fields: Mapping[str, Any],
                   count: Callable[[str], int]) -> int | None:
     """Prompt tokens left for messages: the window less the answer's reserve
-    (``max_tokens``, else :data:`DEFAULT_ANSWER_TOKENS` or a quarter of the window)
-    and the request's schema (``response_format`` / ``tools``)."""
+    (:func:`~extractkit.documents.tokens.answer_reserve`) and the request's schema (``response_format`` / ``tools``)."""
     if window is None:
         return None
-    limit = params.get("max_completion_tokens") or params.get("max_tokens")
-    reserve = int(limit) if limit else min(DEFAULT_ANSWER_TOKENS, window // 4)
+    from .documents.tokens import answer_reserve
+
+    reserve = answer_reserve(params, window)
     schema = count(json.dumps(dict(fields), default=str)) if fields else 0
     return window - reserve - schema
 

@@ -45,7 +45,7 @@ from .chunk import chunk_text
 from .conflicts import Conflict
 from .evidence import Ranker, field_asks, field_queries
 from .merge import Part, is_empty, merge_parts
-from .tokens import exceeds, token_counter
+from .tokens import answer_reserve, exceeds, token_counter
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -53,8 +53,6 @@ if TYPE_CHECKING:
     from ..prompts import PromptTemplate
 
 
-#: tokens kept free for the answer when the request sets no output limit
-DEFAULT_ANSWER_TOKENS = 512
 #: the document excerpt given to every chunk after the first
 CONTEXT_TOKENS = 200
 #: characters of "what was found" shown to pass k > 1
@@ -175,11 +173,6 @@ def _doc_parts(document: Any) -> tuple[str, str | None, str | None, Any, int]:
             getattr(document, "page_of", None) if pages else None, len(pages))
 
 
-def _answer_tokens(params: Mapping[str, Any], window: int) -> int:
-    limit = params.get("max_completion_tokens") or params.get("max_tokens")
-    return int(limit) if limit else min(DEFAULT_ANSWER_TOKENS, window // 4)
-
-
 def _messages_text(messages: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(str(m.get("content") or "") for m in messages)
 
@@ -233,7 +226,7 @@ def plan_document(
     window = settings.context_window or engine.profile.context_window
     messages = engine.messages(plan, template, {**variables, text_variable: text})
     prompt = _messages_text(messages)
-    reserve = _answer_tokens(engine.params, window) if window else 0
+    reserve = answer_reserve(engine.params, window) if window else 0
     # a byte-level BPE token is at least one byte: a prompt this short fits
     if (mode == "auto" and window is not None and settings.chunk_tokens is None
             and len(prompt.encode("utf-8")) + 64 + reserve <= window):

@@ -25,9 +25,10 @@ import importlib.util
 import os
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 TokenCounter = Callable[[str], int]
 
@@ -44,6 +45,19 @@ _ENCODINGS = {  # encoding name -> (tiktoken's download URL, its SHA-256)
         "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
     ),
 }
+
+
+#: tokens kept free for the answer when the request sets no output limit
+DEFAULT_ANSWER_TOKENS = 512
+
+
+def answer_reserve(params: Mapping[str, Any], window: int) -> int:
+    """The tokens of a ``window`` kept free for the answer: the request's own output
+    limit (``max_completion_tokens`` / ``max_tokens``), else
+    :data:`DEFAULT_ANSWER_TOKENS` or a quarter of the window, whichever is less. The
+    one rule for long documents and conversations alike."""
+    limit = params.get("max_completion_tokens") or params.get("max_tokens")
+    return int(limit) if limit else min(DEFAULT_ANSWER_TOKENS, window // 4)
 
 
 def estimate_tokens(text: str) -> int:
