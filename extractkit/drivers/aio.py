@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..backends.base import AsyncBackend
-from ..errors import DeadlineError
 from ..loop import Extraction
 from ..moderation import ascreen_input, ascreen_output
 from ..results import Result
 from .gate import Gate
-from .send import asend, cuts_itself, receive
+from .send import asend, cuts_itself, ended_by, receive
 
 
 async def run(
@@ -31,12 +30,6 @@ async def run(
                 if extraction.events is not None:
                     extraction.events.finished(result)
                 return result
-    except DeadlineError as exc:
-        exc.attempts = list(extraction.attempts)  # what was received before time ran out
-        if extraction.events is not None:
-            extraction.events.failed(exc)
-        raise
     except BaseException as exc:
-        if extraction.events is not None:
-            extraction.events.failed(exc)
+        ended_by(extraction, exc)
         raise

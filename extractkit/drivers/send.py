@@ -104,6 +104,16 @@ class Sending:
             self.gate.release(token, exc, delay)
 
 
+def ended_by(extraction: Any, exc: BaseException) -> None:
+    """An extraction ends with ``exc`` (the blocking and asyncio drivers alike): a
+    :class:`DeadlineError` gets what was received before time ran out, and the hooks
+    hear ``Failed``. The caller re-raises."""
+    if isinstance(exc, DeadlineError):
+        exc.attempts = list(extraction.attempts)
+    if extraction.events is not None:
+        extraction.events.failed(exc)
+
+
 def receive(backend: Any, extraction: Any, response: Any) -> Any:
     """``extraction.receive(response)``, telling a backend that keeps responses (the
     response cache's ``settle``) whether the loop accepted it: a result, or not."""

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..backends.base import Backend
-from ..errors import DeadlineError
 from ..loop import Extraction
 from ..moderation import screen_input, screen_output
 from ..results import Result
 from .gate import ThreadGate
-from .send import cuts_itself, receive, send
+from .send import cuts_itself, ended_by, receive, send
 
 
 def run(
@@ -35,12 +34,6 @@ def run(
                 if extraction.events is not None:
                     extraction.events.finished(result)
                 return result
-    except DeadlineError as exc:
-        exc.attempts = list(extraction.attempts)  # what was received before time ran out
-        if extraction.events is not None:
-            extraction.events.failed(exc)
-        raise
     except BaseException as exc:
-        if extraction.events is not None:
-            extraction.events.failed(exc)
+        ended_by(extraction, exc)
         raise
